@@ -1,0 +1,63 @@
+"""``sdrrl`` command line. Subcommands register lazily: no heavy import before a command runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from sdrrl.errors import SdrrlError
+
+# Each entry: name -> (help, module path). The module exposes add_arguments(parser) and run(args).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "languages": ("list the language table", "sdrrl.commands.languages"),
+    "tiny-models": ("build the tiny local models used by tests and the demo", "sdrrl.commands.tiny"),
+    "demo": ("run the embedded default end to end on tiny models and shipped data",
+             "sdrrl.commands.demo"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand is listed; only ``command``'s module is imported (to add its options)."""
+    import importlib
+
+    from sdrrl import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="sdrrl",
+        description="Self-Distillation from Resource-Rich Languages: build SDRRL data, export "
+        "LLaMA-Factory registries, evaluate with lm-eval tasks.",
+    )
+    parser.add_argument("--version", action="version", version=f"sdrrl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, module) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            mod = importlib.import_module(module)
+            mod.add_arguments(p)
+            p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    run: Callable | None = getattr(args, "_run", None)
+    if run is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(run(args) or 0)
+    except SdrrlError as err:
+        print(f"sdrrl {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sdrrl {args.command}: interrupted; finished work is kept, run again to resume.",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""``sdrrl languages``: print the language table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from sdrrl.languages import LANGUAGES
+
+    if args.json:
+        print(json.dumps({k: asdict(v) for k, v in LANGUAGES.items()}, indent=2))
+        return 0
+    cols = ("iso", "name", "role", "nllb", "cld3", "belebele", "xlsum", "mkqa", "opus100",
+            "dictionary")
+    rows = [[str(getattr(lang, c) or "-") for c in cols] for lang in LANGUAGES.values()]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    return 0

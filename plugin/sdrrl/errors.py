@@ -1,0 +1,25 @@
+"""One error type for everything a user can fix: it names the problem and the fix."""
+
+from __future__ import annotations
+
+
+class SdrrlError(Exception):
+    """A problem the user can fix. ``str(err)`` is one line: the problem, then the fix."""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem if not fix else f"{problem} Fix: {fix}")
+
+
+class UnknownLanguageError(SdrrlError, KeyError):
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
+
+
+class RegistryError(SdrrlError):
+    """A dataset_info.json or data file that LLaMA-Factory would reject or misread."""
+
+
+class ModelNotFoundError(SdrrlError):
+    """A model path or hub id that cannot be loaded (offline, or a typo)."""
