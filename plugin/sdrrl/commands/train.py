@@ -1,0 +1,78 @@
+"""``sdrrl train RECIPE [key=value ...]``: check a recipe's registry, then run llamafactory-cli train.
+
+LLaMA-Factory finds a missing dataset only after loading the model, with a message that does not say
+how to produce it. This preflight checks, before anything heavy starts, that every dataset the recipe
+names is registered and its file exists with the declared columns, and says which command makes it.
+Then it hands the unchanged arguments to the unmodified ``llamafactory-cli train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="a recipe YAML, e.g. recipes/sdrrl_llama2.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="LLaMA-Factory style overrides, e.g. dataset=... output_dir=...")
+    p.add_argument("--check-only", action="store_true", help="only run the preflight checks")
+
+
+def load_recipe(recipe: str | os.PathLike, overrides: list[str]) -> dict:
+    """The recipe as llamafactory-cli sees it: the YAML with ``key=value`` overrides applied."""
+    import yaml
+
+    from sdrrl.errors import SdrrlError
+
+    path = Path(recipe)
+    if not path.is_file():
+        raise SdrrlError(f"Recipe {str(path)!r} not found.", "pick one from recipes/ (ls recipes/*.yaml).")
+    try:
+        args = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise SdrrlError(f"Recipe {str(path)!r} is not valid YAML: {err}.", "fix the file.") from None
+    for item in overrides:
+        if "=" not in item:
+            raise SdrrlError(f"Override {item!r} is not key=value.", "write overrides like dataset=name1,name2.")
+        key, value = item.split("=", 1)
+        args[key.strip()] = yaml.safe_load(value) if value else value
+    return args
+
+
+def preflight(args: dict) -> list[str]:
+    """Return the dataset names checked; raise SdrrlError naming what is missing and how to make it."""
+    from sdrrl import registry
+    from sdrrl.errors import RegistryError, SdrrlError
+
+    names = [n.strip() for key in ("dataset", "eval_dataset") for n in str(args.get(key) or "").split(",") if n.strip()]
+    dataset_dir = Path(args.get("dataset_dir", "data"))
+    if not names:
+        raise SdrrlError("The recipe names no dataset.", "set dataset: name1,name2 in the recipe or as an override.")
+    make = ("produce it with `sdrrl build --config CONFIG` then "
+            f"`sdrrl export --config CONFIG --out {dataset_dir}` for that method and language pair "
+            "(see README, 'Training'), and run from the directory the recipe's dataset_dir is relative to")
+    try:
+        registry.validate(dataset_dir, names, full=False)
+    except RegistryError as err:
+        raise SdrrlError(f"Recipe cannot train yet: {err.problem}", make) from None
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdrrl.errors import SdrrlError
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    names = preflight(recipe)
+    print(f"sdrrl train: registry ok ({len(names)} dataset(s) in {recipe.get('dataset_dir', 'data')}).")
+    if args.check_only:
+        return 0
+    cli = shutil.which("llamafactory-cli") or str(Path(sys.executable).parent / "llamafactory-cli")
+    if not Path(cli).exists():
+        raise SdrrlError("llamafactory-cli is not installed in this environment.", "run `make setup`.")
+    sys.stdout.flush()
+    os.execv(cli, [cli, "train", args.recipe, *args.overrides])
+    return 0  # not reached
