@@ -10,8 +10,16 @@ from sdrrl.errors import SdrrlError
 
 # Each entry: name -> (help, module path). The module exposes add_arguments(parser) and run(args).
 COMMANDS: dict[str, tuple[str, str]] = {
+    "export": ("compose SDRRL/baseline/ablation datasets and export a LLaMA-Factory registry", "sdrrl.commands.export"),
     "languages": ("list the language table", "sdrrl.commands.languages"),
+    "generate": ("self-distillation responses G = {(x, M(x))} (pipeline stage 1)", "sdrrl.commands.generate"),
+    "sample": ("D_synth: each row from D or G with equal probability (stage 2)", "sdrrl.commands.sample"),
+    "translate": ("translate x, y, y_hat with NLLB, cached and resumable (stage 3)", "sdrrl.commands.translate"),
+    "filter": ("QE, language-ID and heuristic filters with an exclusion file (stage 4)", "sdrrl.commands.filter"),
+    "build": ("run generate, sample, translate, filter for the config's languages", "sdrrl.commands.build"),
     "tiny-models": ("build the tiny local models used by tests and the demo", "sdrrl.commands.tiny"),
+    "train": ("check a recipe's registry, then run the unmodified llamafactory-cli train",
+              "sdrrl.commands.train"),
     "demo": ("run the embedded default end to end on tiny models and shipped data",
              "sdrrl.commands.demo"),
 }
