@@ -11,29 +11,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SUBSETS = ("ll", "tl", "lt", "tt", "mt", "comp")
-
-# Which registry subsets each method trains on (names: {method}_{src}-{tgt}_{subset}); must agree with
-# the composer's method table (tests check every recipe's datasets against an export).
-METHOD_SUBSETS: dict[str, tuple[str, ...]] = {
-    "sdrrl": SUBSETS,
-    "tsft": ("ll", "tt"),
-    "cit": ("ll", "tl", "lt"),
-    "xcot": ("ll", "tl", "lt", "tt"),
-    "sdrrl-no-tl-lt": ("ll", "tt", "mt", "comp"),
-    "sdrrl-no-synth": SUBSETS,
-    "sdrrl-no-mt-comp": ("ll", "tl", "lt", "tt"),
-    "sdrrl-no-cs": SUBSETS,
-    "sdrrl-only-mt-comp": ("mt", "comp"),
-}
 
 
 def dataset_names(method: str, src: str, tgt: str) -> list[str]:
-    """Registry names a method's recipe trains on (SFT is English-only: ``sft_{src}``)."""
-    if method == "sft":
-        return [f"sft_{src}"]
-    return [f"{method}_{src}-{tgt}_{s}" for s in METHOD_SUBSETS[method]]
+    """Registry names a method's recipe trains on, from the composer's own method table (default
+    configuration), so recipes and exports cannot drift apart."""
+    from sdrrl.compose.config import ComposeConfig
+    from sdrrl.compose.methods import entry_name, method_subsets
 
+    if method == "sft":
+        return [entry_name("sft", src)]
+    return [entry_name(method, src, tgt, spec.kind) for spec in method_subsets(method, ComposeConfig())]
+
+
+ABLATIONS = ("sdrrl-no-tl-lt", "sdrrl-no-synth", "sdrrl-no-mt-comp", "sdrrl-no-cs", "sdrrl-only-mt-comp")
 
 Item = tuple[str, Any, str]
 
@@ -130,6 +121,7 @@ LORA = dict(
 TINY = dict(
     model_name_or_path=("demo_out/models/llama", "tiny random Llama built by `sdrrl tiny-models --link demo_out/models`"),
     deepspeed=_DROP,
+    dataset_dir=("demo_out/dataset_info", "written by `make demo` (sdrrl demo)"),
     preprocessing_num_workers=(1, "2-core CI machine"),
     cutoff_len=(256, "tiny model"),
     output_dir=("demo_out/saves/tiny/sdrrl/eng-ind", ""),
@@ -156,7 +148,7 @@ RECIPES: dict[str, list[Item]] = {
     "cit_llama2": _paper("cit"),
     "xcot_llama2": _paper("xcot"),
     # Table 6 ablations
-    **{f"{m.replace('-', '_')}_llama2": _paper(m) for m in METHOD_SUBSETS if m.startswith("sdrrl-")},
+    **{f"{m.replace('-', '_')}_llama2": _paper(m) for m in ABLATIONS},
     # appendix B: SeaLLM-7B as the backbone (targets ind, tha, khm)
     "sdrrl_seallm": _paper("sdrrl", tgt="tha", model="seallm",
                            model_name_or_path=("SeaLLMs/SeaLLM-7B-v2", "appendix B: SeaLLM-7B (our pick of release)")),
