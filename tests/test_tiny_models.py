@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -307,3 +308,16 @@ def test_cli_prints_the_paths(tiny_models, tiny_cache_dir, capsys):
     assert main(["tiny-models", "--cache-dir", str(tiny_cache_dir / "tiny-models")]) == 0
     lines = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
     assert lines == tiny_models.as_dict()
+
+
+def test_cli_links_stable_names_to_the_models(tiny_models, tiny_cache_dir, tmp_path, capsys):
+    from sdrrl.cli import main
+
+    links = tmp_path / "models"
+    (links).mkdir()
+    os.symlink(tmp_path, links / "llama")  # a stale link from an older build is replaced
+    for _ in range(2):  # idempotent
+        assert main(["tiny-models", "--cache-dir", str(tiny_cache_dir / "tiny-models"), "--link", str(links)]) == 0
+    capsys.readouterr()
+    for name, path in tiny_models.as_dict().items():
+        assert (links / name).resolve() == Path(path).resolve(), name

@@ -119,7 +119,7 @@ LORA = dict(
 )
 
 TINY = dict(
-    model_name_or_path=("demo_out/models/llama", "tiny random Llama built by `sdrrl tiny-models --link demo_out/models`"),
+    model_name_or_path=("demo_out/models/llama", "tiny random Llama: `sdrrl tiny-models --link demo_out/models` (make demo does it)"),
     deepspeed=_DROP,
     dataset_dir=("demo_out/dataset_info", "written by `make demo` (sdrrl demo)"),
     preprocessing_num_workers=(1, "2-core CI machine"),

@@ -15,6 +15,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     p.add_argument("--prune", action="store_true",
                    help="also delete older builds in the cache that the current recipes no longer use")
+    p.add_argument("--link", metavar="DIR", default=None,
+                   help="also make stable symlinks DIR/<name> to the built models (e.g. demo_out/models/llama, "
+                        "the path recipes/sdrrl_tiny_cpu.yaml names)")
+
+
+def link_models(paths: dict, link_dir) -> None:
+    """Point DIR/<name> at each model, replacing older links atomically."""
+    import os
+    from pathlib import Path
+
+    d = Path(link_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    for name, target in paths.items():
+        tmp = d / f".{name}.tmp-link"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(os.path.abspath(target), tmp)
+        os.replace(tmp, d / name)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         models = tiny.build_all(args.cache_dir)
         pruned = tiny.prune(args.cache_dir) if args.prune else []
     paths = models.as_dict()
+    if args.link:
+        link_models(paths, args.link)
     if args.json:
         print(json.dumps(paths, indent=2))
     else:
