@@ -21,13 +21,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def link_models(paths: dict, link_dir) -> None:
-    """Point DIR/<name> at each model, replacing older links atomically."""
+    """Point DIR/<name> at each model directory, replacing older links atomically.
+
+    A COMET checkpoint file is linked by its model folder (the one holding hparams.yaml and
+    checkpoints/): comet finds hparams.yaml relative to the path it is given, not the link target.
+    """
     import os
     from pathlib import Path
 
     d = Path(link_dir)
     d.mkdir(parents=True, exist_ok=True)
     for name, target in paths.items():
+        target = Path(target)
+        if target.is_file():
+            target = target.parents[1]
         tmp = d / f".{name}.tmp-link"
         if tmp.is_symlink() or tmp.exists():
             tmp.unlink()
