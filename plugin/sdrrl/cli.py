@@ -12,6 +12,7 @@ from sdrrl.errors import SdrrlError
 COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("compose SDRRL/baseline/ablation datasets and export a LLaMA-Factory registry", "sdrrl.commands.export"),
     "languages": ("list the language table", "sdrrl.commands.languages"),
+    "score": ("re-score lm-eval --log_samples output of the sdrrl_* tasks offline", "sdrrl.commands.score"),
     "generate": ("self-distillation responses G = {(x, M(x))} (pipeline stage 1)", "sdrrl.commands.generate"),
     "sample": ("D_synth: each row from D or G with equal probability (stage 2)", "sdrrl.commands.sample"),
     "translate": ("translate x, y, y_hat with NLLB, cached and resumable (stage 3)", "sdrrl.commands.translate"),

@@ -1,0 +1,184 @@
+"""Load the four benchmarks as flat rows, from the hub by name or from a local directory.
+
+Hub (default; datasets>=4 runs no loading scripts, so script datasets are read from the parquet
+export the hub keeps on the ``refs/convert/parquet`` branch):
+
+- BELEBELE: ``facebook/belebele``, config = the FLORES-200 code, split ``test``.
+- FLORES: ``openlanguagedata/flores_plus`` (gated: accept its terms and log in), config = the
+  FLORES-200 code, splits ``dev`` / ``devtest``; source and target rows are paired by ``id``.
+- XL-Sum: ``csebuetnlp/xlsum`` @ ``refs/convert/parquet``, folder = XL-Sum's language name.
+- MKQA: ``apple/mkqa`` @ ``refs/convert/parquet``, folder ``mkqa``, split ``train`` (its only one).
+
+Local override: ``SDRRL_EVAL_DATA=DIR`` (or lm-eval ``--metadata '{"sdrrl_data": "DIR"}'``) reads
+the same files from DIR, laid out as the hub repositories lay them out (``.jsonl``, ``.jsonl.gz`` or
+``.parquet``); see ``LOCAL_LAYOUT`` and eval_tasks/README.md.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from sdrrl.errors import SdrrlError
+from sdrrl.languages import get as get_language
+
+ENV_DATA_DIR = "SDRRL_EVAL_DATA"
+METADATA_DATA_DIR = "sdrrl_data"
+
+HUB = {
+    "belebele": {"path": "facebook/belebele"},
+    "flores": {"path": "openlanguagedata/flores_plus"},
+    "xlsum": {"path": "csebuetnlp/xlsum", "revision": "refs/convert/parquet"},
+    "mkqa": {"path": "apple/mkqa", "revision": "refs/convert/parquet"},
+}
+
+# Relative to the local data directory; the first pattern with matches wins.
+LOCAL_LAYOUT: dict[str, tuple[str, ...]] = {
+    "belebele": ("belebele/data/{config}.jsonl", "belebele/data/{config}.parquet",
+                 "belebele/{config}.jsonl", "belebele/{config}.parquet"),
+    "flores": ("flores/{split}/{config}.parquet", "flores/{split}/{config}.jsonl"),
+    "xlsum": ("xlsum/{config}/{split}/*.parquet", "xlsum/{config}/{split}/*.jsonl",
+              "xlsum/{config}_{split}.jsonl"),
+    "mkqa": ("mkqa/mkqa/{split}/*.parquet", "mkqa/mkqa/{split}/*.jsonl",
+             "mkqa/mkqa.jsonl.gz", "mkqa/mkqa.jsonl"),
+}
+
+# MKQA's answer types, in the order of the hub export's class labels.
+MKQA_ANSWER_TYPES = ("entity", "long_answer", "unanswerable", "date", "number", "number_with_unit",
+                     "short_phrase", "binary")
+
+
+def data_dir(options: dict[str, Any] | None = None) -> Path | None:
+    """The local data directory chosen by lm-eval metadata or the environment (None: use the hub)."""
+    value = (options or {}).get(METADATA_DATA_DIR) or os.environ.get(ENV_DATA_DIR)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise SdrrlError(f"Evaluation data directory {str(path)!r} (from ${ENV_DATA_DIR} or "
+                         f"--metadata {METADATA_DATA_DIR}) does not exist.",
+                         "point it at a directory laid out as eval_tasks/README.md describes, or unset "
+                         "it to load the public datasets from the hub.")
+    return path
+
+
+def _read_rows(path: str) -> list[dict]:
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    opener: Callable = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _local_rows(root: Path, benchmark: str, config: str, split: str) -> list[dict]:
+    tried = []
+    for pattern in LOCAL_LAYOUT[benchmark]:
+        rel = pattern.format(config=config, split=split)
+        tried.append(rel)
+        files = sorted(glob.glob(str(root / rel)))
+        if files:
+            return [row for f in files for row in _read_rows(f)]
+    raise SdrrlError(f"No local {benchmark} data for {config!r} ({split}) under {root}: looked for "
+                     + ", ".join(tried) + ".",
+                     f"copy the files there from the hub dataset {HUB[benchmark]['path']} "
+                     "(same layout), or unset the data directory to load from the hub.")
+
+
+def _hub_rows(benchmark: str, config: str | None, split: str, **extra: Any) -> list[dict]:
+    import datasets
+
+    spec = HUB[benchmark]
+    kwargs: dict[str, Any] = {"split": split}
+    if "revision" in spec:
+        kwargs.update(revision=spec["revision"], data_dir=config)
+    else:
+        kwargs["name"] = config
+    kwargs.update(extra)
+    try:
+        return datasets.load_dataset(spec["path"], **kwargs).to_list()
+    except Exception as err:  # noqa: BLE001 - offline, gated, renamed: the fix is the same
+        where = spec["path"] + (f"@{spec['revision']}" if "revision" in spec else "")
+        raise SdrrlError(
+            f"Cannot load {benchmark} ({config}, {split}) from the hub dataset {where}: "
+            f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
+            f"on a machine without hub access, set ${ENV_DATA_DIR}=DIR with a copy of the files "
+            "(layout in eval_tasks/README.md); for gated datasets (FLORES+) accept the terms on the "
+            "hub and log in (huggingface-cli login).",
+        ) from None
+
+
+def rows(benchmark: str, config: str, split: str, options: dict[str, Any] | None = None) -> list[dict]:
+    """Raw rows of one benchmark config/split, from the local directory if set, else the hub."""
+    root = data_dir(options)
+    if root is not None:
+        return _local_rows(root, benchmark, config, split)
+    return _hub_rows(benchmark, config, split)
+
+
+# ---- per benchmark: raw rows -> the flat rows the tasks use -----------------------------------
+
+def belebele(lang: str, options: dict | None = None) -> list[dict]:
+    entry = get_language(lang)
+    out = []
+    for row in rows("belebele", entry.belebele, "test", options):
+        out.append({**row, "lang": lang, "correct_answer_num": str(row["correct_answer_num"])})
+    return out
+
+
+def flores(src: str, tgt: str, split: str, options: dict | None = None) -> list[dict]:
+    """FLORES sentence pairs ``src`` -> ``tgt``, paired by sentence id."""
+    src_rows = rows("flores", get_language(src).nllb, split, options)
+    tgt_rows = {r["id"]: r["text"] for r in rows("flores", get_language(tgt).nllb, split, options)}
+    missing = [r["id"] for r in src_rows if r["id"] not in tgt_rows]
+    if missing:
+        raise SdrrlError(f"FLORES {split}: {len(missing)} {src} sentences have no {tgt} counterpart "
+                         f"(first id {missing[0]!r}).",
+                         "use files from the same FLORES release for both languages.")
+    return [{"id": r["id"], "src_lang": src, "tgt_lang": tgt, "source": r["text"],
+             "reference": tgt_rows[r["id"]]} for r in src_rows]
+
+
+def xlsum(lang: str, split: str, options: dict | None = None) -> list[dict]:
+    name = get_language(lang).xlsum
+    if name is None:
+        raise SdrrlError(f"XL-Sum has no {get_language(lang).name} data.",
+                         "evaluate XL-Sum only for languages whose `xlsum` field is set in sdrrl/languages.py.")
+    return [{"id": r["id"], "lang": lang, "title": r.get("title", ""), "text": r["text"],
+             "summary": r["summary"]} for r in rows("xlsum", name, split, options)]
+
+
+def _answer_text_entries(entries: list[dict]) -> list[dict]:
+    out = []
+    for entry in entries or ():
+        kind = entry.get("type")
+        if isinstance(kind, int):
+            kind = MKQA_ANSWER_TYPES[kind]
+        out.append({**entry, "type": kind})
+    return out
+
+
+def mkqa(lang: str, options: dict | None = None, skip_unanswerable: bool = True) -> list[dict]:
+    """MKQA questions in ``lang`` with their gold answers (texts + aliases); the paper skips
+    questions without an answer, and so do we by default."""
+    from sdrrl.metrics.mkqa import gold_answers, is_answerable
+
+    code = get_language(lang).mkqa
+    if code is None:
+        raise SdrrlError(f"MKQA has no {get_language(lang).name} data.",
+                         "evaluate MKQA only for languages whose `mkqa` field is set in sdrrl/languages.py.")
+    out = []
+    for row in rows("mkqa", "mkqa", "train", options):
+        entries = _answer_text_entries(row["answers"][code])
+        answers = gold_answers(entries)
+        if skip_unanswerable and not is_answerable(answers):
+            continue
+        out.append({"example_id": str(row["example_id"]), "lang": lang,
+                    "query": row["queries"][code], "answers": answers,
+                    "answer_types": sorted({e["type"] for e in entries if e.get("type")})})
+    return out

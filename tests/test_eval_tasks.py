@@ -1,0 +1,234 @@
+"""eval_tasks/: the sdrrl_* lm-eval tasks, their generated YAMLs, their data loading, and the real
+``lm_eval`` CLI running every benchmark family on the tiny Llama with fixture data (offline)."""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sdrrl.errors import SdrrlError
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "eval"
+BIN = Path(sys.executable).parent
+EXPECTED_COUNTS = {"belebele": 17, "flores": 32, "xlsum": 8, "mkqa": 12}
+
+
+def test_generated_yamls_are_up_to_date():
+    run = subprocess.run([sys.executable, str(REPO / "eval_tasks" / "generate_tasks.py"), "--check"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+
+
+def test_task_names_come_from_the_language_table():
+    from sdrrl.languages import TARGETS
+    from sdrrl.metrics import benchmarks
+
+    assert {b: len(benchmarks.task_names(b)) for b in benchmarks.BENCHMARKS} == EXPECTED_COUNTS
+    assert benchmarks.languages("belebele") == [*TARGETS, "eng"]
+    assert benchmarks.languages("xlsum") == ["ukr", "ind", "jpn", "kor", "por", "vie", "tha", "eng"]
+    assert set(benchmarks.languages("mkqa")) == {"dan", "fin", "hun", "nob", "jpn", "kor", "por", "vie",
+                                                  "pol", "tha", "khm", "eng"}
+    assert benchmarks.parse_task("sdrrl_flores_eng-khm") == ("flores", "eng", "khm")
+    assert benchmarks.parse_task("sdrrl_mkqa_dan") == ("mkqa", "dan", None)
+    with pytest.raises(SdrrlError):
+        benchmarks.parse_task("sdrrl_mkqa_xx")
+
+
+def test_lm_eval_lists_exactly_the_tasks_and_groups_outside_the_glob():
+    from lm_eval.tasks import TaskManager
+
+    from sdrrl.metrics import benchmarks
+
+    tm = TaskManager(include_path=str(REPO / "eval_tasks"), include_defaults=False)
+    tasks = [t for t in tm.all_subtasks if t.startswith("sdrrl_")]
+    counts = {b: sum(t.startswith(f"sdrrl_{b}_") for t in tasks) for b in benchmarks.BENCHMARKS}
+    assert counts == EXPECTED_COUNTS
+    assert sorted(tasks) == sorted(t for b in benchmarks.BENCHMARKS for t in benchmarks.task_names(b))
+    groups = tm.all_groups
+    assert len(groups) == 4 + 1 + 17  # benchmarks (FLORES per direction) + one per language
+    assert not fnmatch.filter(groups, "sdrrl_*")
+    assert sorted(tm.match_tasks(["sdrrl_*"])) == sorted(tasks)
+
+
+# ---- data loading -------------------------------------------------------------------------------
+
+def test_local_loaders_read_the_benchmarks_real_schemas():
+    from sdrrl.metrics import benchmark_data as bd
+
+    opts = {"sdrrl_data": str(FIXTURES)}
+    rows = bd.belebele("ces", opts)
+    assert len(rows) == 3 and rows[0]["correct_answer_num"] == "2" and rows[0]["lang"] == "ces"
+    pairs = bd.flores("ces", "eng", "devtest", opts)
+    assert [p["id"] for p in pairs] == [2, 3]
+    assert pairs[0]["source"].startswith("Festival") and pairs[0]["reference"].startswith("The festival")
+    summ = bd.xlsum("jpn", "test", opts)
+    assert len(summ) == 3 and summ[0]["summary"] and summ[0]["text"]
+    qa = bd.mkqa("jpn", opts)
+    assert len(qa) == 4  # the unanswerable question is skipped, as in the paper
+    assert qa[0]["answers"] == ["ジェーン・オースティン", "オースティン"]
+    assert qa[-1]["answers"] == ["yes"] and qa[-1]["answer_types"] == ["binary"]
+    assert len(bd.mkqa("jpn", opts, skip_unanswerable=False)) == 5
+
+
+def test_mkqa_parquet_export_with_class_label_types(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sdrrl.metrics import benchmark_data as bd
+
+    rows = [json.loads(line) for line in (FIXTURES / "mkqa" / "mkqa.jsonl").read_text("utf-8").splitlines()]
+    for row in rows:  # the hub's parquet export stores the answer type as a class-label index
+        for entries in row["answers"].values():
+            for e in entries:
+                e["type"] = bd.MKQA_ANSWER_TYPES.index(e["type"])
+    out = tmp_path / "mkqa" / "mkqa" / "train" / "0000.parquet"
+    out.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), out)
+    qa = bd.mkqa("dan", {"sdrrl_data": str(tmp_path)})
+    assert len(qa) == 4 and qa[0]["answer_types"] == ["entity"] and qa[0]["answers"] == ["Jane Austen"]
+
+
+def test_missing_data_says_where_to_put_it(tmp_path, monkeypatch):
+    from sdrrl.metrics import benchmark_data as bd
+
+    with pytest.raises(SdrrlError, match=r"belebele/data/slv_Latn.jsonl"):
+        bd.belebele("slv", {"sdrrl_data": str(tmp_path)})
+    with pytest.raises(SdrrlError, match="does not exist"):
+        bd.belebele("slv", {"sdrrl_data": str(tmp_path / "nope")})
+    with pytest.raises(SdrrlError, match="XL-Sum has no Czech"):
+        bd.xlsum("ces", "test", {"sdrrl_data": str(tmp_path)})
+    monkeypatch.delenv("SDRRL_EVAL_DATA", raising=False)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SdrrlError, match="SDRRL_EVAL_DATA"):
+        bd.belebele("slv")
+
+
+# ---- the real lm_eval CLI ----------------------------------------------------------------------
+
+def _train_spm(path: Path) -> None:
+    """A small SentencePiece model trained here (a stand-in for FLORES-200's, not the real one)."""
+    import sentencepiece as spm
+
+    texts = [json.loads(line)["text"] for f in sorted((FIXTURES / "flores").rglob("*.jsonl"))
+             for line in f.read_text(encoding="utf-8").splitlines()]
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts * 5), model_writer=buf, vocab_size=120,
+                                   character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+
+
+def _lm_eval(tiny_models, tasks: str, out: Path, sacrebleu_dir: Path, limit: int = 2, timeout=300):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="2",
+               SDRRL_EVAL_DATA=str(FIXTURES), SACREBLEU=str(sacrebleu_dir),
+               SDRRL_COMET_MODEL=str(tiny_models.comet_ref))
+    cmd = [str(BIN / "lm_eval"), "--model", "hf", "--model_args",
+           f"pretrained={tiny_models.llama},dtype=float32", "--device", "cpu", "--limit", str(limit),
+           "--include_path", str(REPO / "eval_tasks"), "--tasks", tasks, "--output_path", str(out),
+           "--log_samples"]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=out.parent)
+
+
+E2E_TASKS = ["sdrrl_belebele_ces", "sdrrl_belebele_eng", "sdrrl_flores_ces-eng", "sdrrl_flores_eng-jpn",
+             "sdrrl_xlsum_jpn", "sdrrl_xlsum_ukr"]
+
+
+@pytest.fixture(scope="module")
+def lm_eval_run(tiny_models, tmp_path_factory):
+    """One lm_eval process over every benchmark family (MKQA through its 12-language group)."""
+    root = tmp_path_factory.mktemp("lm_eval")
+    _train_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
+    run = _lm_eval(tiny_models, ",".join(E2E_TASKS + ["sdrrlgroup_mkqa"]), root / "out", root / "sacrebleu")
+    assert run.returncode == 0, run.stderr[-3000:]
+    [results_file] = list((root / "out").rglob("results_*.json"))
+    return root, json.loads(results_file.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_lm_eval_cli_reports_every_metric(lm_eval_run):
+    from sdrrl.metrics import benchmarks
+
+    _, results = lm_eval_run
+    res = results["results"]
+    mkqa_tasks = benchmarks.task_names("mkqa")
+    assert set(E2E_TASKS + mkqa_tasks) <= set(res)
+    for task in E2E_TASKS + mkqa_tasks:
+        bench = benchmarks.parse_task(task)[0]
+        assert res[task]["sample_len"] == 2
+        for metric in benchmarks.METRICS[bench]:
+            value = res[task][f"{metric},none"]
+            if metric == "spbleu_signature":
+                assert value.startswith("nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:")
+            elif metric in ("spbleu",):
+                assert 0.0 <= value <= 100.0
+            elif metric == "comet":
+                assert isinstance(value, float) and value == value  # a number, not NaN
+            else:
+                assert 0.0 <= value <= 1.0, (task, metric, value)
+    assert results["n-shot"]["sdrrl_belebele_ces"] == 0
+    # the MKQA group averages its 12 languages unweighted
+    group = results["groups"]["sdrrlgroup_mkqa"]
+    for metric in ("f1", "offtarget"):
+        assert group[f"{metric},none"] == pytest.approx(
+            sum(res[t][f"{metric},none"] for t in mkqa_tasks) / len(mkqa_tasks))
+
+
+@pytest.mark.slow
+def test_sdrrl_score_rescores_logged_samples_like_lm_eval(lm_eval_run, tiny_models, monkeypatch):
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    from sdrrl.cli import main
+
+    root, results = lm_eval_run
+    monkeypatch.setattr(tokenizer_spm, "SACREBLEU_DIR", str(root / "sacrebleu"))
+    out = root / "score.json"
+    assert main(["score", str(root / "out"), "--comet-model", str(tiny_models.comet_ref),
+                 "-o", str(out)]) == 0
+    scored = json.loads(out.read_text(encoding="utf-8"))
+    res = results["results"]
+    assert len(scored["tasks"]) == len(E2E_TASKS) + 12
+    for task, values in scored["tasks"].items():
+        for metric, value in values.items():
+            if metric in ("benchmark", "file", "n"):
+                continue
+            expected = res[task][f"{metric},none"]
+            if isinstance(expected, str):
+                assert value == expected
+            else:
+                assert value == pytest.approx(expected, abs=1e-5), (task, metric)
+    assert scored["groups"]["sdrrlgroup_mkqa"]["f1"] == pytest.approx(results["groups"]["sdrrlgroup_mkqa"]["f1,none"])
+    # without COMET: reported as null, everything else still there
+    assert main(["score", str(root / "out"), "--no-comet", "-o", str(out)]) == 0
+    flores = json.loads(out.read_text(encoding="utf-8"))["tasks"]["sdrrl_flores_ces-eng"]
+    assert flores["comet"] is None and flores["spbleu"] == pytest.approx(res["sdrrl_flores_ces-eng"]["spbleu,none"])
+
+
+def test_sdrrl_score_without_samples_is_a_clear_error(tmp_path, capsys):
+    from sdrrl.cli import main
+
+    assert main(["score", str(tmp_path)]) == 2
+    assert "No samples_sdrrl_*.jsonl files" in capsys.readouterr().err
+    bad = tmp_path / "results.jsonl"
+    bad.write_text("{}\n", encoding="utf-8")
+    assert main(["score", str(bad)]) == 2
+    assert "not an lm-eval samples file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_lm_eval_stops_before_generating_when_spbleu_cannot_be_computed(tiny_models, tmp_path):
+    """Offline without the flores200 tokenizer model: a clear message at task load, no URLError."""
+    run = _lm_eval(tiny_models, "sdrrl_flores_ces-eng", tmp_path / "out", tmp_path / "empty-sacrebleu")
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert str(tmp_path / "empty-sacrebleu" / "models" / "flores200sacrebleuspm") in output
+    assert "URLError" not in output and "Running generate_until" not in output
