@@ -118,3 +118,19 @@ def test_train_preflight_names_the_command_that_makes_a_missing_dataset(tmp_path
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "'sdrrl_eng-ind_tl' is not registered" in proc.stderr
     assert "sdrrl_eng-ind_ll" not in proc.stderr.split("is not registered")[0].split("registry")[-1]
+
+
+def test_train_preflight_rejects_a_missing_model_before_training(tmp_path):
+    sdrrl = str(Path(sys.executable).parent / "sdrrl")
+    entries = [registry.write_dataset(tmp_path, f"sdrrl_eng-ind_{s}", ROWS)[0]
+               for s in ("ll", "tl", "lt", "tt", "mt", "comp")]
+    registry.update_dataset_info(tmp_path, entries)
+    recipe = str(REPO / "recipes" / "sdrrl_tiny_cpu.yaml")
+    base = [sdrrl, "train", "--check-only", recipe, f"dataset_dir={tmp_path}"]
+    proc = subprocess.run(base + [f"model_name_or_path={tmp_path}/no_model"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and "sdrrl tiny-models" in proc.stderr
+    env = dict(__import__("os").environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    proc = subprocess.run(base + ["model_name_or_path=meta-llama/Llama-2-7b-hf"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "not in the local Hugging Face cache" in proc.stderr
+    proc = subprocess.run(base + [f"model_name_or_path={tmp_path}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr  # an existing folder passes the preflight

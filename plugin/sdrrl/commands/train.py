@@ -62,11 +62,38 @@ def preflight(args: dict) -> list[str]:
     return names
 
 
+def check_model(args: dict) -> None:
+    """A local model path must exist; a hub id must be cached when the hub is off (HF_HUB_OFFLINE)."""
+    from sdrrl.errors import ModelNotFoundError
+
+    model = str(args.get("model_name_or_path") or "")
+    if not model:
+        raise ModelNotFoundError("The recipe names no model_name_or_path.", "set it in the recipe or as an override.")
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") != 1  # hub ids are org/name
+    path = Path(os.path.expanduser(model))
+    if path.exists():
+        return
+    if looks_local:
+        raise ModelNotFoundError(
+            f"Model path {model!r} does not exist.",
+            "build the tiny models with `sdrrl tiny-models --link demo_out/models`, or set "
+            "model_name_or_path=<local folder or hub id>.")
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(model, "config.json"), str):
+            raise ModelNotFoundError(
+                f"Model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set.",
+                f"download it on a connected machine (huggingface-cli download {model}) and copy the cache, "
+                "or set model_name_or_path=<local folder>.")
+
+
 def run(args: argparse.Namespace) -> int:
     from sdrrl.errors import SdrrlError
 
     recipe = load_recipe(args.recipe, args.overrides)
     names = preflight(recipe)
+    check_model(recipe)
     print(f"sdrrl train: registry ok ({len(names)} dataset(s) in {recipe.get('dataset_dir', 'data')}).")
     if args.check_only:
         return 0
