@@ -155,3 +155,12 @@ def test_llamafactory_trains_the_tiny_llama_on_a_written_registry(tmp_path, tiny
     assert proc.returncode == 0, log[-4000:]
     assert re.search(r"Num examples = 10\b", log), log[-4000:]
     assert (out / "model.safetensors").exists() or (out / "pytorch_model.bin").exists()
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        registry.write_dataset(tmp_path, "perm", ROWS)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "perm.jsonl").stat().st_mode & 0o777 == 0o644

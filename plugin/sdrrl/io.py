@@ -18,6 +18,12 @@ from typing import IO, Any, Iterable, Iterator
 from sdrrl.errors import SdrrlError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` if needed and prove we can write there, or fail with a clear message."""
     p = Path(path)
@@ -45,6 +51,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, dest)
     except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
