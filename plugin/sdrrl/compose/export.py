@@ -1,0 +1,490 @@
+"""Compose every planned registry entry from a pipeline work directory and export it.
+
+Writes ``DIR/{name}.jsonl`` through :func:`sdrrl.registry.write_dataset`, merges
+``DIR/dataset_info.json`` through :func:`sdrrl.registry.update_dataset_info`, and merges
+``DIR/manifest.json``: per entry its row count, method, languages, config values, input files with
+content hashes, and rows dropped by reason.
+
+Speed at paper scale (52,002 rows x 14 languages x every method, see benchmarks/bench_export.py):
+one process per language pair; each question is code-switched once per side and reused by every
+subset and method; each text is JSON-encoded once per pair and the transfer subsets' lines are
+assembled from those encodings (byte for byte what ``write_dataset`` writes, checked by a test;
+``write_dataset`` itself costs ~8 us a row in validation and re-encoding, ~80 s of CPU at this
+scale); a dataset that several methods share byte for byte (e.g. ``sdrrl_*_ll`` and
+``sdrrl-no-mt-comp_*_ll``) is written once and hard-linked under the other names
+(``duplicates: copy`` writes copies instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+from sdrrl import languages
+from sdrrl.compose import codeswitch, parallel
+from sdrrl.compose.config import ComposeConfig
+from sdrrl.compose.methods import PlannedEntry, plan
+from sdrrl.compose.subsets import PARALLEL_SUBSETS, SubsetSpec, json_string, transfer_lines
+from sdrrl.errors import SdrrlError
+from sdrrl.io import atomic_open, ensure_writable_dir, write_json
+from sdrrl.registry import Entry, update_dataset_info, write_dataset
+
+MANIFEST = "manifest.json"
+FILTER_FIELDS = ("x", "y", "y_hat", "x_mt", "y_mt", "y_hat_mt")
+
+
+def _read_jsonl_hashed(path: Path, required: tuple[str, ...]) -> tuple[list[dict], str]:
+    """Rows of a JSON Lines file and the sha256 of its bytes (read once for both)."""
+    if not path.is_file():
+        raise SdrrlError(f"Pipeline output not found: {str(path)!r}.",
+                         "run the pipeline stage that writes it (`sdrrl run ...`), or fix work_dir in the config.")
+    data = path.read_bytes()
+    try:  # orjson (installed with LLaMA-Factory's gradio) parses the 100 MB filter files ~3x faster
+        from orjson import loads
+    except ImportError:
+        loads = json.loads
+    rows = []
+    for lineno, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = loads(line)
+        except json.JSONDecodeError as err:
+            raise SdrrlError(f"{path}:{lineno}: not valid JSON ({err.msg}).",
+                             "re-run the stage that wrote it; a finished stage writes whole files.") from None
+        if not isinstance(row, dict) or any(k not in row for k in required):
+            missing = [k for k in required if not isinstance(row, dict) or k not in row]
+            raise SdrrlError(f"{path}:{lineno}: row lacks {missing} (see docs/CONTRACTS.md).",
+                             "re-run the stage that wrote it with this sdrrl version.")
+        rows.append(row)
+    return rows, hashlib.sha256(data).hexdigest()
+
+
+def _link_or_copy(src: Path, dest: Path, mode: str) -> None:
+    """Give ``dest`` the content of ``src`` atomically: a hard link, or a copy where links fail."""
+    if mode == "link":
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.link")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        try:
+            os.link(src, tmp)
+            os.replace(tmp, dest)
+            return
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    with src.open("rb") as fin, atomic_open(dest, "wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+class _Writer:
+    """Writes each distinct dataset once; later names with the same content get a link."""
+
+    def __init__(self, out: Path, mode: str, written: dict | None = None):
+        self.out, self.mode = out, mode
+        # key -> (first name, rows, drops): what a later name with the same content links to
+        self.written: dict[Any, tuple[str, int, dict]] = dict(written or {})
+
+    def write(self, name: str, key: Any, rows_fn: Callable[[], list],
+              dropped: Counter) -> tuple[int, str | None, dict]:
+        """``rows_fn`` returns row dicts (validated and written by ``registry.write_dataset``) or
+        ready JSON lines from ``subsets.transfer_lines`` (the paper-scale path; same bytes)."""
+        if key in self.written:
+            first, n, drops = self.written[key]
+            _link_or_copy(self.out / f"{first}.jsonl", self.out / f"{name}.jsonl", self.mode)
+            return n, first, drops
+        rows = rows_fn()
+        if rows and isinstance(rows[0], str):
+            with atomic_open(self.out / f"{name}.jsonl") as fh:
+                fh.writelines(rows)
+            n = len(rows)
+        else:
+            _, n = write_dataset(self.out, name, rows)
+        self.written[key] = (name, n, dict(dropped))
+        return n, None, dict(dropped)
+
+
+def _empty_error(name: str, total: int, dropped: Counter, what: str) -> SdrrlError:
+    top = ", ".join(f"{r}: {c}" for r, c in dropped.most_common(4)) or "no rows in the input"
+    return SdrrlError(f"{name} would be empty: all {total} rows of {what} were dropped ({top}).",
+                      "check the filter summary for this pair (WORK/filter/*.summary.json): lower the "
+                      "thresholds, fix the translations, or leave this target out of the config.")
+
+
+# State shared with forked workers (inherited copy-on-write, never pickled).
+_SHARED: dict[str, Any] = {}
+
+
+class PairComposer:
+    """Builds every planned entry of one source/target pair."""
+
+    def __init__(self, cfg: ComposeConfig, src: str, tgt: str, entries: list[PlannedEntry], out: Path,
+                 synth: tuple[list[dict], dict] | None, written: dict):
+        self.cfg, self.src, self.tgt, self.entries, self.out = cfg, src, tgt, entries, out
+        self.synth = synth
+        self.writer = _Writer(out, cfg.duplicates, written)
+        self.work = cfg.path(cfg.work_dir)
+        self.notes: list[str] = []
+        self._filter: tuple[list[dict], list[dict]] | None = None
+        self._excluded: dict | None = None
+        self._dicts: dict[str, codeswitch.Dictionary] = {}
+        self._questions: dict[tuple, list] = {}
+        self._parallel: parallel.ParallelSample | None = None
+        self.has_filter_subsets = any(e.spec.kind in ("tl", "lt", "tt") for e in entries)
+
+    # --- inputs, each loaded at most once -------------------------------------------------
+    def filter_rows(self) -> tuple[list[dict], list[dict]]:
+        if self._filter is None:
+            path = self.work / "filter" / f"{self.src}-{self.tgt}.jsonl"
+            rows, sha = _read_jsonl_hashed(path, ("id", "x"))
+            sources = [{"path": str(path), "sha256": sha}]
+            exc = path.with_name(f"{self.src}-{self.tgt}.excluded.jsonl")
+            self._excluded = {}
+            if exc.is_file():
+                exc_rows, exc_sha = _read_jsonl_hashed(exc, ())
+                sources.append({"path": str(exc), "sha256": exc_sha})
+                for r in exc_rows:  # "field" names the source text (x) or its translation (x_mt)
+                    why = f"rejected at {r.get('stage') or 'filter'}"
+                    if r.get("reason"):
+                        why += f": {r['reason']}"
+                    self._excluded[(r.get("id"), r.get("field"))] = why
+            self._filter = (rows, sources)
+        return self._filter
+
+    def filter_rows_if_any(self) -> list[dict]:
+        if not self.has_filter_subsets:
+            return []
+        try:
+            return self.filter_rows()[0]
+        except SdrrlError:  # reported by the subsets that need the file; D_LL does not
+            return []
+
+    def rejection(self, row_id: Any, field: str) -> str:
+        if field.endswith("_mt"):
+            exc = self._excluded or {}
+            why = exc.get((row_id, field)) or exc.get((row_id, field[:-3]))
+            return f"{field} {why}" if why else f"{field} not translated"
+        return f"{field} missing"
+
+    def dictionary(self, direction: str) -> codeswitch.Dictionary:
+        """``forward`` switches source-language words into the target language, ``reverse`` back."""
+        if direction not in self._dicts:
+            cs = self.cfg.code_switch
+            if not cs.dictionaries:
+                raise SdrrlError("Code-switching needs bilingual dictionaries, but code_switch.dictionaries is not set.",
+                                 "set it to a folder of MUSE files (en-id.txt, ...), or choose methods without "
+                                 "code-switching (e.g. sdrrl-no-cs).")
+            folder = self.cfg.path(cs.dictionaries)
+            a, b = languages.get(self.src).dictionary, languages.get(self.tgt).dictionary
+            first, second = (a, b) if direction == "forward" else (b, a)
+            path = folder / f"{first}-{second}.txt"
+            if path.is_file():
+                d = codeswitch.load_muse(path, cs.max_malformed_fraction)
+            else:
+                other = folder / f"{second}-{first}.txt"
+                if not other.is_file():
+                    raise SdrrlError(f"No bilingual dictionary {path.name} (or {other.name} to invert) in {str(folder)!r}.",
+                                     f"add the MUSE file {a}-{b}.txt for {self.src}-{self.tgt}.")
+                d = codeswitch.load_muse(other, cs.max_malformed_fraction).inverted()
+            if d.malformed:
+                self.notes.append(f"{d.path}: skipped {d.malformed} malformed line(s) of {d.lines} "
+                                  f"(e.g. line {', '.join(map(str, d.malformed_lines[:5]))}).")
+            self._dicts[direction] = d
+        return self._dicts[direction]
+
+    def parallel_sample(self) -> parallel.ParallelSample:
+        if self._parallel is None:
+            pc = self.cfg.parallel
+            s = parallel.sample_pairs(pc.corpus, self.src, self.tgt, pc.pairs, self.cfg.seed, split=pc.split,
+                                      allow_fewer=pc.allow_fewer, resolve=self.cfg.path)
+            if len(s.pairs) < pc.pairs:
+                self.notes.append(f"{self.src}-{self.tgt}: the parallel corpus gave {len(s.pairs)} usable pairs, "
+                                  f"fewer than the {pc.pairs} asked (corpus rows: {s.available}; "
+                                  f"dropped: {dict(s.dropped) or 'none'}).")
+            self._parallel = s
+        return self._parallel
+
+    def column(self, rows_key: str, field: str) -> list:
+        """A JSON-encoded column of the synth or filter rows, encoded once per pair."""
+        key = ("column", rows_key, field)
+        if key not in self._questions:
+            rows = self.synth[0] if rows_key == "synth" else self.filter_rows()[0]
+            self._questions[key] = [json_string(r.get(field)) for r in rows]
+        return self._questions[key]
+
+    def encoded_questions(self, spec: SubsetSpec, wrap: Callable[[str], str] | None) -> list:
+        if wrap is not None:  # a template names the answer language: not shared between kinds
+            return [json_string(wrap(q)) if q is not None else None for q in self.questions(spec)]
+        key = ("encoded", spec.kind == "ll", spec.question_translated, spec.code_switch)
+        if key not in self._questions:
+            self._questions[key] = [json_string(q) for q in self.questions(spec)]
+        return self._questions[key]
+
+    def questions(self, spec: SubsetSpec) -> list:
+        """Row-aligned questions of a subset (its rows: D_synth for ll, the filter file otherwise).
+
+        Each question has ONE code-switched version, drawn once per side with its own seeded
+        stream and used by every subset and method that holds it: D_LL and D_LT share the
+        switched x, D_TL and D_TT the switched T(x), so cross-lingual pairs stay aligned.
+        """
+        from_synth = spec.kind == "ll"
+        key = ("questions", from_synth, spec.question_translated, spec.code_switch)
+        if key not in self._questions:
+            rows = self.synth[0] if from_synth else self.filter_rows()[0]
+            field = "x_mt" if spec.question_translated else "x"
+            plain = [q if isinstance(q := r.get(field), str) and q.strip() else None for r in rows]
+            if spec.code_switch:
+                by_id = self.switched_by_id(spec.question_translated)
+                plain = [by_id[r["id"]] if q is not None else None for r, q in zip(rows, plain)]
+            self._questions[key] = plain
+        return self._questions[key]
+
+    def switched_by_id(self, translated: bool) -> dict:
+        """Row id -> code-switched question for one side (source x or translated x_mt)."""
+        key = ("switched", translated)
+        if key not in self._questions:
+            # the source side follows D_synth's order, the target side the filter file's
+            rows = self.filter_rows()[0] if translated else self.synth[0]
+            field = "x_mt" if translated else "x"
+            direction = "reverse" if translated else "forward"
+            side = "tgt" if translated else "src"
+            switch = codeswitch.CodeSwitcher(self.dictionary(direction), self.cfg.code_switch.p,
+                                             f"{self.cfg.seed}-{self.src}-{self.tgt}-{side}-questions")
+            out = {}
+            for r in rows:
+                q = r.get(field)
+                if isinstance(q, str) and q.strip():
+                    out[r["id"]] = switch(q)
+            if not translated:  # filter rows missing from D_synth (not expected): same stream, after
+                for r in self.filter_rows_if_any():
+                    q = r.get(field)
+                    if r["id"] not in out and isinstance(q, str) and q.strip():
+                        out[r["id"]] = switch(q)
+            self._questions[key] = out
+        return self._questions[key]
+
+    # --- entries ---------------------------------------------------------------------------
+    def entry_config(self, spec: SubsetSpec) -> dict:
+        cfg = {"seed": self.cfg.seed, **spec.describe()}
+        t = self.cfg.templates
+        if spec.kind == "mt":
+            cfg.update(template=t.mt, parallel_pairs=self.cfg.parallel.pairs, parallel_corpus=self.cfg.parallel.corpus)
+        elif spec.kind == "comp":
+            cfg.update(template=t.comp, parallel_pairs=self.cfg.parallel.pairs, parallel_corpus=self.cfg.parallel.corpus)
+        else:
+            cfg["code_switch_p"] = self.cfg.code_switch.p if spec.code_switch else None
+            if spec.template == "cit":
+                cfg["template_text"] = t.cit
+        return cfg
+
+    def build(self, entry: PlannedEntry) -> dict:
+        spec = entry.spec
+        dropped: Counter = Counter()
+        sources: list[dict] = []
+        extra: dict = {}
+        if spec.kind in PARALLEL_SUBSETS:
+            sample = self.parallel_sample()
+            sources.append(dict(sample.source))
+            extra["parallel"] = sample.stats()
+            t = self.cfg.templates
+
+            def rows_fn():
+                if spec.kind == "mt":
+                    return list(parallel.mt_rows(sample.pairs, self.src, self.tgt, t.mt))
+                return list(parallel.comp_rows(sample.pairs, self.src, self.tgt, t.comp, self.cfg.seed, dropped))
+            total, what = len(sample.pairs), "the parallel sample"
+        else:
+            if spec.kind == "ll":
+                rows, src_info = self.synth
+                sources.append(src_info)
+            else:
+                rows, src_files = self.filter_rows()
+                sources.extend(src_files)
+            if spec.code_switch:
+                d = self.dictionary("reverse" if spec.question_translated else "forward")
+                stats = d.stats()
+                sources.append({"path": d.inverted_from or d.path, "sha256": d.sha256,
+                                "inverted": bool(d.inverted_from), "words": stats["words"],
+                                "lines": d.lines, "malformed_lines": d.malformed,
+                                "malformed_examples": d.malformed_lines})
+            wrap = None
+            if spec.template == "cit":
+                answer_lang = languages.get(self.tgt if spec.answer_translated else self.src).name
+                template = self.cfg.templates.cit
+                wrap = lambda q: template.format(question=q, answer_lang=answer_lang)  # noqa: E731
+            questions = self.encoded_questions(spec, wrap)
+            rows_key = "synth" if spec.kind == "ll" else "filter"
+
+            def rows_fn():
+                return transfer_lines(spec, rows, questions, lambda f: self.column(rows_key, f),
+                                      dropped, self.rejection)
+            total, what = len(rows), str(sources[0]["path"])
+            if spec.kind != "ll" and self.synth is not None:
+                missing = len(self.synth[0]) - len(rows)
+                if missing > 0:
+                    extra["rows_missing_from_filter_file"] = missing
+
+        def guarded():
+            out = rows_fn()
+            if not out:
+                raise _empty_error(entry.name, total, dropped, what)
+            return out
+        key = ("*", spec.key()) if spec.pair_independent else (self.tgt, spec.key())
+        n, same_as, drops = self.writer.write(entry.name, key, guarded, dropped)
+        result = {"file": f"{entry.name}.jsonl", "rows": n, "method": entry.method, "subset": spec.kind,
+                  "source": self.src, "target": self.tgt, "config": self.entry_config(spec),
+                  "inputs": sources, "dropped": drops, **extra}
+        if same_as:
+            result["same_content_as"] = same_as  # written once, hard-linked (or copied) here
+        return result
+
+    def run(self) -> dict:
+        results: dict[str, dict] = {}
+        failed: dict[str, list[str]] = {}  # message -> datasets (a missing input fails several)
+        for entry in self.entries:
+            try:
+                results[entry.name] = self.build(entry)
+            except SdrrlError as err:
+                failed.setdefault(str(err), []).append(entry.name)
+        errors = [msg if len(names) == 1 and names[0] in msg else f"{', '.join(names)}: {msg}"
+                  for msg, names in failed.items()]
+        return {"results": results, "errors": errors, "notes": self.notes}
+
+
+def _run_pair(args) -> dict:
+    src, tgt, names = args
+    cfg: ComposeConfig = _SHARED["cfg"]
+    entries = [e for e in _SHARED["entries"] if e.name in names]
+    comp = PairComposer(cfg, src, tgt, entries, _SHARED["out"], _SHARED["synth"], _SHARED["written"])
+    try:
+        return comp.run()
+    except SdrrlError as err:
+        return {"results": {}, "errors": [str(err)], "notes": comp.notes}
+
+
+def _compose_sft(cfg: ComposeConfig, entry: PlannedEntry, out: Path) -> dict:
+    path = cfg.path(cfg.work_dir) / "source.jsonl"
+    rows, sha = _read_jsonl_hashed(path, ("instruction", "output"))
+    dropped: Counter = Counter()
+    kept = []
+    for r in rows:
+        if not (isinstance(r.get("instruction"), str) and r["instruction"].strip()):
+            dropped["instruction empty"] += 1
+        elif not (isinstance(r.get("output"), str) and r["output"].strip()):
+            dropped["output empty"] += 1
+        else:
+            kept.append({"instruction": r["instruction"], "input": r.get("input") or "", "output": r["output"]})
+    if not kept:
+        raise _empty_error(entry.name, len(rows), dropped, str(path))
+    _, n = write_dataset(out, entry.name, kept)
+    return {"file": f"{entry.name}.jsonl", "rows": n, "method": "sft", "subset": None, "source": cfg.source,
+            "target": None, "config": {"seed": cfg.seed}, "inputs": [{"path": str(path), "sha256": sha}],
+            "dropped": dict(dropped)}
+
+
+def _load_manifest(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise SdrrlError(f"{path} is not valid JSON ({err.msg}).", "move it away and export again.") from None
+    return data if isinstance(data, dict) else {}
+
+
+def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = False,
+           log: Callable[[str], None] = lambda s: None) -> dict:
+    """Compose and export everything ``cfg`` asks for into ``out_dir``; returns the manifest.
+
+    Entries that could be built are written and registered even when others fail; the failures
+    are then raised together, naming each dataset and why.
+    """
+    cfg.validate()
+    start = time.perf_counter()
+    out = ensure_writable_dir(out_dir)
+    entries = plan(cfg)
+    results: dict[str, dict] = {}
+    errors: list[str] = []
+    notes: list[str] = []
+
+    for e in entries:
+        if e.method == "sft":
+            try:
+                results[e.name] = _compose_sft(cfg, e, out)
+            except SdrrlError as err:
+                errors.append(str(err))
+
+    pair_entries = [e for e in entries if e.method != "sft"]
+    synth = None
+    if any(e.spec.kind not in PARALLEL_SUBSETS for e in pair_entries):  # ll rows; switching order
+        path = cfg.path(cfg.work_dir) / "sample" / "synth.jsonl"
+        rows, sha = _read_jsonl_hashed(path, ("id", "x", "y"))
+        synth = (rows, {"path": str(path), "sha256": sha})
+
+    # Datasets that are the same for every target (D_LL without switching) are composed once here.
+    written: dict = {}
+    shared: dict[tuple, str] = {}
+    for e in pair_entries:
+        if e.spec.pair_independent and ("*", e.spec.key()) not in shared:
+            comp = PairComposer(cfg, cfg.source, e.target, [e], out, synth, written)
+            try:
+                results[e.name] = comp.build(e)
+                written = comp.writer.written
+                shared[("*", e.spec.key())] = e.name
+            except SdrrlError as err:
+                errors.append(str(err))
+
+    todo = [e for e in pair_entries if e.name not in results]
+    pairs = sorted({e.target for e in todo}, key=list(cfg.targets).index)
+    jobs = [(cfg.source, tgt, {e.name for e in todo if e.target == tgt}) for tgt in pairs]
+    _SHARED.update(cfg=cfg, entries=todo, out=out, synth=synth, written=written)
+    workers = min(cfg.workers or os.cpu_count() or 1, len(jobs)) if jobs else 0
+    try:
+        if workers > 1 and hasattr(os, "fork"):
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                outcomes = pool.imap(_run_pair, jobs)
+                for (src, tgt, _), outcome in zip(jobs, outcomes):
+                    log(f"composed {src}-{tgt}: {len(outcome['results'])} dataset(s)")
+                    results.update(outcome["results"])
+                    errors.extend(outcome["errors"])
+                    notes.extend(outcome["notes"])
+        else:
+            for job in jobs:
+                outcome = _run_pair(job)
+                log(f"composed {job[0]}-{job[1]}: {len(outcome['results'])} dataset(s)")
+                results.update(outcome["results"])
+                errors.extend(outcome["errors"])
+                notes.extend(outcome["notes"])
+    finally:
+        _SHARED.clear()
+
+    ordered = {e.name: results[e.name] for e in entries if e.name in results}
+    if ordered:
+        update_dataset_info(out, [Entry(n, r["file"]) for n, r in ordered.items()], replace=overwrite)
+    manifest_path = out / MANIFEST
+    manifest = _load_manifest(manifest_path)
+    from sdrrl import __version__
+
+    manifest.update({"sdrrl_version": __version__, "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "config": cfg.to_json(), "notes": notes, "errors": errors})
+    manifest.setdefault("entries", {}).update(ordered)
+    manifest["last_export"] = list(ordered)
+    manifest["seconds"] = round(time.perf_counter() - start, 2)
+    write_json(manifest_path, manifest)
+    for note in notes:
+        log(f"note: {note}")
+    if errors:
+        head = f"{len(entries) - len(ordered)} dataset(s) could not be composed (the other {len(ordered)} were exported): "
+        raise SdrrlError(head + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
+                         f"each message above names its fix; all are listed in {manifest_path} ('errors'). "
+                         "Run the export again once the inputs are fixed.")
+    return manifest

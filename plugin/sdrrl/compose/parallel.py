@@ -1,0 +1,178 @@
+"""D_mt and D_comp (paper section 3.2.4, Table 1) from a small parallel corpus.
+
+The corpus is OPUS-100 by default (Helsinki-NLP/opus-100, appendix A: 1,000 pairs per language),
+or a local file: TSV (``source<TAB>target`` per line; a first line naming the two ISO 639-3 codes
+is a header) or JSON Lines (``{"eng": ..., "ind": ...}`` or OPUS-style ``{"translation": {"en":
+..., "id": ...}}``). Pairs are drawn in a seeded random order; unusable pairs are skipped and
+counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from sdrrl import languages
+from sdrrl.errors import SdrrlError
+
+OPUS100 = "Helsinki-NLP/opus-100"
+_NONSPACE = re.compile(r"\S+")
+
+
+@dataclass
+class ParallelSample:
+    pairs: list[tuple[str, str]]
+    source: dict  # where the pairs came from, with a content hash
+    asked: int
+    available: int  # rows in the corpus
+    dropped: Counter = field(default_factory=Counter)
+
+    def stats(self) -> dict:
+        return {**self.source, "asked": self.asked, "available": self.available, "used": len(self.pairs),
+                "dropped": dict(self.dropped)}
+
+
+def _read_local(path: Path, src: str, tgt: str, dropped: Counter) -> list[tuple[str, str]]:
+    s1, t1 = languages.get(src).iso1, languages.get(tgt).iso1
+    rows: list[tuple[str, str]] = []
+    with path.open(encoding="utf-8") as fh:
+        if path.suffix in (".jsonl", ".json"):
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise SdrrlError(f"{path}:{lineno}: not valid JSON ({err.msg}).",
+                                     "fix or remove that line.") from None
+                rec = rec.get("translation", rec) if isinstance(rec, dict) else {}
+                s, t = rec.get(src, rec.get(s1)), rec.get(tgt, rec.get(t1))
+                if not isinstance(s, str) or not isinstance(t, str):
+                    dropped["malformed line"] += 1
+                    continue
+                rows.append((s, t))
+        else:
+            for lineno, line in enumerate(fh, 1):
+                line = line.rstrip("\n").rstrip("\r")
+                if not line.strip():
+                    continue
+                parts = line.split("\t")
+                if lineno == 1 and [p.strip() for p in parts] == [src, tgt]:
+                    continue  # header
+                if len(parts) != 2:
+                    dropped["malformed line"] += 1
+                    continue
+                rows.append((parts[0], parts[1]))
+    return rows
+
+
+def _read_opus100(src: str, tgt: str, split: str):
+    lang = languages.get(tgt)
+    if src != "eng" or not lang.opus100:
+        raise SdrrlError(f"OPUS-100 pairs every language with English only; no corpus for {src}-{tgt}.",
+                         "set parallel.corpus to a local TSV/JSONL file for this pair.")
+    try:
+        from datasets import load_dataset
+
+        ds = load_dataset(OPUS100, lang.opus100, split=split)
+    except Exception as err:  # offline, missing config, network: all mean "cannot get it"
+        raise SdrrlError(f"Cannot load {OPUS100} config {lang.opus100!r} split {split!r}: {err}.",
+                         "download it once with network access (it is then cached), or set "
+                         "parallel.corpus to a local TSV/JSONL path.") from None
+    a, b = languages.get(src).iso1, lang.iso1
+
+    class _Rows:  # index lazily: OPUS-100 train has up to 1M rows, we need ~1,000
+        def __len__(self):
+            return len(ds)
+
+        def __getitem__(self, i):
+            tr = ds[i]["translation"]
+            return tr.get(a), tr.get(b)
+
+    fp = getattr(ds, "_fingerprint", "")
+    return _Rows(), {"corpus": OPUS100, "config": lang.opus100, "split": split, "fingerprint": fp}
+
+
+def sample_pairs(corpus: str, src: str, tgt: str, asked: int, seed: int, *, split: str = "train",
+                 allow_fewer: bool = True, resolve=lambda p: Path(p)) -> ParallelSample:
+    """Draw ``asked`` usable pairs in a seeded random order; fewer is an error or a recorded note."""
+    dropped: Counter = Counter()
+    if corpus == "opus100":
+        rows, source = _read_opus100(src, tgt, split)
+    else:
+        path = resolve(corpus.format(src=src, tgt=tgt))
+        if not path.is_file():
+            raise SdrrlError(f"Parallel corpus not found: {str(path)!r} (for {src}-{tgt}).",
+                             "set parallel.corpus to 'opus100' or to an existing .tsv/.jsonl file "
+                             "(it may contain {src} and {tgt}).")
+        rows = _read_local(path, src, tgt, dropped)
+        source = {"corpus": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    order = list(range(len(rows)))
+    random.Random(f"{seed}-{src}-{tgt}-parallel").shuffle(order)
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for i in order:
+        if len(pairs) >= asked:
+            break
+        s, t = rows[i]
+        s, t = (s or "").strip(), (t or "").strip()
+        if not s or not t:
+            dropped["empty side"] += 1
+        elif s == t:
+            dropped["identical sides (untranslated)"] += 1
+        elif t in seen:
+            dropped["duplicate target sentence"] += 1
+        else:
+            seen.add(t)
+            pairs.append((s, t))
+    sample = ParallelSample(pairs, source, asked, len(rows), dropped)
+    if not pairs:
+        raise SdrrlError(f"The parallel corpus for {src}-{tgt} ({source['corpus']}) has no usable pairs "
+                         f"({len(rows)} rows; dropped: {dict(dropped) or 'none'}).",
+                         "use a corpus with tab-separated source/target sentences.")
+    if len(pairs) < asked and not allow_fewer:
+        raise SdrrlError(f"The parallel corpus for {src}-{tgt} has {len(pairs)} usable pairs, fewer than "
+                         f"the {asked} asked (parallel.pairs); dropped: {dict(dropped) or 'none'}.",
+                         "use a bigger corpus, lower parallel.pairs, or set parallel.allow_fewer: true.")
+    return sample
+
+
+def mt_rows(pairs: list[tuple[str, str]], src: str, tgt: str, template: str) -> Iterator[dict]:
+    """Both translation directions for every pair (Table 1, first block)."""
+    s_name, t_name = languages.get(src).name, languages.get(tgt).name
+    forward = template.format(from_lang=s_name, to_lang=t_name)
+    backward = template.format(from_lang=t_name, to_lang=s_name)
+    for s, t in pairs:
+        yield {"instruction": forward, "input": s, "output": t}
+        yield {"instruction": backward, "input": t, "output": s}
+
+
+def split_prefix(sentence: str, rng: random.Random) -> str | None:
+    """A proper, non-empty prefix cut at a random word boundary (at a random character for
+    scripts written without spaces); None when the sentence is too short to split."""
+    words = list(_NONSPACE.finditer(sentence))
+    if len(words) >= 2:
+        k = rng.randint(1, len(words) - 1)
+        return sentence[:words[k - 1].end()]
+    if len(sentence) >= 2:
+        return sentence[:rng.randint(1, len(sentence) - 1)]
+    return None
+
+
+def comp_rows(pairs: list[tuple[str, str]], src: str, tgt: str, template: str, seed: int,
+              dropped: Counter) -> Iterator[dict]:
+    """Target sentences split at random positions; the answer is the whole sentence (Table 1)."""
+    instruction = template.format(lang=languages.get(tgt).name)
+    rng = random.Random(f"{seed}-{src}-{tgt}-comp")
+    for _, t in pairs:
+        prefix = split_prefix(t, rng)
+        if prefix is None:
+            dropped["target sentence too short to split"] += 1
+            continue
+        yield {"instruction": instruction, "input": prefix, "output": t}
