@@ -134,3 +134,35 @@ def test_train_preflight_rejects_a_missing_model_before_training(tmp_path):
     assert proc.returncode == 2 and "not in the local Hugging Face cache" in proc.stderr
     proc = subprocess.run(base + [f"model_name_or_path={tmp_path}"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr  # an existing folder passes the preflight
+
+
+@pytest.mark.slow
+def test_tiny_recipe_trains_on_an_export_with_early_stopping_and_lm_eval_loads_it(tmp_path, tiny_models):
+    from lf_utils import offline_env
+
+    bindir = Path(sys.executable).parent
+    reg = tmp_path / "registry"
+    proc = subprocess.run([bindir / "sdrrl", "export", "--config", REPO / "tests/fixtures/compose/config.yaml",
+                           "--out", reg], capture_output=True, text=True, env=offline_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "ckpt"
+    proc = subprocess.run([bindir / "sdrrl", "train", "recipes/sdrrl_tiny_cpu.yaml",
+                           f"model_name_or_path={tiny_models.llama}", f"dataset_dir={reg}", f"output_dir={out}"],
+                          capture_output=True, text=True, env=offline_env(), cwd=REPO, timeout=900)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    state = json.loads(next(out.glob("checkpoint-*/trainer_state.json")).read_text())
+    evals = [h["eval_loss"] for h in state["log_history"] if "eval_loss" in h]
+    assert len(evals) >= 2  # evaluated on the validation split every eval_steps, as the paper recipe
+    assert state["best_model_checkpoint"] and state["best_metric"] == min(evals)  # load_best_model_at_end
+    assert "EarlyStoppingCallback" in json.dumps(state.get("stateful_callbacks", {}))
+    assert (out / "model.safetensors").exists()
+
+    proc = subprocess.run([bindir / "lm_eval", "--model", "hf", "--model_args", f"pretrained={out},dtype=float32",
+                           "--device", "cpu", "--include_path", REPO / "eval_tasks", "--tasks", "sdrrl_belebele_eng",
+                           "--limit", "2", "--output_path", tmp_path / "eval"],
+                          capture_output=True, text=True, timeout=600,
+                          env=offline_env(SDRRL_EVAL_DATA=str(REPO / "tests/fixtures/eval")))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    result = json.loads(next((tmp_path / "eval").rglob("results_*.json")).read_text())
+    assert 0.0 <= result["results"]["sdrrl_belebele_eng"]["acc,none"] <= 1.0
