@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -26,6 +25,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "eval"
+sys.path.insert(0, str(REPO / "tests"))
+from eval_utils import train_stand_in_spm  # noqa: E402
 BIN = Path(sys.executable).parent
 TASKS = ("sdrrl_belebele_ces,sdrrl_flores_ces-eng,sdrrl_flores_eng-jpn,sdrrl_xlsum_jpn,"
          "sdrrl_mkqa_dan,sdrrl_mkqa_jpn")
@@ -51,18 +52,6 @@ print(len(tm.all_tasks), t_import, time.perf_counter() - t)
 """
 
 
-def _spm(path: Path) -> None:
-    import sentencepiece as spm
-
-    texts = [json.loads(line)["text"] for f in sorted((FIXTURES / "flores").rglob("*.jsonl"))
-             for line in f.read_text(encoding="utf-8").splitlines()]
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts * 5), model_writer=buf, vocab_size=120,
-                                   character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.getvalue())
-
-
 def _timed(cmd: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:
     t = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
@@ -85,7 +74,7 @@ def main() -> int:
 
     models = build_all(REPO / ".cache" / "tiny-models")
     tmp = Path(tempfile.mkdtemp(prefix="sdrrl-bench-eval-"))
-    _spm(tmp / "sacrebleu" / "models" / "flores200sacrebleuspm")  # a stand-in flores200 SPM
+    train_stand_in_spm(tmp / "sacrebleu" / "models" / "flores200sacrebleuspm")  # a stand-in flores200 SPM
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="", SDRRL_EVAL_DATA=str(FIXTURES),
                SACREBLEU=str(tmp / "sacrebleu"), SDRRL_COMET_MODEL=str(models.comet_ref))

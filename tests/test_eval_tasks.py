@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import fnmatch
-import io
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sdrrl.errors import SdrrlError
+from eval_utils import train_stand_in_spm
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "eval"
@@ -114,19 +114,6 @@ def test_missing_data_says_where_to_put_it(tmp_path, monkeypatch):
 
 # ---- the real lm_eval CLI ----------------------------------------------------------------------
 
-def _train_spm(path: Path) -> None:
-    """A small SentencePiece model trained here (a stand-in for FLORES-200's, not the real one)."""
-    import sentencepiece as spm
-
-    texts = [json.loads(line)["text"] for f in sorted((FIXTURES / "flores").rglob("*.jsonl"))
-             for line in f.read_text(encoding="utf-8").splitlines()]
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts * 5), model_writer=buf, vocab_size=120,
-                                   character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.getvalue())
-
-
 def _lm_eval(tiny_models, tasks: str, out: Path, sacrebleu_dir: Path, limit: int = 2, timeout=300):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="2",
@@ -147,7 +134,7 @@ E2E_TASKS = ["sdrrl_belebele_ces", "sdrrl_belebele_eng", "sdrrl_flores_ces-eng",
 def lm_eval_run(tiny_models, tmp_path_factory):
     """One lm_eval process over every benchmark family (MKQA through its 12-language group)."""
     root = tmp_path_factory.mktemp("lm_eval")
-    _train_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
+    train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
     run = _lm_eval(tiny_models, ",".join(E2E_TASKS + ["sdrrlgroup_mkqa"]), root / "out", root / "sacrebleu")
     assert run.returncode == 0, run.stderr[-3000:]
     [results_file] = list((root / "out").rglob("results_*.json"))

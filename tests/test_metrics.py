@@ -3,8 +3,6 @@ out by hand and to the reference packages (sacrebleu, multilingual-rouge, comet)
 
 from __future__ import annotations
 
-import io
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sdrrl.errors import ModelNotFoundError, SdrrlError
+from eval_utils import train_stand_in_spm
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 
@@ -145,19 +144,6 @@ def test_rouge_without_nltk_stopwords_says_how_to_install(tmp_path):
 
 # ---- spBLEU -------------------------------------------------------------------------------------
 
-def _train_spm(path: Path) -> None:
-    """A small SentencePiece model trained here (a stand-in for FLORES-200's, not the real one)."""
-    import sentencepiece as spm
-
-    texts = [json.loads(line)["text"] for f in sorted((FIXTURES / "flores").rglob("*.jsonl"))
-             for line in f.read_text(encoding="utf-8").splitlines()]
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts * 5), model_writer=buf, vocab_size=120,
-                                   character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.getvalue())
-
-
 def test_bleu_hand_worked_and_equal_to_sacrebleu():
     import sacrebleu
 
@@ -201,7 +187,7 @@ def test_spbleu_uses_the_flores200_tokenizer_when_present(tmp_path, monkeypatch)
     from sdrrl.metrics.bleu import corpus_bleu
 
     monkeypatch.setattr(tokenizer_spm, "SACREBLEU_DIR", str(tmp_path))
-    _train_spm(tmp_path / "models" / "flores200sacrebleuspm")
+    train_stand_in_spm(tmp_path / "models" / "flores200sacrebleuspm")
     hyps, refs = ["市議会は公園を承認した。", "Vědci našli led."], ["市議会は火曜日に新しい公園を承認した。", "Vědci našli vodní led."]
     ours = corpus_bleu(hyps, refs)
     direct = BLEU(tokenize="flores200").corpus_score(hyps, [refs])
