@@ -44,7 +44,7 @@ def _read_jsonl_hashed(path: Path, required: tuple[str, ...]) -> tuple[list[dict
     """Rows of a JSON Lines file and the sha256 of its bytes (read once for both)."""
     if not path.is_file():
         raise SdrrlError(f"Pipeline output not found: {str(path)!r}.",
-                         "run the pipeline stage that writes it (`sdrrl run ...`), or fix work_dir in the config.")
+                         "run the pipeline that writes it (`sdrrl build --config FILE`), or fix work_dir in the config.")
     data = path.read_bytes()
     try:  # orjson (installed with LLaMA-Factory's gradio) parses the 100 MB filter files ~3x faster
         from orjson import loads

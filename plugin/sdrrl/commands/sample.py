@@ -1,0 +1,23 @@
+"""``sdrrl sample``: D_synth = Sample(D) u Sample(G) into WORK/sample/synth.jsonl."""
+
+from __future__ import annotations
+
+import argparse
+
+from sdrrl.pipeline.cliargs import add_common, load_config
+
+FIELDS = {"seed": "sample.seed", "p_generated": "sample.p_generated"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_common(p, shards=False)
+    p.add_argument("--seed", type=int, help="sampling seed (default 42)")
+    p.add_argument("--p-generated", type=float, help="probability that a row takes y_hat (paper: 0.5)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdrrl.pipeline.sample import run_sample
+
+    cfg = load_config(args, FIELDS)
+    run_sample(cfg.work, cfg.sample.seed, cfg.sample.p_generated)
+    return 0

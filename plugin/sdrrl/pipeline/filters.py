@@ -1,0 +1,321 @@
+"""The filter stage: drop low-quality translations, keep every rejection with its stage and reason.
+
+Three filters, cheapest first; a translation is judged by the first one that rejects it:
+
+1. :class:`HeuristicFilter` (stage ``heuristic``), the "filter low-quality translations" rules the
+   paper cites (Zeng et al., 2021), as we chose them:
+   - ``empty``: the translation is empty or whitespace while the source is not;
+   - ``copy_of_source``: the translation equals the source (whitespace-normalised, case-folded) and
+     the source has at least ``copy_min_letters`` letters: NLLB left it untranslated;
+   - ``length_ratio``: characters(translation) / characters(source) outside
+     [``min_length_ratio``, ``max_length_ratio``] for sources of at least ``ratio_min_source_chars``
+     characters: dropped or hallucinated content (bounds are wide: Japanese runs ~0.3x English);
+   - ``repetition``: a unit of 1-30 characters repeated ``max_repeats`` times in a row that the
+     source does not repeat: an NMT decoding loop.
+2. :class:`LanguageIdFilter` (stage ``lid``): CLD3 (gcld3, the paper's choice) on the translation
+   with code blocks removed; ``off_target:<code>`` when its language is not the target's. Texts with
+   fewer than ``lid_min_letters`` letters are not judged (CLD3 guesses on them).
+3. :class:`CometKiwiFilter` (stage ``qe``): reference-free COMET QE (Unbabel/wmt22-cometkiwi-da),
+   ``qe_below_threshold`` when the score < tau (0.8). Scores are cached like translations.
+
+Every rejected translation goes to ``{src}-{tgt}.excluded.jsonl``; the summary counts kept and
+rejected translations per field and reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+from sdrrl import languages
+from sdrrl.errors import ModelNotFoundError, SdrrlError
+from sdrrl.io import read_jsonl, write_json, write_jsonl
+from sdrrl.pipeline import segment, workdir
+from sdrrl.pipeline.cache import Cache, make_key
+from sdrrl.pipeline.progress import Progress, say
+
+FIELDS = ("x", "y", "y_hat")
+
+
+def _letters(text: str) -> int:
+    return sum(ch.isalpha() for ch in text)
+
+
+def _prose(text: str) -> str:
+    """The translatable prose of a text: code blocks, list markers and layout removed."""
+    return " ".join(segment.split(text, max_tokens=10**9).segments)
+
+
+class HeuristicFilter:
+    stage = "heuristic"
+
+    def __init__(self, min_length_ratio: float = 0.2, max_length_ratio: float = 5.0,
+                 ratio_min_source_chars: int = 20, max_repeats: int = 6, copy_min_letters: int = 12):
+        self.min_ratio, self.max_ratio = min_length_ratio, max_length_ratio
+        self.ratio_min_source_chars = ratio_min_source_chars
+        self.copy_min_letters = copy_min_letters
+        self._repeat = re.compile(r"(.{1,30}?)\1{%d,}" % (max_repeats - 1), re.DOTALL)
+
+    def check(self, source: str, translation: str) -> tuple[str | None, float | None]:
+        """(reason, score) for a rejected translation, (None, None) for a kept one."""
+        src, mt = source.strip(), translation.strip()
+        if not mt:
+            return ("empty", None) if src else (None, None)
+        if " ".join(mt.split()).casefold() == " ".join(src.split()).casefold() \
+                and _letters(src) >= self.copy_min_letters:
+            return "copy_of_source", None
+        if len(src) >= self.ratio_min_source_chars:
+            ratio = len(mt) / len(src)
+            if not self.min_ratio <= ratio <= self.max_ratio:
+                return "length_ratio", round(ratio, 4)
+        if self._has_loop(mt) and not self._has_loop(src):
+            return "repetition", None
+        return None, None
+
+    def _has_loop(self, text: str) -> bool:
+        return any(m.group(1).strip() for m in self._repeat.finditer(text))
+
+
+class LanguageIdFilter:
+    """CLD3 language ID; ``calls`` counts texts judged."""
+
+    stage = "lid"
+
+    def __init__(self, target_iso: str, min_letters: int = 20):
+        self.target = languages.get(target_iso).cld3
+        self.min_letters = min_letters
+        self._detector = None
+        self.calls = 0
+
+    def identify(self, text: str) -> tuple[str, float]:
+        if self._detector is None:
+            import gcld3
+
+            self._detector = gcld3.NNetLanguageIdentifier(min_num_bytes=0, max_num_bytes=2000)
+        self.calls += 1
+        result = self._detector.FindLanguage(text=text)
+        return result.language, float(result.probability)
+
+    def check(self, translation: str) -> tuple[str | None, float | None]:
+        prose = _prose(translation)
+        if _letters(prose) < self.min_letters:
+            return None, None
+        lang, prob = self.identify(prose)
+        if lang != self.target:
+            return f"off_target:{lang}", round(prob, 4)
+        return None, None
+
+
+def resolve_comet_checkpoint(model: str) -> Path:
+    """A COMET checkpoint file from a .ckpt path, a model folder, or a hub id (cached copy only
+    when offline); a clear error naming how to point at a local copy otherwise."""
+    p = Path(model)
+    if p.is_file():
+        return p
+    if p.is_dir() and (p / "checkpoints" / "model.ckpt").is_file():
+        return p / "checkpoints" / "model.ckpt"
+    fix = (f"download it where the hub is reachable (it is gated: accept its license on huggingface.co, then "
+           f"`huggingface-cli download {model} --local-dir DIR`), copy DIR here and set filter.qe_model "
+           "(or --qe-model) to DIR/checkpoints/model.ckpt; its encoder (named in DIR/hparams.yaml, e.g. "
+           "microsoft/infoxlm-large) must be in the local HF cache too. Or disable QE with "
+           "filter.qe_enabled: false (not the paper's setup).")
+    if p.suffix == ".ckpt" or model.startswith(("/", ".")):
+        raise ModelNotFoundError(f"QE model checkpoint not found: {model!r}.", fix)
+    try:
+        from comet import download_model
+
+        return Path(download_model(model))
+    except Exception as err:  # offline: LocalEntryNotFoundError, gated: GatedRepoError, ...
+        raise ModelNotFoundError(f"Cannot load the QE model {model!r} offline or from the hub "
+                                 f"({type(err).__name__}).", fix) from None
+
+
+class CometKiwiFilter:
+    """Reference-free COMET QE with cached scores; ``calls`` counts model calls."""
+
+    stage = "qe"
+
+    def __init__(self, model: str = "Unbabel/wmt22-cometkiwi-da", threshold: float = 0.8,
+                 batch_size: int = 16, gpus: int | None = None, cache: Cache | None = None):
+        self.model, self.threshold, self.batch_size, self.gpus = model, threshold, batch_size, gpus
+        self.cache = cache
+        self._comet = None
+        self.calls = 0
+
+    def _load(self):
+        if self._comet is None:
+            import logging
+
+            from comet import load_from_checkpoint
+
+            ckpt = resolve_comet_checkpoint(self.model)
+            for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "comet"):
+                logging.getLogger(name).setLevel(logging.ERROR)
+            try:
+                import os
+
+                offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+                self._comet = load_from_checkpoint(str(ckpt), local_files_only=offline)
+            except Exception as err:
+                raise ModelNotFoundError(
+                    f"Cannot load the QE checkpoint {str(ckpt)!r} ({type(err).__name__}: {err}).",
+                    "make sure the encoder named in its hparams.yaml (pretrained_model) is available "
+                    "locally (HF cache or an absolute path).") from None
+            if self.gpus is None:
+                import torch
+
+                self.gpus = 1 if torch.cuda.is_available() else 0
+        return self._comet
+
+    def key(self, source: str, translation: str) -> str:
+        return make_key("qe", self.model, {}, src=source, mt=translation)
+
+    def scores(self, pairs: Sequence[tuple[str, str]], progress: Progress | None = None) -> list[float]:
+        keys = [self.key(s, t) for s, t in pairs]
+        cached = self.cache.get_many(keys) if self.cache is not None else {}
+        todo = list(dict.fromkeys(k for k in keys if k not in cached))
+        by_key = dict(zip(keys, pairs))
+        if progress is not None:
+            progress.total = len(set(keys))
+            progress.update(len(set(keys)) - len(todo))
+        chunk = max(self.batch_size * 16, 64)  # one COMET predict call (and one commit) per chunk
+        for k in range(0, len(todo), chunk):
+            part = todo[k:k + chunk]
+            model = self._load()
+            pred = model.predict([{"src": by_key[x][0], "mt": by_key[x][1]} for x in part],
+                                 batch_size=self.batch_size, gpus=self.gpus, progress_bar=False)
+            self.calls += 1
+            new = {x: float(s) for x, s in zip(part, pred.scores)}
+            if self.cache is not None:
+                self.cache.put_many("qe", new)
+            cached.update(new)
+            if progress is not None:
+                progress.update(len(part))
+        return [cached[k] for k in keys]
+
+
+def summarize(src: str, tgt: str, rows: list[dict], excluded: list[dict], settings: dict) -> dict:
+    """Kept and rejected translations per field and per stage/reason."""
+    fields: dict[str, Any] = {}
+    for f in FIELDS:
+        rejected = Counter(f"{e['stage']}:{e['reason']}" for e in excluded if e["field"] == f)
+        kept = sum(1 for r in rows if r.get(f + "_mt") is not None)
+        fields[f] = {"translated": kept + sum(rejected.values()), "kept": kept,
+                     "rejected": dict(sorted(rejected.items()))}
+    total = Counter(f"{e['stage']}:{e['reason']}" for e in excluded)
+    return {"src": src, "tgt": tgt, "rows": len(rows), "fields": fields,
+            "kept": sum(v["kept"] for v in fields.values()),
+            "rejected": sum(total.values()), "rejected_by_reason": dict(sorted(total.items())),
+            "settings": settings}
+
+
+def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiFilter | None = None,
+               num_shards: int = 1, shard_index: int = 0) -> dict:
+    """Filter this shard of the translations of D_synth into ``tgt``; ``cfg`` is a PipelineConfig."""
+    fcfg = cfg.filter
+    languages.get(src), languages.get(tgt)
+    rows = workdir.take_shard(workdir.read_output(workdir.synth_path(work), "sample"), num_shards, shard_index)
+    translations = {r["id"]: r for r in workdir.read_output(workdir.translations_path(work, src, tgt), "translate")}
+    missing = [r["id"] for r in rows if r["id"] not in translations]
+    if missing:
+        raise SdrrlError(f"{len(missing)} row(s) of D_synth have no {src}-{tgt} translation (first: {missing[:3]}).",
+                         f"run `sdrrl translate --tgt {tgt}` on the same work directory first (it resumes).")
+    from sdrrl.pipeline.translate import source_digest
+
+    stale = [r["id"] for r in rows if translations[r["id"]].get("source_sha1", source_digest(r)) != source_digest(r)]
+    if stale:
+        raise SdrrlError(f"{len(stale)} {src}-{tgt} translation row(s) were made from other D_synth texts "
+                         f"(first: {stale[:3]}): D_synth changed after `sdrrl translate` ran.",
+                         f"run `sdrrl translate --tgt {tgt}` again (segments already translated come from the "
+                         "cache), then filter.")
+    heuristic = HeuristicFilter(fcfg.min_length_ratio, fcfg.max_length_ratio, fcfg.ratio_min_source_chars,
+                                fcfg.max_repeats, fcfg.copy_min_letters)
+    lid = LanguageIdFilter(tgt, fcfg.lid_min_letters)
+    if qe is None and fcfg.qe_enabled:
+        qe = CometKiwiFilter(fcfg.qe_model, fcfg.qe_threshold, fcfg.qe_batch_size, fcfg.qe_gpus, cache)
+    if qe is not None and qe.cache is None:
+        qe.cache = cache
+
+    out_rows = [{"id": r["id"], "from": r["from"], "x": r["x"], "y": r["y"], "y_hat": r["y_hat"],
+                 **{f + "_mt": translations[r["id"]].get(f + "_mt") for f in FIELDS}} for r in rows]
+    excluded: list[dict] = []
+
+    def reject(i: int, f: str, stage: str, reason: str, score: float | None) -> None:
+        row = out_rows[i]
+        excluded.append({"id": row["id"], "field": f, "stage": stage, "reason": reason, "text": row[f],
+                         "translation": row[f + "_mt"], "score": score, "_order": (i, FIELDS.index(f))})
+        row[f + "_mt"] = None
+
+    label = f"filter {src}-{tgt}" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
+    for i, row in enumerate(out_rows):
+        for f in FIELDS:
+            mt = row[f + "_mt"]
+            if mt is None or not isinstance(row[f], str):
+                continue
+            if fcfg.heuristics_enabled:
+                reason, score = heuristic.check(row[f], mt)
+                if reason:
+                    reject(i, f, heuristic.stage, reason, score)
+                    continue
+            if fcfg.lid_enabled:
+                reason, score = lid.check(mt)
+                if reason:
+                    reject(i, f, lid.stage, reason, score)
+    qe_calls = 0
+    if fcfg.qe_enabled:
+        todo = [(i, f) for i, row in enumerate(out_rows) for f in FIELDS if row[f + "_mt"] is not None]
+        progress = Progress(label + " QE", len(todo), unit="translations", every_s=cfg.progress_every_s)
+        calls_before = qe.calls
+        scores = qe.scores([(out_rows[i][f], out_rows[i][f + "_mt"]) for i, f in todo], progress)
+        qe_calls = qe.calls - calls_before
+        for (i, f), score in zip(todo, scores):
+            if score < qe.threshold:
+                reject(i, f, qe.stage, "qe_below_threshold", round(score, 6))
+    excluded.sort(key=lambda e: e.pop("_order"))
+    settings = _settings(cfg)
+    final = workdir.filtered_path(work, src, tgt)
+    if num_shards == 1:
+        write_jsonl(workdir.excluded_path(work, src, tgt), excluded)
+        workdir.write_output(final, out_rows)
+        summary = summarize(src, tgt, out_rows, excluded, settings)
+        write_json(workdir.summary_path(work, src, tgt), summary)
+    else:
+        write_jsonl(workdir.shard_path(workdir.excluded_path(work, src, tgt), num_shards, shard_index), excluded)
+        workdir.write_output(final, out_rows, num_shards, shard_index)
+        summary = summarize(src, tgt, out_rows, excluded, settings)
+        if final.exists():  # this was the last shard: merge exclusions and summary too
+            summary = merge_filter_shards(work, src, tgt, num_shards, settings)
+    say(f"{label}: {summary['rows']} rows; kept {summary['kept']} and rejected {summary['rejected']} "
+        f"translations ({_reasons(summary['rejected_by_reason'])}); QE {'off' if not fcfg.qe_enabled else f'tau={fcfg.qe_threshold} with {fcfg.qe_model}, {qe_calls} model call(s)'}; "
+        f"LID {'on' if fcfg.lid_enabled else 'off'}; exclusions in {workdir.excluded_path(work, src, tgt)}.")
+    return dict(summary, qe_calls=qe_calls)
+
+
+def _reasons(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def _settings(cfg) -> dict:
+    f = cfg.filter
+    return {"qe_enabled": f.qe_enabled, "qe_model": f.qe_model, "qe_threshold": f.qe_threshold,
+            "lid_enabled": f.lid_enabled, "lid_backend": f.lid_backend, "lid_min_letters": f.lid_min_letters,
+            "heuristics_enabled": f.heuristics_enabled, "min_length_ratio": f.min_length_ratio,
+            "max_length_ratio": f.max_length_ratio, "max_repeats": f.max_repeats,
+            "copy_min_letters": f.copy_min_letters, "translation_model": cfg.translate.model}
+
+
+def merge_filter_shards(work: Path, src: str, tgt: str, num_shards: int, settings: dict) -> dict:
+    """Merge finished filter shards: rows (round-robin), exclusions (in row order), summary."""
+    final = workdir.filtered_path(work, src, tgt)
+    rows = workdir.read_output(final, "filter")
+    position = {r["id"]: i for i, r in enumerate(rows)}
+    excluded = []
+    for i in range(num_shards):
+        excluded.extend(read_jsonl(workdir.shard_path(workdir.excluded_path(work, src, tgt), num_shards, i)))
+    excluded.sort(key=lambda e: (position[e["id"]], FIELDS.index(e["field"])))
+    write_jsonl(workdir.excluded_path(work, src, tgt), excluded)
+    summary = summarize(src, tgt, rows, excluded, settings)
+    write_json(workdir.summary_path(work, src, tgt), summary)
+    return summary

@@ -1,0 +1,325 @@
+"""The translate stage: T(x), T(y), T(y_hat) with NLLB, through a cache, in length-sorted batches.
+
+Two backends behind one interface, :class:`Translator`: :class:`TransformersTranslator` (what the
+paper used: HF ``generate`` with beam 4, otherwise NLLB's defaults) and
+:class:`CTranslate2Translator` (same model converted; same beam settings give the same output,
+faster). Decoding settings that both backends honour (beam size, max length, length penalty) are
+part of the cache key; the backend is not.
+
+Work order: every text is cut into segments (:mod:`sdrrl.pipeline.segment`: lines, sentences of
+overlong lines, code kept out); unique segments not in the cache are sorted by token length and
+cut into batches (less padding than arrival order; see benchmarks/bench_translate.py); each batch
+is one model call and one cache transaction. The output file is written only when every segment
+is translated, so a killed run leaves a cache that the rerun completes, and the same output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from sdrrl import languages
+from sdrrl.errors import ModelNotFoundError
+from sdrrl.pipeline import segment, workdir
+from sdrrl.pipeline.cache import Cache, make_key
+from sdrrl.pipeline.progress import Progress, say
+
+FIELDS = ("x", "y", "y_hat")
+
+
+def _device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _model_error(model: str, what: str, err: Exception) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"Cannot load the {what} {model!r} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).",
+        "on a machine without hub access, download it elsewhere (huggingface-cli download "
+        f"{model} --local-dir DIR), copy DIR here and set translate.model (or --model) to DIR.")
+
+
+class Translator:
+    """One NLLB model behind one interface; ``calls`` counts model calls (batches)."""
+
+    def __init__(self, model: str, beam_size: int = 4, max_length: int = 200, length_penalty: float = 1.0):
+        self.model = model
+        self.beam_size = beam_size
+        self.max_length = max_length
+        self.length_penalty = length_penalty
+        self.calls = 0
+        self.segments_translated = 0
+        self._tokenizer = None
+
+    # -- what the cache key holds ------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        return {"beam_size": self.beam_size, "max_length": self.max_length,
+                "length_penalty": self.length_penalty}
+
+    # -- tokenizer (cheap; needed for segmentation even when everything is cached) ------------
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_path())
+            except (OSError, ValueError) as err:
+                raise _model_error(self.model, "NLLB tokenizer", err) from None
+        return self._tokenizer
+
+    def tokenizer_path(self) -> str:
+        return self.model
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Source lengths in tokens, special tokens included (the Rust tokenizer when there is one:
+        the Python wrapper costs ~15x more per call, which showed in the stage's overhead)."""
+        if not texts:
+            return []
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            return [len(e.ids) for e in backend.encode_batch(list(texts))]
+        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+
+    def count_tokens(self, text: str) -> int:
+        return self.token_lengths([text])[0]
+
+    # -- the model ------------------------------------------------------------------------------
+    def translate(self, texts: Sequence[str], src_nllb: str, tgt_nllb: str) -> list[str]:
+        if not texts:
+            return []
+        out = self._translate(list(texts), src_nllb, tgt_nllb)
+        self.calls += 1
+        self.segments_translated += len(texts)
+        return out
+
+    def _translate(self, texts: list[str], src_nllb: str, tgt_nllb: str) -> list[str]:
+        raise NotImplementedError
+
+
+class TransformersTranslator(Translator):
+    """HF ``generate`` with ``num_beams``, ``forced_bos_token_id`` = target code (paper's setup)."""
+
+    def __init__(self, model: str, device: str = "auto", **kw):
+        super().__init__(model, **kw)
+        self.device = device
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            import torch
+            from transformers import AutoModelForSeq2SeqLM
+
+            self.device = _device(self.device)
+            try:
+                m = AutoModelForSeq2SeqLM.from_pretrained(self.model)
+            except (OSError, ValueError) as err:
+                raise _model_error(self.model, "NLLB model", err) from None
+            self._model = m.to(self.device).eval()
+            self._torch = torch
+        return self._model
+
+    def _translate(self, texts: list[str], src_nllb: str, tgt_nllb: str) -> list[str]:
+        model = self._load()
+        tok = self.tokenizer
+        tok.src_lang = src_nllb
+        enc = tok(texts, return_tensors="pt", padding=True).to(self.device)
+        with self._torch.inference_mode():
+            out = model.generate(**enc, forced_bos_token_id=tok.convert_tokens_to_ids(tgt_nllb),
+                                 num_beams=self.beam_size, max_length=self.max_length,
+                                 length_penalty=self.length_penalty, do_sample=False)
+        return tok.batch_decode(out, skip_special_tokens=True)
+
+
+def convert_ct2(model: str, cache_root: Path, quantization: str | None = None) -> Path:
+    """Convert an HF NLLB model to CTranslate2 once; the result is reused (keyed by model + files)."""
+    src = Path(model)
+    stamp = model
+    if src.is_dir():
+        stamp += "|" + "|".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}"
+                                for p in sorted(src.iterdir()) if p.is_file())
+    out = cache_root / "ct2" / hashlib.sha256(f"{stamp}|{quantization}".encode()).hexdigest()[:16]
+    if (out / "model.bin").is_file():
+        return out
+    import ctranslate2
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.converting-"))
+    say(f"translate: converting {model} to CTranslate2 (once) into {out}")
+    try:
+        ctranslate2.converters.TransformersConverter(model).convert(str(tmp), quantization=quantization, force=True)
+        try:
+            os.replace(tmp, out)
+        except OSError:  # another process finished the same conversion first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, (OSError, ValueError)):
+            raise _model_error(model, "NLLB model (for CTranslate2 conversion)", err) from None
+        raise
+    return out
+
+
+class CTranslate2Translator(Translator):
+    """CTranslate2 ``translate_batch`` with ``target_prefix`` = target code (same beam settings)."""
+
+    def __init__(self, model: str, ct2_model_dir: str | None = None, device: str = "auto",
+                 compute_type: str = "default", inter_threads: int = 1, intra_threads: int = 0,
+                 convert_cache: Path | None = None, **kw):
+        super().__init__(model, **kw)
+        self.ct2_model_dir = ct2_model_dir
+        self.device = device
+        self.compute_type = compute_type
+        self.inter_threads = inter_threads
+        self.intra_threads = intra_threads
+        self.convert_cache = convert_cache or Path(os.environ.get("SDRRL_CACHE", Path.home() / ".cache" / "sdrrl"))
+        self._engine = None
+
+    def tokenizer_path(self) -> str:
+        # A converted directory may carry no HF tokenizer: the tokenizer is the HF model's.
+        return self.model
+
+    def _load(self):
+        if self._engine is None:
+            import ctranslate2
+
+            path = self.ct2_model_dir or str(convert_ct2(self.model, self.convert_cache))
+            dev = "cuda" if _device(self.device).startswith("cuda") else "cpu"
+            try:
+                self._engine = ctranslate2.Translator(path, device=dev, compute_type=self.compute_type,
+                                                      inter_threads=self.inter_threads,
+                                                      intra_threads=self.intra_threads)
+            except (RuntimeError, ValueError) as err:
+                raise _model_error(path, "CTranslate2 model", err) from None
+        return self._engine
+
+    def _translate(self, texts: list[str], src_nllb: str, tgt_nllb: str) -> list[str]:
+        engine = self._load()
+        tok = self.tokenizer
+        tok.src_lang = src_nllb
+        sources = [tok.convert_ids_to_tokens(ids) for ids in tok(texts)["input_ids"]]
+        # HF's max_length counts the decoder start token; CTranslate2's limit does not.
+        results = engine.translate_batch(sources, target_prefix=[[tgt_nllb]] * len(texts),
+                                         beam_size=self.beam_size, length_penalty=self.length_penalty,
+                                         max_decoding_length=self.max_length - 1,
+                                         max_batch_size=len(texts))
+        out = []
+        for r in results:
+            tokens = r.hypotheses[0]
+            if tokens and tokens[0] == tgt_nllb:
+                tokens = tokens[1:]
+            out.append(tok.decode(tok.convert_tokens_to_ids(tokens), skip_special_tokens=True))
+        return out
+
+
+def make_translator(cfg, cache_root: Path | None = None) -> Translator:
+    """The configured backend (``cfg`` is a TranslateConfig)."""
+    common = dict(beam_size=cfg.beam_size, max_length=cfg.max_length, length_penalty=cfg.length_penalty)
+    if cfg.backend == "ctranslate2":
+        return CTranslate2Translator(cfg.model, ct2_model_dir=cfg.ct2_model_dir, device=cfg.device,
+                                     compute_type=cfg.ct2_compute_type, inter_threads=cfg.ct2_inter_threads,
+                                     convert_cache=cache_root, **common)
+    return TransformersTranslator(cfg.model, device=cfg.device, **common)
+
+
+def plan_batches(segments: Sequence[str], lengths: Sequence[int], batch_size: int,
+                 by_length: bool = True) -> list[list[str]]:
+    """Cut segments into model batches: sorted by token length (then text) or in arrival order."""
+    order = list(range(len(segments)))
+    if by_length:
+        order.sort(key=lambda i: (lengths[i], segments[i]))
+    return [[segments[i] for i in order[k:k + batch_size]] for k in range(0, len(order), batch_size)]
+
+
+def translate_segments(segments: Sequence[str], translator: Translator, cache: Cache | None, src: str, tgt: str,
+                       batch_size: int = 32, by_length: bool = True,
+                       progress: Progress | None = None) -> dict[str, str]:
+    """Translations of unique ``segments`` (ISO codes ``src``/``tgt``), from cache or model."""
+    src_nllb, tgt_nllb = languages.get(src).nllb, languages.get(tgt).nllb
+    unique = list(dict.fromkeys(segments))
+    settings = translator.settings()
+    keys = {s: make_key("translation", translator.model, settings, src=src_nllb, tgt=tgt_nllb, text=s)
+            for s in unique}
+    cached = cache.get_many(keys.values()) if cache is not None else {}
+    result = {s: cached[keys[s]] for s in unique if keys[s] in cached}
+    todo = [s for s in unique if s not in result]
+    if progress is not None:
+        progress.total = len(unique)
+        progress.update(len(result))
+    if todo:
+        lengths = translator.token_lengths(todo) if by_length else [0] * len(todo)
+        for batch in plan_batches(todo, lengths, batch_size, by_length):
+            translations = translator.translate(batch, src_nllb, tgt_nllb)
+            if cache is not None:
+                cache.put_many("translation", {keys[s]: t for s, t in zip(batch, translations)})
+            result.update(zip(batch, translations))
+            if progress is not None:
+                progress.update(len(batch))
+    return result
+
+
+def source_digest(row: dict) -> str:
+    """Fingerprint of the D_synth texts a translation row was made from (the filter checks it)."""
+    blob = json.dumps([row.get("x"), row.get("y"), row.get("y_hat"), row.get("from")], ensure_ascii=False)
+    return hashlib.sha1(blob.encode("utf-8")).hexdigest()
+
+
+def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator: Translator | None = None,
+                  num_shards: int = 1, shard_index: int = 0) -> dict:
+    """Translate D_synth's x, y (and y_hat where used) into ``tgt``; ``cfg`` is a PipelineConfig."""
+    tcfg = cfg.translate
+    languages.get(src), languages.get(tgt)
+    rows = workdir.take_shard(workdir.read_output(workdir.synth_path(work), "sample"), num_shards, shard_index)
+    translator = translator or make_translator(tcfg, cache_root=cfg.cache_path.parent)
+    limit = tcfg.max_segment_tokens
+
+    def count(text: str) -> int:
+        # A piece is at most 3 tokens per character (NFKC ligatures); short lines need no tokenizer.
+        return 0 if 3 * len(text) + 2 <= limit else translator.count_tokens(text)
+
+    layouts: list[dict[str, segment.Layout | None]] = []
+    all_segments: list[str] = []
+    for row in rows:
+        per_field: dict[str, segment.Layout | None] = {}
+        for f in FIELDS:
+            text = row.get(f)
+            wanted = f != "y_hat" or row.get("from") == "G" or tcfg.translate_all_responses
+            if not wanted or not isinstance(text, str):
+                per_field[f] = None
+                continue
+            lay = segment.split(text, tcfg.max_segment_tokens, count)
+            per_field[f] = lay
+            all_segments.extend(lay.segments)
+        layouts.append(per_field)
+
+    label = f"translate {src}-{tgt}" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
+    progress = Progress(label, 0, unit="segments", every_s=cfg.progress_every_s)
+    calls_before, segs_before = translator.calls, translator.segments_translated
+    done = translate_segments(all_segments, translator, cache, src, tgt, tcfg.batch_size,
+                              tcfg.length_bucketing, progress)
+    out_rows = []
+    for row, per_field in zip(rows, layouts):
+        out = {"id": row["id"]}
+        for f in FIELDS:
+            lay = per_field[f]
+            out[f + "_mt"] = None if lay is None else segment.reassemble(lay, [done[s] for s in lay.segments])
+        out["source_sha1"] = source_digest(row)
+        out_rows.append(out)
+    path = workdir.write_output(workdir.translations_path(work, src, tgt), out_rows, num_shards, shard_index)
+    calls = translator.calls - calls_before
+    translated = translator.segments_translated - segs_before
+    unique = len(set(all_segments))
+    say(f"{label}: {len(rows)} rows, {len(all_segments)} segments ({unique} unique): {unique - translated} "
+        f"from the cache, {translated} translated in {calls} model call(s) by {type(translator).__name__} "
+        f"(beam {translator.beam_size}) in {progress.elapsed:.1f}s; written to {path}.")
+    return {"rows": len(rows), "segments": len(all_segments), "unique_segments": unique, "model_calls": calls,
+            "path": str(path)}
+

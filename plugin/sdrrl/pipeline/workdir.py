@@ -1,0 +1,222 @@
+"""The work directory: file names of every stage, shard files and their ``.done`` markers, and D.
+
+Layout (docs/CONTRACTS.md, "Pipeline work directory")::
+
+    WORK/source.jsonl                         D  {id, instruction, input, output}
+    WORK/generate/responses.jsonl             G  {id, response}
+    WORK/sample/synth.jsonl                   D_synth {id, from, x, y, y_hat}
+    WORK/translate/{src}-{tgt}.jsonl          {id, x_mt, y_mt, y_hat_mt, source_sha1} (unfiltered)
+    WORK/filter/{src}-{tgt}.jsonl             {id, from, x, y, y_hat, x_mt, y_mt, y_hat_mt}
+    WORK/filter/{src}-{tgt}.excluded.jsonl    {id, field, stage, reason, text, translation, score}
+    WORK/filter/{src}-{tgt}.summary.json
+
+Sharding: shard I of N takes rows I, I+N, I+2N, ... and writes ``NAME.shard-I-of-N.jsonl`` plus a
+``NAME.shard-I-of-N.done`` marker (written last). The next stage (or ``--merge``) reads the
+merged file, merging finished shards first, and fails naming the shards that are missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from sdrrl.errors import SdrrlError
+from sdrrl.io import read_jsonl, write_json, write_jsonl
+
+
+def source_path(work: Path) -> Path:
+    return work / "source.jsonl"
+
+
+def responses_path(work: Path) -> Path:
+    return work / "generate" / "responses.jsonl"
+
+
+def prompts_path(work: Path) -> Path:
+    return work / "generate" / "prompts.jsonl"
+
+
+def synth_path(work: Path) -> Path:
+    return work / "sample" / "synth.jsonl"
+
+
+def translations_path(work: Path, src: str, tgt: str) -> Path:
+    return work / "translate" / f"{src}-{tgt}.jsonl"
+
+
+def filtered_path(work: Path, src: str, tgt: str) -> Path:
+    return work / "filter" / f"{src}-{tgt}.jsonl"
+
+
+def excluded_path(work: Path, src: str, tgt: str) -> Path:
+    return work / "filter" / f"{src}-{tgt}.excluded.jsonl"
+
+
+def summary_path(work: Path, src: str, tgt: str) -> Path:
+    return work / "filter" / f"{src}-{tgt}.summary.json"
+
+
+# -- shards ---------------------------------------------------------------------------------------
+
+def check_shard(num_shards: int, shard_index: int) -> None:
+    if not isinstance(num_shards, int) or num_shards < 1:
+        raise SdrrlError(f"--num-shards {num_shards!r} must be a positive integer.", "use e.g. --num-shards 4.")
+    if not isinstance(shard_index, int) or not 0 <= shard_index < num_shards:
+        raise SdrrlError(f"--shard-index {shard_index!r} is outside 0..{num_shards - 1}.",
+                         f"use a shard index from 0 to {num_shards - 1}.")
+
+
+def take_shard(rows: Sequence[Any], num_shards: int, shard_index: int) -> list[Any]:
+    check_shard(num_shards, shard_index)
+    return list(rows[shard_index::num_shards])
+
+
+def shard_path(final: Path, num_shards: int, shard_index: int) -> Path:
+    return final.with_name(f"{final.stem}.shard-{shard_index}-of-{num_shards}{final.suffix}")
+
+
+def done_marker(path: Path) -> Path:
+    return path.with_name(path.name + ".done")
+
+
+def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_index: int = 0) -> Path:
+    """Write a stage's rows: the final file when unsharded, else the shard file and its marker."""
+    rows = list(rows)
+    if num_shards == 1:
+        write_jsonl(final, rows)
+        return final
+    path = shard_path(final, num_shards, shard_index)
+    write_jsonl(path, rows)
+    write_json(done_marker(path), {"rows": len(rows), "num_shards": num_shards, "shard_index": shard_index})
+    with contextlib.suppress(FileNotFoundError):  # a merged file from an earlier run is stale now
+        final.unlink()
+    if all_shards_done(final, num_shards):  # the last shard to finish merges (atomic, idempotent)
+        merge_shards(final, "merge")
+    return path
+
+
+def all_shards_done(final: Path, num_shards: int) -> bool:
+    return all(done_marker(shard_path(final, num_shards, i)).exists() for i in range(num_shards))
+
+
+def find_shards(final: Path) -> dict[int, list[Path]]:
+    """Shard files of ``final`` grouped by their shard count."""
+    groups: dict[int, list[Path]] = {}
+    if not final.parent.is_dir():
+        return groups
+    pattern = re.compile(re.escape(final.stem) + r"\.shard-(\d+)-of-(\d+)" + re.escape(final.suffix) + "$")
+    for p in final.parent.iterdir():
+        m = pattern.match(p.name)
+        if m:
+            groups.setdefault(int(m.group(2)), []).append(p)
+    return groups
+
+
+def merge_shards(final: Path, stage: str) -> Path:
+    """Merge the finished shards of ``final`` into it (round-robin = the original row order)."""
+    groups = find_shards(final)
+    if not groups:
+        raise SdrrlError(f"{final} does not exist and no shards of it were found.",
+                         f"run `sdrrl {stage}` first (or all of its shards).")
+    if len(groups) > 1:
+        raise SdrrlError(f"Shards of {final} from different --num-shards runs: {sorted(groups)}.",
+                         "delete the shard files of the run you abandoned, then merge again.")
+    (n,) = groups
+    missing = [i for i in range(n) if not done_marker(shard_path(final, n, i)).exists()]
+    if missing:
+        raise SdrrlError(f"{final.name}: shard(s) {', '.join(map(str, missing))} of {n} are not finished "
+                         "(no .done marker).",
+                         f"run `sdrrl {stage} --num-shards {n} --shard-index I` for each missing I "
+                         "(finished shards are kept), then run the next stage again.")
+    parts = [list(read_jsonl(shard_path(final, n, i))) for i in range(n)]
+    merged: list[dict] = []
+    for k in range(max(len(p) for p in parts)):
+        for p in parts:
+            if k < len(p):
+                merged.append(p[k])
+    write_jsonl(final, merged)
+    return final
+
+
+def read_output(final: Path, stage: str) -> list[dict]:
+    """A stage's rows: the merged file, merging finished shards first if needed."""
+    if not final.exists():
+        merge_shards(final, stage)
+    return list(read_jsonl(final))
+
+
+# -- D ----------------------------------------------------------------------------------------------
+
+def shipped_sample() -> Path:
+    return Path(__file__).resolve().parents[1] / "data" / "sample" / "instructions_eng.jsonl"
+
+
+def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = "error",
+                   max_rows: int | None = None) -> tuple[list[dict], int]:
+    """Validate D and write ``WORK/source.jsonl``; returns (rows, skipped).
+
+    A row needs a non-empty string ``instruction`` and a string ``output``; ``input`` is optional.
+    Bad rows raise (``on_bad_row: error``) or are skipped, counted and logged to
+    ``WORK/source.skipped.jsonl`` (``on_bad_row: skip``).
+    """
+    path = Path(input_path) if input_path else shipped_sample()
+    if not path.exists():
+        raise SdrrlError(f"Input file not found: {str(path)!r}.",
+                         "set `input:` (or --input) to an alpaca-style JSON Lines file.")
+    rows: list[dict] = []
+    skipped: list[dict] = []
+    seen: set[str] = set()
+    for index, row in enumerate(read_jsonl(path)):
+        if max_rows is not None and len(rows) >= max_rows:
+            break
+        problem = _row_problem(row)
+        rid = row.get("id", index)
+        rid = str(rid) if isinstance(rid, (str, int)) else None
+        if problem is None and rid is None:
+            problem = "id is not a string or integer"
+        if problem is None and rid in seen:
+            problem = f"duplicate id {rid!r}"
+        if problem is not None:
+            if on_bad_row == "error":
+                raise SdrrlError(f"{path}: row {index + 1}: {problem}.",
+                                 "fix the row, or set `on_bad_row: skip` (--on-bad-row skip) to skip "
+                                 "and log bad rows.")
+            skipped.append({"line": index + 1, "reason": problem, "row": row})
+            continue
+        seen.add(rid)
+        rows.append({"id": rid, "instruction": row["instruction"], "input": row.get("input") or "",
+                     "output": row["output"]})
+    if not rows:
+        raise SdrrlError(f"{path}: no usable rows (file empty{' or every row bad' if skipped else ''}).",
+                         "point `input:` at a non-empty alpaca-style JSON Lines file.")
+    write_jsonl(source_path(work), rows)
+    skipped_file = work / "source.skipped.jsonl"
+    if skipped:
+        write_jsonl(skipped_file, skipped)
+        print(f"prepare: skipped {len(skipped)} bad row(s) of {path}; see {skipped_file}", flush=True)
+    return rows, len(skipped)
+
+
+def _row_problem(row: dict) -> str | None:
+    for col in ("instruction", "output"):
+        if col not in row:
+            return f"missing {col!r}"
+        if not isinstance(row[col], str):
+            return f"{col!r} is {type(row[col]).__name__}, not a string"
+    if not row["instruction"].strip():
+        return "empty 'instruction'"
+    if row.get("input") is not None and not isinstance(row.get("input"), str):
+        return f"'input' is {type(row['input']).__name__}, not a string"
+    return None
+
+
+def question(row: dict) -> str:
+    """x: LLaMA-Factory's alpaca user turn, instruction + "\\n" + input (input when non-empty)."""
+    return row["instruction"] + ("\n" + row["input"] if row.get("input") else "")
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,351 @@
+"""The pipeline stages on the real engines (transformers, CTranslate2, LLaMA-Factory's template code,
+COMET, gcld3) and the tiny local models: end to end, backend equality, filters, cache reuse.
+
+The tiny models are random: their translations are noise, so honest language-ID and QE filters
+reject most of them. Where a test needs rows to pass, it says which threshold it sets and why."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sdrrl.errors import ModelNotFoundError, SdrrlError
+from sdrrl.io import read_jsonl, write_jsonl
+from sdrrl.pipeline import config, workdir
+from sdrrl.pipeline.cache import Cache
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "plugin" / "sdrrl" / "data" / "sample"
+MAX_LENGTH = 24  # random models never stop early: a short limit keeps beam search cheap
+
+
+def _synth_rows(n: int) -> list[dict]:
+    """D_synth rows from the shipped instructions (y_hat: the gold answer reversed by sentence)."""
+    rows = list(read_jsonl(SAMPLES / "instructions_eng.jsonl"))[:n]
+    out = []
+    for i, r in enumerate(rows):
+        y_hat = " ".join(reversed(r["output"].split(". ")))
+        out.append({"id": str(i), "from": "G" if i % 2 else "D", "x": workdir.question(r), "y": r["output"],
+                    "y_hat": y_hat})
+    return out
+
+
+def _cfg(tiny_models, work: Path, **sections) -> config.PipelineConfig:
+    data = {
+        "work_dir": str(work), "target_langs": ["ces"], "progress_every_s": 0.5,
+        "generate": {"model": str(tiny_models.llama), "max_new_tokens": 8, "batch_size": 4, "device": "cpu"},
+        "translate": {"model": str(tiny_models.nllb), "max_length": MAX_LENGTH, "batch_size": 8, "device": "cpu"},
+        "filter": {"qe_model": str(tiny_models.comet_qe)},
+    }
+    for k, v in sections.items():
+        data[k] = {**data.get(k, {}), **v} if isinstance(v, dict) else v
+    return config.from_dict(data)
+
+
+# -- translate ----------------------------------------------------------------------------------------
+
+def test_transformers_and_ctranslate2_give_identical_translations(tiny_models, tmp_path):
+    from sdrrl.pipeline.translate import CTranslate2Translator, TransformersTranslator
+
+    texts = [r["instruction"] for r in read_jsonl(SAMPLES / "instructions_eng.jsonl")][:24]
+    settings = dict(beam_size=4, max_length=MAX_LENGTH, length_penalty=1.0)
+    hf = TransformersTranslator(str(tiny_models.nllb), device="cpu", **settings)
+    ct2 = CTranslate2Translator(str(tiny_models.nllb), device="cpu", convert_cache=tmp_path, **settings)
+    for tgt in ("ces_Latn", "jpn_Jpan"):
+        a = hf.translate(texts, "eng_Latn", tgt)
+        b = ct2.translate(texts, "eng_Latn", tgt)
+        assert a == b
+        assert len(set(a)) > 5  # real, varied output
+    assert hf.calls == ct2.calls == 2
+
+
+def test_translate_stage_same_output_through_both_backends_and_shards(tiny_models, tmp_path):
+    from sdrrl.pipeline.translate import run_translate
+
+    outputs = {}
+    for backend in ("transformers", "ctranslate2"):
+        work = tmp_path / backend
+        write_jsonl(workdir.synth_path(work), _synth_rows(12))
+        cfg = _cfg(tiny_models, work, translate={"backend": backend})
+        with Cache(cfg.cache_path) as cache:
+            stats = run_translate(work, cfg, "eng", "ces", cache)
+        assert stats["model_calls"] > 0
+        outputs[backend] = workdir.translations_path(work, "eng", "ces").read_bytes()
+    assert outputs["transformers"] == outputs["ctranslate2"]
+    rows = [json.loads(line) for line in outputs["ctranslate2"].decode().splitlines()]
+    assert [set(r) for r in rows] == [{"id", "x_mt", "y_mt", "y_hat_mt", "source_sha1"}] * 12
+    assert all(isinstance(r["x_mt"], str) and isinstance(r["y_mt"], str) for r in rows)
+    assert sum(bool(r["x_mt"]) for r in rows) > 6
+    assert [r["y_hat_mt"] is None for r in rows] == [i % 2 == 0 for i in range(12)]  # y_hat only where from G
+    # numbered list answer (row 0): markers and line breaks survive translation
+    assert [line[:3] for line in rows[0]["y_mt"].split("\n")] == ["1. ", "2. ", "3. "]
+
+    # two shards into a fresh work dir sharing the cache: no model call, same merged output
+    work = tmp_path / "sharded"
+    write_jsonl(workdir.synth_path(work), _synth_rows(12))
+    cfg = _cfg(tiny_models, work, translate={"backend": "ctranslate2"}, cache=str(tmp_path / "ctranslate2" / "cache.sqlite"))
+    with Cache(cfg.cache_path) as cache:
+        for i in range(2):
+            assert run_translate(work, cfg, "eng", "ces", cache, num_shards=2, shard_index=i)["model_calls"] == 0
+    assert workdir.translations_path(work, "eng", "ces").read_bytes() == outputs["ctranslate2"]
+
+
+def test_killed_translate_resumes_to_identical_output(tiny_models, tmp_path):
+    """kill -9 a real `sdrrl translate` mid-stage, rerun it, compare with an uninterrupted run."""
+    rows = _synth_rows(40)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "plugin"))
+
+    def command(work: Path) -> list[str]:
+        return [sys.executable, "-m", "sdrrl.cli", "translate", "--work-dir", str(work), "--tgt", "ces",
+                "--model", str(tiny_models.nllb), "--backend", "transformers", "--max-length", str(MAX_LENGTH),
+                "--batch-size", "2", "--device", "cpu"]
+
+    killed = tmp_path / "killed"
+    write_jsonl(workdir.synth_path(killed), rows)
+    out = workdir.translations_path(killed, "eng", "ces")
+    proc = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cache_file = killed / "cache.sqlite"
+    deadline = time.monotonic() + 120
+    cached = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if cache_file.exists():
+            with Cache(cache_file) as c:
+                cached = c.count("translation")
+            if cached >= 6:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    proc.kill()  # SIGKILL: no cleanup, no atexit
+    proc.wait()
+    proc.stderr.close()
+    assert not out.exists()
+    with Cache(cache_file) as c:
+        at_kill = c.count("translation")
+    assert at_kill >= 6
+
+    resumed = subprocess.run(command(killed), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"{at_kill} from the cache" in resumed.stderr
+
+    fresh = tmp_path / "fresh"
+    write_jsonl(workdir.synth_path(fresh), rows)
+    clean = subprocess.run(command(fresh), env=env, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    assert "0 from the cache" in clean.stderr
+    assert out.read_bytes() == workdir.translations_path(fresh, "eng", "ces").read_bytes()
+
+
+# -- generate --------------------------------------------------------------------------------------
+
+def test_prompts_are_rendered_by_llamafactory_template(tiny_models):
+    from sdrrl.pipeline.generate import render_prompts
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_models.llama)
+    prompts, stop = render_prompts(str(tiny_models.llama), "default", ["Name a colour.", "Add.\n2 and 3"])
+    assert tok.decode(prompts[0]) == f"Human: Name a colour.{tok.eos_token}\nAssistant:"
+    assert tok.decode(prompts[1]) == f"Human: Add.\n2 and 3{tok.eos_token}\nAssistant:"
+    assert tok.eos_token_id in stop
+    alpaca, _ = render_prompts(str(tiny_models.llama), "alpaca", ["Name a colour."])
+    assert "### Instruction:\nName a colour.\n\n### Response:\n" in tok.decode(alpaca[0])
+    with pytest.raises(SdrrlError, match="Unknown LLaMA-Factory template"):
+        render_prompts(str(tiny_models.llama), "no-such-template", ["x"])
+
+
+def test_generate_stage_batched_left_padded_and_cached(tiny_models, tmp_path):
+    from sdrrl.pipeline.generate import (
+        TransformersGenerator,
+        render_prompts,
+        run_generate,
+    )
+
+    cfg = _cfg(tiny_models, tmp_path)
+    workdir.prepare_source(tmp_path, None, max_rows=6)
+    gen = TransformersGenerator(str(tiny_models.llama), device="cpu", max_new_tokens=8)
+    with Cache(cfg.cache_path) as cache:
+        stats = run_generate(tmp_path, cfg, cache, gen)
+        assert stats["model_calls"] == 2 and stats["generated"] == 6  # batch_size 4
+        rows = list(read_jsonl(workdir.responses_path(tmp_path)))
+        assert [r["id"] for r in rows] == [str(i) for i in range(6)]
+        assert all(isinstance(r["response"], str) for r in rows)
+        # left padding does not change a greedy answer: the batched answer equals the answer alone
+        source = list(read_jsonl(workdir.source_path(tmp_path)))
+        prompts, stop = render_prompts(str(tiny_models.llama), "default", [workdir.question(source[5])])
+        alone = TransformersGenerator(str(tiny_models.llama), device="cpu", max_new_tokens=8)
+        alone.stop_token_ids = stop
+        assert alone.generate(prompts) == [rows[5]["response"]]
+        assert run_generate(tmp_path, cfg, cache, gen)["model_calls"] == 0
+
+
+# -- filters ------------------------------------------------------------------------------------------
+
+def _samples() -> dict[str, list[str]]:
+    return json.loads((SAMPLES / "language_samples.json").read_text(encoding="utf-8"))
+
+
+def test_language_id_filter_with_real_sentences():
+    from sdrrl.pipeline.filters import LanguageIdFilter
+
+    s = _samples()
+    ces = LanguageIdFilter("ces")
+    assert ces.check(s["ces"][0]) == (None, None)
+    reason, prob = ces.check(s["eng"][0])
+    assert reason == "off_target:en" and prob > 0.5
+    assert ces.check(s["dan"][0])[0] == "off_target:da"
+    assert ces.check("Ano.") == (None, None)  # too short to judge
+    code_answer = f"{s['ces'][1]}\n```\nprint('hello world, this is English code text')\n```"
+    assert ces.check(code_answer) == (None, None)  # code is not judged
+    for iso in ("jpn", "kor", "tha", "ukr", "nob", "vie"):
+        assert LanguageIdFilter(iso).check(s[iso][0]) == (None, None), iso
+
+
+def test_filter_stage_rejects_what_it_should_and_logs_every_rejection(tiny_models, tmp_path):
+    from sdrrl.pipeline.filters import CometKiwiFilter, run_filter
+
+    s = _samples()
+    eng, ces, dan = s["eng"], s["ces"], s["dan"]
+    synth = [{"id": str(i), "from": "G", "x": eng[0], "y": eng[1], "y_hat": eng[0]} for i in range(4)]
+    mt = [
+        {"id": "0", "x_mt": ces[0], "y_mt": ces[1], "y_hat_mt": ces[0]},    # all good
+        {"id": "1", "x_mt": eng[0], "y_mt": dan[1], "y_hat_mt": ""},        # copy, off-target, empty
+        {"id": "2", "x_mt": "Dnes.", "y_mt": "ano " * 30, "y_hat_mt": ces[0]},  # length ratio, repetition
+        {"id": "3", "x_mt": ces[0], "y_mt": ces[1], "y_hat_mt": None},      # y_hat never translated
+    ]
+    write_jsonl(workdir.synth_path(tmp_path), synth)
+    write_jsonl(workdir.translations_path(tmp_path, "eng", "ces"), mt)
+
+    # QE: score the surviving pairs with the tiny COMET QE model, then set tau between the scores
+    # (random weights: its scores are arbitrary, the threshold logic is what is tested)
+    probe = CometKiwiFilter(str(tiny_models.comet_qe), cache=None)
+    pairs = [(eng[0], ces[0]), (eng[1], ces[1])]
+    low, high = sorted(probe.scores(pairs))
+    assert 0.0 <= low < high <= 1.0
+    tau = (low + high) / 2
+    cfg = _cfg(tiny_models, tmp_path, filter={"qe_threshold": tau})
+    with Cache(cfg.cache_path) as cache:
+        summary = run_filter(tmp_path, cfg, "eng", "ces", cache)
+        assert summary["qe_calls"] == 1
+        assert run_filter(tmp_path, cfg, "eng", "ces", cache)["qe_calls"] == 0  # scores are cached
+
+    excluded = list(read_jsonl(workdir.excluded_path(tmp_path, "eng", "ces")))
+    got = {(e["id"], e["field"]): (e["stage"], e["reason"]) for e in excluded}
+    low_pair = "x" if probe.scores([(eng[0], ces[0])])[0] < tau else "y"
+    expected = {("1", "x"): ("heuristic", "copy_of_source"), ("1", "y"): ("lid", "off_target:da"),
+                ("1", "y_hat"): ("heuristic", "empty"), ("2", "x"): ("heuristic", "length_ratio"),
+                ("2", "y"): ("heuristic", "repetition")}
+    for rid in ("0", "2", "3"):  # rows with a translation that passed heuristics and LID
+        fields = {"0": ("x", "y", "y_hat"), "2": ("y_hat",), "3": ("x", "y")}[rid]
+        for f in fields:
+            if (f == "y") == (low_pair == "y"):
+                expected[(rid, f)] = ("qe", "qe_below_threshold")
+    assert got == expected
+    assert all(set(e) == {"id", "field", "stage", "reason", "text", "translation", "score"} for e in excluded)
+    assert all(e["score"] < tau for e in excluded if e["stage"] == "qe")
+    rows = list(read_jsonl(workdir.filtered_path(tmp_path, "eng", "ces")))
+    assert [set(r) for r in rows] == [{"id", "from", "x", "y", "y_hat", "x_mt", "y_mt", "y_hat_mt"}] * 4
+    for r in rows:
+        for f in ("x", "y", "y_hat"):
+            assert (r[f + "_mt"] is None) == ((r["id"], f) in got or (r["id"], f) == ("3", "y_hat"))
+    written = json.loads(workdir.summary_path(tmp_path, "eng", "ces").read_text())
+    assert written["rejected"] == len(excluded) and written["kept"] == 11 - len(excluded)
+    assert written["fields"]["y"]["rejected"]["lid:off_target:da"] == 1
+
+
+def test_qe_model_missing_offline_is_a_clear_error(tmp_path):
+    from sdrrl.pipeline.filters import CometKiwiFilter
+
+    with pytest.raises(ModelNotFoundError, match="filter.qe_model.*model.ckpt"):
+        CometKiwiFilter("Unbabel/wmt22-cometkiwi-da").scores([("Hello.", "Ahoj.")])
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        CometKiwiFilter(str(tmp_path / "missing" / "model.ckpt")).scores([("Hello.", "Ahoj.")])
+
+
+# -- build -------------------------------------------------------------------------------------------
+
+def test_build_end_to_end_then_a_second_run_does_no_model_work(tiny_models, tmp_path):
+    """Thresholds for this run: qe_threshold 0.0 and lid off, so the random models' noise reaches
+    the output files (the filters are tested on fixtures above)."""
+    from sdrrl.pipeline.build import run_build
+
+    cfg = _cfg(tiny_models, tmp_path / "work", max_rows=6, target_langs=["ces", "jpn"],
+               translate={"backend": "ctranslate2"}, filter={"qe_threshold": 0.0, "lid_enabled": False})
+    first = run_build(cfg)
+    calls = first["model_calls"]
+    assert calls["generate"] == 2 and calls["translate"] >= 2 and calls["qe"] >= 1
+    work = cfg.work
+    for tgt in ("ces", "jpn"):
+        rows = list(read_jsonl(workdir.filtered_path(work, "eng", tgt)))
+        summary = json.loads(workdir.summary_path(work, "eng", tgt).read_text())
+        kept = sum(r[f] is not None for r in rows for f in ("x_mt", "y_mt", "y_hat_mt"))
+        assert len(rows) == 6 and summary["rows"] == 6 and kept == summary["kept"] > 0
+        excluded = list(read_jsonl(workdir.excluded_path(work, "eng", tgt)))
+        assert len(excluded) == summary["rejected"] and kept + len(excluded) == 12 + sum(r["from"] == "G" for r in rows)
+    synth = list(read_jsonl(workdir.synth_path(work)))
+    assert {r["from"] for r in synth} <= {"D", "G"} and len(synth) == 6
+    snapshot = {p: p.read_bytes() for p in sorted((work / "filter").iterdir())}
+
+    from sdrrl.pipeline.filters import CometKiwiFilter
+    from sdrrl.pipeline.generate import TransformersGenerator
+    from sdrrl.pipeline.translate import CTranslate2Translator
+
+    gen = TransformersGenerator(str(tiny_models.llama))
+    tr = CTranslate2Translator(str(tiny_models.nllb), max_length=MAX_LENGTH)
+    qe = CometKiwiFilter(str(tiny_models.comet_qe), threshold=0.0)
+    second = run_build(cfg, generator=gen, translator=tr, qe=qe)
+    assert second["model_calls"] == {"generate": 0, "translate": 0, "qe": 0}
+    assert gen._model is None and tr._engine is None and qe._comet is None  # no model was even loaded
+    assert {p: p.read_bytes() for p in sorted((work / "filter").iterdir())} == snapshot
+
+
+def test_build_cli_bad_language_and_bad_rows(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO / "plugin"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("target_langs: [xyz]\n")
+    r = subprocess.run([sys.executable, "-m", "sdrrl.cli", "build", "--config", str(cfg)], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Unknown language code 'xyz'" in r.stderr
+    cfg.write_text(f"work_dir: w\ninput: {REPO / 'tests/fixtures/pipeline/bad_rows.jsonl'}\n")
+    r = subprocess.run([sys.executable, "-m", "sdrrl.cli", "build", "--config", str(cfg)], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "row 2: missing 'output'" in r.stderr
+
+
+def test_single_stage_commands_with_shards_in_separate_processes(tiny_models, tmp_path):
+    """`sdrrl sample | translate (2 shard processes) | filter` as a user runs them."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "plugin"))
+    work = str(tmp_path / "work")
+
+    def sdrrl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sdrrl.cli", *args], env=env, capture_output=True, text=True)
+
+    # generate runs in-process above; here D and G are given, as from another machine's generate run
+    workdir.prepare_source(Path(work), None, max_rows=5)
+    write_jsonl(workdir.responses_path(Path(work)), [{"id": str(i), "response": f"Answer number {i}."} for i in range(5)])
+    r = sdrrl("sample", "--work-dir", work, "--seed", "7")
+    assert r.returncode == 0 and "D_synth has 5 rows" in r.stderr, r.stderr[-2000:]
+
+    common = ["--work-dir", work, "--tgt", "ces", "--model", str(tiny_models.nllb), "--backend", "ctranslate2",
+              "--max-length", str(MAX_LENGTH), "--num-shards", "2"]
+    r = sdrrl("filter", "--work-dir", work, "--tgt", "ces", "--no-qe")
+    assert r.returncode == 2 and "not exist and no shards" in r.stderr
+    r = sdrrl("translate", *common, "--shard-index", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = sdrrl("filter", "--work-dir", work, "--tgt", "ces", "--no-qe")
+    assert r.returncode == 2 and "shard(s) 0 of 2 are not finished" in r.stderr and "--shard-index I" in r.stderr
+    r = sdrrl("translate", *common, "--shard-index", "0")
+    assert r.returncode == 0, r.stderr[-2000:]
+    merged = list(read_jsonl(workdir.translations_path(Path(work), "eng", "ces")))
+    assert [m["id"] for m in merged] == [str(i) for i in range(5)]
+
+    r = sdrrl("filter", "--work-dir", work, "--tgt", "ces", "--no-qe")  # QE: tested in-process above
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "filter eng-ces: 5 rows; kept" in r.stderr and "QE off" in r.stderr
+    rows = list(read_jsonl(workdir.filtered_path(Path(work), "eng", "ces")))
+    assert [r["id"] for r in rows] == [str(i) for i in range(5)] and rows[1]["y_hat"] == "Answer number 1."

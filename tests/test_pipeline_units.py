@@ -1,0 +1,512 @@
+"""Model-free parts of the data pipeline: config, cache, segmentation, sampling, heuristics, shards,
+bad input, progress, and the code around the vLLM engine (with a fake engine)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sdrrl.errors import SdrrlError
+from sdrrl.io import read_jsonl, write_jsonl
+from sdrrl.pipeline import config, segment, workdir
+from sdrrl.pipeline.cache import Cache, make_key
+from sdrrl.pipeline.filters import HeuristicFilter, summarize
+from sdrrl.pipeline.progress import Progress
+from sdrrl.pipeline.sample import choose_sources, run_sample
+
+FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+def test_config_defaults_are_the_papers_values():
+    cfg = config.from_dict({})
+    assert cfg.translate.model == "facebook/nllb-200-3.3B"
+    assert cfg.translate.beam_size == 4
+    assert cfg.translate.max_length == 200
+    assert cfg.filter.qe_model == "Unbabel/wmt22-cometkiwi-da"
+    assert cfg.filter.qe_threshold == 0.8
+    assert cfg.filter.lid_backend == "gcld3"
+    assert cfg.sample.p_generated == 0.5
+    assert cfg.generate.template == "default"
+    assert cfg.source_lang == "eng"
+
+
+def test_config_yaml_loads_and_rejects_typos(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("work_dir: w\ntarget_langs: [ces, jpn]\ntranslate: {beam_size: 2}\n")
+    cfg = config.load(good)
+    assert cfg.translate.beam_size == 2 and cfg.target_langs == ["ces", "jpn"]
+    assert cfg.work == (tmp_path / "w").resolve()  # relative to the YAML, not the cwd
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("translate: {beem_size: 2}\n")
+    with pytest.raises(SdrrlError, match="translate.beem_size"):
+        config.load(bad)
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"target_langs": ["xx"]}, "Unknown language"),
+    ({"target_langs": ["ces_Latn"]}, "use 'ces'"),
+    ({"source_lang": "ces"}, "not a resource-rich source"),
+    ({"translate": {"backend": "marian"}}, "translate.backend"),
+    ({"sample": {"p_generated": 1.5}}, "not a probability"),
+    ({"translate": {"beam_size": 0}}, "positive integer"),
+])
+def test_config_bad_values_are_clear_errors(data, match):
+    with pytest.raises(SdrrlError, match=match):
+        config.from_dict(data)
+
+
+# -- cache ---------------------------------------------------------------------------------------
+
+def test_cache_keys_depend_on_every_input_but_not_on_order():
+    base = make_key("translation", "m", {"beam_size": 4, "max_length": 200}, src="eng_Latn", tgt="ces_Latn", text="Hi.")
+    assert base == make_key("translation", "m", {"max_length": 200, "beam_size": 4}, tgt="ces_Latn", src="eng_Latn",
+                            text="Hi.")
+    variants = [
+        make_key("translation", "m2", {"beam_size": 4, "max_length": 200}, src="eng_Latn", tgt="ces_Latn", text="Hi."),
+        make_key("translation", "m", {"beam_size": 5, "max_length": 200}, src="eng_Latn", tgt="ces_Latn", text="Hi."),
+        make_key("translation", "m", {"beam_size": 4, "max_length": 200}, src="fra_Latn", tgt="ces_Latn", text="Hi."),
+        make_key("translation", "m", {"beam_size": 4, "max_length": 200}, src="eng_Latn", tgt="jpn_Jpan", text="Hi."),
+        make_key("translation", "m", {"beam_size": 4, "max_length": 200}, src="eng_Latn", tgt="ces_Latn", text="Hi. "),
+        make_key("qe", "m", {"beam_size": 4, "max_length": 200}, src="eng_Latn", tgt="ces_Latn", text="Hi."),
+    ]
+    assert len({base, *variants}) == len(variants) + 1
+
+
+def test_cache_round_trip_and_sharing_between_processes(tmp_path):
+    path = tmp_path / "c.sqlite"
+    with Cache(path) as cache:
+        cache.put_many("translation", {"k1": "Ahoj.", "k2": "Svět"})
+        cache.put_many("translation", {"k1": "ignored: first value wins"})
+        assert cache.get_many(["k1", "k2", "k3"]) == {"k1": "Ahoj.", "k2": "Svět"}
+    # another process writes while we hold a connection; both see each other's rows
+    with Cache(path) as cache:
+        code = ("import sys; sys.path.insert(0, %r); from sdrrl.pipeline.cache import Cache; "
+                "c = Cache(%r); c.put_many('qe', {'k3': 0.9}); c.close()") % (
+            str(Path(__file__).resolve().parents[1] / "plugin"), str(path))
+        subprocess.run([sys.executable, "-c", code], check=True)
+        assert cache.get("k3") == 0.9 and cache.count() == 3 and cache.count("qe") == 1
+
+
+def test_cache_on_unwritable_location_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SdrrlError, match="cache"):
+        Cache(blocker / "sub" / "c.sqlite")
+
+
+# -- segmentation --------------------------------------------------------------------------------
+
+def _fixture_texts() -> dict[str, str]:
+    return {r["id"]: r["text"] for r in read_jsonl(FIXTURES / "formatted_answers.jsonl")}
+
+
+@pytest.mark.parametrize("max_tokens", [200, 12])
+def test_split_then_reassemble_is_identity(max_tokens):
+    for name, text in _fixture_texts().items():
+        layout = segment.split(text, max_tokens)
+        assert segment.reassemble(layout, layout.segments) == text, name
+
+
+def test_reassembly_keeps_layout_and_code_is_never_sent():
+    texts = _fixture_texts()
+    sent: list[str] = []
+
+    def fake_translate(segments):  # marks every translated segment; a real test of layout only
+        sent.extend(segments)
+        return [f"<{s.upper()}>" for s in segments]
+
+    code = texts["code"]
+    layout = segment.split(code)
+    out = segment.reassemble(layout, fake_translate(layout.segments))
+    assert "```python\ndef reverse(text):\n    # walk backwards through the string\n    return text[::-1]\n```" in out
+    assert not any("def reverse" in s or "walk backwards" in s for s in sent)
+    assert out.startswith("<YOU CAN REVERSE A STRING IN PYTHON LIKE THIS:>\n\n```")
+
+    lists = segment.reassemble(segment.split(texts["lists"]), fake_translate(segment.split(texts["lists"]).segments))
+    assert lists.split("\n") == ["<HERE ARE THREE TIPS FOR A HEALTHY LIFE:>", "",
+                                 "1. <EAT A BALANCED DIET WITH FRUIT AND VEGETABLES.>",
+                                 "2. <EXERCISE FOR THIRTY MINUTES A DAY.>", "3. <SLEEP SEVEN TO EIGHT HOURS.>", "",
+                                 "<FOLLOW THEM EVERY DAY, AND YOU WILL FEEL BETTER.>"]
+    nested = segment.split(texts["bullets-nested"])
+    assert nested.segments[:3] == ["Packing list:", "Clothes for five days", "two shirts"]
+    out = segment.reassemble(nested, fake_translate(nested.segments))
+    assert "\n  * <TWO SHIRTS>\n" in out and "\n> <REMEMBER: CHECK THE WEATHER BEFORE YOU LEAVE.>\n" in out
+    assert "\n## <LAST STEP>\n" in out
+    tilde = segment.split(texts["tilde-code-and-numbers"])
+    assert tilde.segments == ["Run these commands:", "That is all.", "Good luck!"]  # code, 42, --- kept
+    out = segment.reassemble(tilde, fake_translate(tilde.segments))
+    assert out == "<RUN THESE COMMANDS:>\n~~~\nmake build\nmake test\n~~~\n\n42\n---\n<THAT IS ALL.>  \n<GOOD LUCK!>"
+    crlf = segment.split(texts["windows-newlines"])
+    assert segment.reassemble(crlf, fake_translate(crlf.segments)) == \
+        "<FIRST LINE OF THE ANSWER.>\r\n<SECOND LINE OF THE ANSWER.>\r\n"
+    lettered = segment.split(texts["lettered"])
+    assert lettered.segments[1:4] == ["the red door", "the blue door", "neither of them"]
+    assert "\n\n\n\n" in segment.reassemble(lettered, fake_translate(lettered.segments))
+
+
+def test_long_lines_are_split_into_sentences_under_the_limit():
+    text = _fixture_texts()["long-paragraph"]
+    whole = segment.split(text, max_tokens=1000)
+    assert len(whole.segments) == 1
+    layout = segment.split(text, max_tokens=40)
+    assert len(layout.segments) == 7
+    assert all(segment.approx_tokens(s) <= 40 for s in layout.segments)
+    assert layout.segments[0].startswith("The library") and layout.segments[0].endswith("city.")
+    tiny = segment.split(text, max_tokens=8)  # overlong sentences: cut at clauses, then at words
+    assert all(segment.approx_tokens(s) <= 8 for s in tiny.segments)
+    assert segment.reassemble(tiny, tiny.segments) == text
+
+
+# -- sampling -------------------------------------------------------------------------------------
+
+def test_sampling_is_seeded_and_about_half():
+    ids = [str(i) for i in range(2000)]
+    a = choose_sources(ids, seed=42)
+    assert a == choose_sources(ids, seed=42)
+    assert a != choose_sources(ids, seed=43)
+    assert 900 < a.count("G") < 1100
+    assert set(choose_sources(ids, seed=1, p_generated=0.0)) == {"D"}
+
+
+def test_run_sample_writes_the_contract_rows(tmp_path):
+    write_jsonl(workdir.source_path(tmp_path), [
+        {"id": "a", "instruction": "Add.", "input": "2 and 3", "output": "5"},
+        {"id": "b", "instruction": "Greet.", "input": "", "output": "Hello."}])
+    write_jsonl(workdir.responses_path(tmp_path), [{"id": "a", "response": "Five."}, {"id": "b", "response": "Hi!"}])
+    run_sample(tmp_path, seed=3)
+    rows = list(read_jsonl(workdir.synth_path(tmp_path)))
+    assert [set(r) for r in rows] == [{"id", "from", "x", "y", "y_hat"}] * 2
+    assert rows[0]["x"] == "Add.\n2 and 3" and rows[1]["x"] == "Greet."
+    assert rows[0]["y"] == "5" and rows[0]["y_hat"] == "Five."
+    assert [r["from"] for r in rows] == choose_sources(["a", "b"], 3)
+    write_jsonl(workdir.responses_path(tmp_path), [{"id": "a", "response": "Five."}])
+    with pytest.raises(SdrrlError, match="no generated response"):
+        run_sample(tmp_path)
+
+
+# -- heuristic filters -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, translation, reason", [
+    ("The weather was cold this morning.", "   ", "empty"),
+    ("The weather was cold this morning.", "The weather was  cold this morning.", "copy_of_source"),
+    ("The weather was cold this morning, so we stayed at home and read books.", "Zima.", "length_ratio"),
+    ("Cold.", "Dnes ráno bylo chladné počasí, a proto jsme zůstali doma a četli knihy u krbu.", None),  # short source
+    ("The weather was cold this morning.", "Bylo chladno chladno chladno chladno chladno chladno chladno.", "repetition"),
+    ("Paris", "Paris", None),  # a name may stay the same
+    ("The weather was cold this morning.", "Dnes ráno bylo chladné počasí.", None),
+    ("Say ha ha ha ha ha ha ha ha.", "Řekni ha ha ha ha ha ha ha ha.", None),  # the source repeats too
+])
+def test_heuristic_filter_reasons(source, translation, reason):
+    assert HeuristicFilter().check(source, translation)[0] == reason
+
+
+def test_summary_counts_per_field_and_reason():
+    rows = [{"id": "1", "x_mt": "a", "y_mt": None, "y_hat_mt": None}, {"id": "2", "x_mt": None, "y_mt": "b", "y_hat_mt": None}]
+    excluded = [{"id": "1", "field": "y", "stage": "lid", "reason": "off_target:en"},
+                {"id": "2", "field": "x", "stage": "qe", "reason": "qe_below_threshold"}]
+    s = summarize("eng", "ces", rows, excluded, {})
+    assert s["fields"]["x"] == {"translated": 2, "kept": 1, "rejected": {"qe:qe_below_threshold": 1}}
+    assert s["fields"]["y_hat"] == {"translated": 0, "kept": 0, "rejected": {}}
+    assert s["kept"] == 2 and s["rejected"] == 2
+
+
+# -- shards ---------------------------------------------------------------------------------------
+
+def test_shards_merge_in_row_order_and_missing_shards_fail_clearly(tmp_path):
+    rows = [{"id": str(i)} for i in range(7)]
+    final = tmp_path / "translate" / "eng-ces.jsonl"
+    for i in (0, 2):
+        workdir.write_output(final, workdir.take_shard(rows, 3, i), 3, i)
+    assert not final.exists()
+    with pytest.raises(SdrrlError, match=r"shard\(s\) 1 of 3 are not finished"):
+        workdir.read_output(final, "translate")
+    workdir.write_output(final, workdir.take_shard(rows, 3, 1), 3, 1)  # the last shard merges
+    assert final.exists()
+    assert workdir.read_output(final, "translate") == rows
+    assert workdir.done_marker(workdir.shard_path(final, 3, 1)).exists()
+    with pytest.raises(SdrrlError, match="shard-index"):
+        workdir.take_shard(rows, 3, 3)
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+def test_bad_rows_error_or_skip_and_log(tmp_path):
+    with pytest.raises(SdrrlError, match=r"row 2: missing 'output'.*on_bad_row: skip"):
+        workdir.prepare_source(tmp_path, FIXTURES / "bad_rows.jsonl", "error")
+    assert not workdir.source_path(tmp_path).exists()
+    rows, skipped = workdir.prepare_source(tmp_path, FIXTURES / "bad_rows.jsonl", "skip")
+    assert [r["id"] for r in rows] == ["0", "3"] and skipped == 3
+    log = list(read_jsonl(tmp_path / "source.skipped.jsonl"))
+    assert [e["reason"] for e in log] == ["missing 'output'", "'instruction' is int, not a string",
+                                          "'input' is list, not a string"]
+    with pytest.raises(SdrrlError, match="no usable rows"):
+        workdir.prepare_source(tmp_path, FIXTURES / "empty.jsonl")
+    with pytest.raises(SdrrlError, match="not found"):
+        workdir.prepare_source(tmp_path, tmp_path / "nope.jsonl")
+
+
+def test_out_of_disk_cache_write_is_a_clear_error_and_keeps_earlier_batches(tmp_path):
+    import sqlite3
+
+    cache = Cache(tmp_path / "c.sqlite")
+    cache.put_many("translation", {"a": "kept"})
+
+    class FullDisk:  # what sqlite raises on ENOSPC
+        def __init__(self, db):
+            self.db = db
+
+        def execute(self, sql, *a):
+            return self.db.execute(sql, *a)
+
+        def executemany(self, *a):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    cache._db = FullDisk(cache._db)
+    with pytest.raises(SdrrlError, match="Out of disk space.*run the same command again"):
+        cache.put_many("translation", {"b": "lost"})
+    cache._db = cache._db.db
+    assert cache.get_many(["a", "b"]) == {"a": "kept"}
+    cache.close()
+
+
+# -- progress -----------------------------------------------------------------------------------------
+
+def test_progress_line_shows_rate_and_eta():
+    out = io.StringIO()
+    p = Progress("translate eng-ces", 10, unit="segments", every_s=0, stream=out)
+    p.update(5)
+    line = out.getvalue().strip()
+    assert line.startswith("translate eng-ces: 5/10 segments (50.0%), ")
+    assert "segments/s, ETA 0:00:" in line
+
+
+# -- vLLM: the code around the engine, with a fake engine ------------------------------------------------
+
+class _FakeOutput:
+    def __init__(self, text):
+        self.outputs = [type("C", (), {"text": text})()]
+
+
+class _FakeLLM:
+    def __init__(self):
+        self.requests = []
+
+    def generate(self, prompts, params, use_tqdm=False):
+        self.requests.append((prompts, params))
+        return [_FakeOutput(f" answer to {len(p['prompt_token_ids'])} tokens ") for p in prompts]
+
+
+class _FakeParams:
+    def __init__(self, **kw):
+        self.kw = kw
+
+
+def test_vllm_generator_sends_prompt_ids_and_decoding_settings():
+    from sdrrl.pipeline.generate import VllmGenerator
+
+    llm = _FakeLLM()
+    gen = VllmGenerator("m", engine=llm, sampling_params_cls=_FakeParams, max_new_tokens=7, seed=5)
+    gen.stop_token_ids = [2]
+    assert gen.generate([[1, 2, 3], [4]]) == ["answer to 3 tokens", "answer to 1 tokens"]
+    prompts, params = llm.requests[0]
+    assert prompts == [{"prompt_token_ids": [1, 2, 3]}, {"prompt_token_ids": [4]}]
+    assert params.kw == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 7, "stop_token_ids": [2], "seed": 5}
+    assert gen.calls == 1
+
+
+def test_vllm_missing_is_a_clear_error(monkeypatch):
+    from sdrrl.pipeline.generate import VllmGenerator
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # as in this environment: `import vllm` fails
+    with pytest.raises(SdrrlError, match="vllm is not installed.*own environment"):
+        VllmGenerator("m").generate([[1]])
+
+
+def test_vllm_stage_uses_prompts_rendered_elsewhere(tmp_path, monkeypatch):
+    """In a vLLM environment without LLaMA-Factory, the stage reads WORK/generate/prompts.jsonl."""
+    from sdrrl.io import write_json
+    from sdrrl.pipeline import generate
+
+    cfg = config.from_dict({"work_dir": str(tmp_path), "generate": {"backend": "vllm", "model": "m", "batch_size": 2}})
+    workdir.prepare_source(tmp_path, None, max_rows=3)
+    write_jsonl(workdir.prompts_path(tmp_path), [{"id": str(i), "prompt_ids": [9] * (i + 1)} for i in range(3)])
+    write_json(workdir.prompts_path(tmp_path).with_suffix(".meta.json"),
+               {"model": "m", "template": "default", "stop_token_ids": [2]})
+
+    def no_llamafactory(*a, **k):
+        raise SdrrlError("LLaMA-Factory is not importable here.")
+
+    monkeypatch.setattr(generate, "render_prompts", no_llamafactory)
+    llm = _FakeLLM()
+    gen = generate.VllmGenerator("m", engine=llm, sampling_params_cls=_FakeParams)
+    with Cache(tmp_path / "c.sqlite") as cache:
+        stats = generate.run_generate(tmp_path, cfg, cache, gen)
+    assert stats["model_calls"] == 2  # batch_size 2 over 3 prompts
+    rows = list(read_jsonl(workdir.responses_path(tmp_path)))
+    assert rows == [{"id": str(i), "response": f"answer to {i + 1} tokens"} for i in range(3)]
+
+
+# -- translate: the code around the engine, with a fake engine -------------------------------------------
+
+class _RecordingTranslator:
+    """Stands in for NLLB in a unit test of batching and caching only (real engines: test_pipeline_engines)."""
+
+    model = "fake-nllb"
+    beam_size = 4
+
+    def __init__(self):
+        from sdrrl.pipeline.translate import Translator
+
+        self._base = Translator("fake-nllb")
+        self.batches: list[tuple[list[str], str, str]] = []
+        self.calls = self.segments_translated = 0
+
+    def settings(self):
+        return self._base.settings()
+
+    def token_lengths(self, texts):
+        return [len(t.split()) for t in texts]
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def translate(self, texts, src, tgt):
+        self.batches.append((list(texts), src, tgt))
+        self.calls += 1
+        self.segments_translated += len(texts)
+        return [t.upper() for t in texts]
+
+
+def test_translate_segments_batches_by_length_and_skips_cached(tmp_path):
+    from sdrrl.pipeline.translate import translate_segments
+
+    segs = ["a b c d", "a", "a b", "a b c", "a", "x y z w v"]
+    tr = _RecordingTranslator()
+    with Cache(tmp_path / "c.sqlite") as cache:
+        out = translate_segments(segs, tr, cache, "fra", "jpn", batch_size=2)
+        assert out == {s: s.upper() for s in segs}
+        assert [b[0] for b in tr.batches] == [["a", "a b"], ["a b c", "a b c d"], ["x y z w v"]]
+        assert {(b[1], b[2]) for b in tr.batches} == {("fra_Latn", "jpn_Jpan")}  # French source works
+        assert cache.count("translation") == 5
+        tr.batches.clear()
+        translate_segments(segs + ["new one"], tr, cache, "fra", "jpn", batch_size=2)
+        assert [b[0] for b in tr.batches] == [["new one"]]  # only the uncached segment goes to the model
+        tr.batches.clear()
+        translate_segments(["a b"], tr, cache, "eng", "jpn", batch_size=2)  # another source: another key
+        assert [b[0] for b in tr.batches] == [["a b"]]
+    arrival = _RecordingTranslator()
+    translate_segments(segs, arrival, None, "eng", "ces", batch_size=2, by_length=False)
+    assert [b[0] for b in arrival.batches] == [["a b c d", "a"], ["a b", "a b c"], ["x y z w v"]]
+
+
+def test_translate_stage_keeps_layout_and_sends_no_code(tmp_path):
+    from sdrrl.pipeline.translate import run_translate
+
+    texts = _fixture_texts()
+    write_jsonl(workdir.synth_path(tmp_path), [
+        {"id": "1", "from": "G", "x": "Show me code.", "y": texts["lists"], "y_hat": texts["code"]},
+        {"id": "2", "from": "D", "x": "Pack.", "y": texts["bullets-nested"], "y_hat": "never translated"}])
+    cfg = config.from_dict({"work_dir": str(tmp_path)})
+    tr = _RecordingTranslator()
+    with Cache(cfg.cache_path) as cache:
+        run_translate(tmp_path, cfg, "eng", "ces", cache, tr)
+    sent = [s for b in tr.batches for s in b[0]]
+    assert not any("return text" in s or "never translated" in s for s in sent)
+    rows = list(read_jsonl(workdir.translations_path(tmp_path, "eng", "ces")))
+    assert rows[0]["y_mt"] == ("HERE ARE THREE TIPS FOR A HEALTHY LIFE:\n\n1. EAT A BALANCED DIET WITH FRUIT AND "
+                               "VEGETABLES.\n2. EXERCISE FOR THIRTY MINUTES A DAY.\n3. SLEEP SEVEN TO EIGHT HOURS.\n\n"
+                               "FOLLOW THEM EVERY DAY, AND YOU WILL FEEL BETTER.")
+    assert "```python\ndef reverse(text):" in rows[0]["y_hat_mt"]
+    assert rows[1]["y_hat_mt"] is None and rows[1]["x_mt"] == "PACK."
+
+
+def test_filter_shards_merge_to_the_unsharded_result(tmp_path):
+    """QE off (no model here); heuristics and gcld3 are real. Shards + merge == one run."""
+    from sdrrl.pipeline.filters import run_filter
+
+    samples = json.loads((Path(workdir.__file__).parents[1] / "data" / "sample" / "language_samples.json")
+                         .read_text(encoding="utf-8"))
+    eng, ces = samples["eng"], samples["ces"]
+    synth = [{"id": str(i), "from": "G" if i % 2 else "D", "x": eng[i % 2], "y": eng[(i + 1) % 2], "y_hat": eng[0]}
+             for i in range(5)]
+    mt = [{"id": str(i), "x_mt": [ces[0], eng[0], "", ces[1], "ok"][i], "y_mt": ces[(i + 1) % 2],
+           "y_hat_mt": ces[0] if i % 2 else None} for i in range(5)]
+    outputs = {}
+    for name, shards in (("one", 1), ("three", 3)):
+        work = tmp_path / name
+        write_jsonl(workdir.synth_path(work), synth)
+        write_jsonl(workdir.translations_path(work, "eng", "ces"), mt)
+        cfg = config.from_dict({"work_dir": str(work), "target_langs": ["ces"], "filter": {"qe_enabled": False}})
+        with Cache(cfg.cache_path) as cache:
+            for i in range(shards):
+                run_filter(work, cfg, "eng", "ces", cache, num_shards=shards, shard_index=i)
+        outputs[name] = [p.read_bytes() for p in (workdir.filtered_path(work, "eng", "ces"),
+                                                   workdir.excluded_path(work, "eng", "ces"),
+                                                   workdir.summary_path(work, "eng", "ces"))]
+    assert outputs["one"] == outputs["three"]
+    summary = json.loads(outputs["one"][2])
+    assert summary["rejected_by_reason"] == {"lid:off_target:en": 1, "heuristic:empty": 1,
+                                             "heuristic:length_ratio": 1}  # rows 1, 2, 4 of x_mt
+    assert summary["kept"] == 9 and summary["fields"]["y_hat"]["translated"] == 2
+
+
+def test_shipped_paper_config_loads_and_equals_the_code_defaults():
+    path = Path(config.__file__).with_name("paper.yaml")
+    cfg = config.load(path)
+    default = config.from_dict({})
+    for section in ("generate", "sample", "translate", "filter"):
+        assert getattr(cfg, section) == getattr(default, section), section
+    assert cfg.target_langs == ["ces", "dan", "ukr", "bul", "fin", "hun", "nob", "ind", "jpn", "kor", "por", "slv",
+                                "vie", "pol"]
+
+
+def test_pipeline_commands_import_no_heavy_library():
+    heavy = ("torch", "transformers", "comet", "vllm", "llamafactory", "ctranslate2", "gcld3", "datasets")
+    code = ("import sys, sdrrl.cli\n"
+            "for c in ('generate', 'sample', 'translate', 'filter', 'build'):\n"
+            "    try:\n        sdrrl.cli.main([c, '--help'])\n    except SystemExit:\n        pass\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "usage: sdrrl build" in out.stdout and "--num-shards" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_cache_takes_concurrent_writers(tmp_path):
+    """Several shard processes write one cache at once; every batch lands."""
+    path = tmp_path / "c.sqlite"
+    code = ("import sys; sys.path.insert(0, %r); from sdrrl.pipeline.cache import Cache; c = Cache(%r)\n"
+            "for b in range(100):\n    c.put_many('translation', {f'{sys.argv[1]}-{b}-{i}': i for i in range(5)})\n"
+            "c.close()") % (str(Path(__file__).resolve().parents[1] / "plugin"), str(path))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(n)]) for n in range(3)]
+    assert [p.wait() for p in procs] == [0, 0, 0]
+    with Cache(path) as cache:
+        assert cache.count("translation") == 3 * 100 * 5
+
+
+def test_filter_refuses_translations_of_an_older_d_synth(tmp_path):
+    from sdrrl.pipeline.filters import run_filter
+    from sdrrl.pipeline.translate import source_digest
+
+    synth = [{"id": "0", "from": "G", "x": "Name a colour.", "y": "Blue.", "y_hat": "Red."}]
+    write_jsonl(workdir.synth_path(tmp_path), synth)
+    old = dict(synth[0], y_hat="Green.")  # re-sampled / regenerated after translate ran
+    write_jsonl(workdir.translations_path(tmp_path, "eng", "ces"),
+                [{"id": "0", "x_mt": "Pojmenuj barvu.", "y_mt": "Modrá.", "y_hat_mt": "Zelená.",
+                  "source_sha1": source_digest(old)}])
+    cfg = config.from_dict({"work_dir": str(tmp_path), "target_langs": ["ces"], "filter": {"qe_enabled": False}})
+    with Cache(cfg.cache_path) as cache, pytest.raises(SdrrlError, match="D_synth changed.*translate --tgt ces"):
+        run_filter(tmp_path, cfg, "eng", "ces", cache)
+
+
+def test_caches_from_several_machines_merge(tmp_path):
+    with Cache(tmp_path / "a.sqlite") as a, Cache(tmp_path / "b.sqlite") as b:
+        a.put_many("translation", {"k1": "x", "k2": "y"})
+        b.put_many("qe", {"k2": 0.5, "k3": 0.9})
+        assert a.import_from(tmp_path / "b.sqlite") == 1
+        assert a.get_many(["k1", "k2", "k3"]) == {"k1": "x", "k2": "y", "k3": 0.9}
