@@ -287,3 +287,18 @@ def test_sample_config_uses_the_shipped_dictionaries_and_corpora():
     for tgt in ("ind", "ces"):
         assert Path(cfg.parallel.corpus.format(src="eng", tgt=tgt)).is_file()
         assert len(Path(cfg.parallel.corpus.format(src="eng", tgt=tgt)).read_text().splitlines()) > cfg.parallel.pairs
+
+
+def test_shipped_paper_config_loads_and_holds_the_papers_values():
+    from pathlib import Path
+
+    from sdrrl.compose import config as cc
+
+    path = Path(cc.__file__).with_name("paper.yaml")
+    cfg = cc.load(path)
+    default = cc.from_mapping({})
+    for section in ("parallel", "templates", "baselines"):
+        assert getattr(cfg, section) == getattr(default, section), section
+    assert cfg.code_switch.p == 0.15 and cfg.parallel.pairs == 1000 and cfg.seed == default.seed
+    assert cfg.methods == cc.ALL_METHODS
+    assert list(cfg.targets) == "ces dan ukr bul fin hun nob ind jpn kor por slv vie pol".split()
