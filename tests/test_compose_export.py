@@ -211,7 +211,7 @@ def test_registry_merges_with_an_existing_one_and_never_overwrites_silently(tmp_
 def test_config_errors_name_the_fix(tmp_path):
     with pytest.raises(SdrrlError, match="Unknown method"):
         helpers.config(tmp_path, methods=["sdrl"])
-    with pytest.raises(SdrrlError, match="Unknown key"):
+    with pytest.raises(SdrrlError, match=r"Unknown config key\(s\) code_swich"):
         helpers.config(tmp_path, code_swich={"p": 0.1})
     with pytest.raises(SdrrlError, match="not a probability"):
         helpers.config(tmp_path, code_switch={"p": 1.5})

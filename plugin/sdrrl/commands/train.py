@@ -26,15 +26,10 @@ def load_recipe(recipe: str | os.PathLike, overrides: list[str]) -> dict:
     """The recipe as llamafactory-cli sees it: the YAML with ``key=value`` overrides applied."""
     import yaml
 
+    from sdrrl.configfile import read_mapping
     from sdrrl.errors import SdrrlError
 
-    path = Path(recipe)
-    if not path.is_file():
-        raise SdrrlError(f"Recipe {str(path)!r} not found.", "pick one from recipes/ (ls recipes/*.yaml).")
-    try:
-        args = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise SdrrlError(f"Recipe {str(path)!r} is not valid YAML: {err}.", "fix the file.") from None
+    args = read_mapping(recipe, what="Recipe")
     for item in overrides:
         if "=" not in item:
             raise SdrrlError(f"Override {item!r} is not key=value.", "write overrides like dataset=name1,name2.")

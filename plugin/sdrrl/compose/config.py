@@ -16,13 +16,12 @@ Example (``sdrrl export --config compose.yaml --out dataset_info``)::
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sdrrl import languages
+from sdrrl import configfile, languages
 from sdrrl.errors import SdrrlError
 
 # Table 1 of the paper, with the language names as placeholders.
@@ -138,25 +137,6 @@ class ComposeConfig:
         return self
 
 
-def _build(cls, data: Mapping[str, Any], where: str):
-    if not isinstance(data, Mapping):
-        raise SdrrlError(f"{where} must be a mapping, got {type(data).__name__}.", "see `sdrrl export --help`.")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise SdrrlError(f"Unknown key(s) {unknown} in {where}.", f"use only: {', '.join(known)}.")
-    kwargs = {}
-    for key, value in data.items():
-        sub = {"code_switch": CodeSwitchConfig, "parallel": ParallelConfig,
-               "templates": TemplateConfig, "baselines": BaselineConfig}.get(key) if cls is ComposeConfig else None
-        if sub is not None:
-            value = _build(sub, value or {}, f"{where}.{key}")
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
-    return cls(**kwargs)
-
-
 def from_mapping(data: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> ComposeConfig:
     data = dict(data)
     if data.get("methods") == "all":
@@ -165,7 +145,9 @@ def from_mapping(data: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> 
         data["targets"] = [data["targets"]]
     if isinstance(data.get("methods"), str):
         data["methods"] = [data["methods"]]
-    cfg = _build(ComposeConfig, data, "the config")
+    sections = {"code_switch": CodeSwitchConfig, "parallel": ParallelConfig, "templates": TemplateConfig,
+                "baselines": BaselineConfig}
+    cfg = configfile.build(ComposeConfig, data, "", sections, lists_as_tuples=True)
     cfg.base_dir = str(base_dir)
     return cfg.validate()
 
@@ -173,18 +155,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> 
 def load(path: str | os.PathLike) -> ComposeConfig:
     """Read a YAML or JSON config file; its folder becomes the base of relative paths."""
     p = Path(path)
-    if not p.is_file():
-        raise SdrrlError(f"Config file not found: {str(p)!r}.", "pass --config PATH to an existing YAML/JSON file.")
-    text = p.read_text(encoding="utf-8")
-    try:
-        if p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as err:  # yaml and json raise different types; both mean "cannot parse"
-        raise SdrrlError(f"Cannot parse config {str(p)!r}: {err}.", "fix the YAML/JSON syntax.") from None
+    data = configfile.read_mapping(p)
     return from_mapping(data or {}, p.resolve().parent)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from sdrrl import configfile
 from sdrrl.errors import SdrrlError
 
 
@@ -170,40 +171,14 @@ _SECTIONS = {"generate": GenerateConfig, "sample": SampleConfig, "translate": Tr
              "filter": FilterConfig}
 
 
-def _build(cls, data: Mapping[str, Any], where: str):
-    if not isinstance(data, Mapping):
-        raise SdrrlError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}.",
-                         "write it as YAML key: value pairs.")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise SdrrlError(f"Unknown config key(s) {', '.join(where + k for k in unknown)}.",
-                         f"known keys here: {', '.join(sorted(known))}.")
-    kwargs = {}
-    for k, v in data.items():
-        if cls is PipelineConfig and k in _SECTIONS:
-            v = _build(_SECTIONS[k], v or {}, f"{k}.")
-        kwargs[k] = v
-    return cls(**kwargs)
-
-
 def from_dict(data: Mapping[str, Any] | None) -> PipelineConfig:
-    return _build(PipelineConfig, data or {}, "").validate()
+    return configfile.build(PipelineConfig, data or {}, "", _SECTIONS).validate()
 
 
 def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
     """Read a YAML config; relative paths in it resolve against the YAML's folder."""
-    import yaml
-
     p = Path(path)
-    if not p.is_file():
-        raise SdrrlError(f"Config file not found: {str(p)!r}.", "check the path given to --config.")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise SdrrlError(f"{p}: not valid YAML ({err}).", "fix the YAML syntax.") from None
-    if not isinstance(data, dict):
-        raise SdrrlError(f"{p}: expected a mapping at top level.", "write the config as key: value pairs.")
+    data = configfile.read_mapping(p)
     data = dict(data)
     for key in ("work_dir", "input", "cache"):
         if data.get(key) and not Path(data[key]).is_absolute():
