@@ -13,16 +13,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_demo_runs_every_step_and_reports(tmp_path, tiny_models):
+def test_demo_runs_every_step_and_reports(tmp_path, tiny_models, tiny_cache_dir):
     from lf_utils import offline_env
 
     work = tmp_path / "demo"
     proc = subprocess.run([Path(sys.executable).parent / "sdrrl", "demo", "--work-dir", work, "--eval-limit", "2"],
-                          cwd=REPO, capture_output=True, text=True, env=offline_env(), timeout=900)
+                          cwd=REPO, capture_output=True, text=True, timeout=900,
+                          env=offline_env(SDRRL_CACHE=str(tiny_cache_dir)))  # the fixture's models: no rebuild
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     report = (work / "REPORT.md").read_text(encoding="utf-8")
     for step in ("tiny models", "build", "export", "train (llamafactory-cli train)", "evaluate (lm_eval)"):
         assert f"| {step}" in report, step
+    assert "built: none (all found in the cache)" in proc.stdout
     assert "FAILED" not in report and "qe_threshold=0.0" in proc.stdout  # the explicit demo thresholds are said
     manifest = json.loads((work / "dataset_info" / "manifest.json").read_text())
     for subset in ("ll", "tl", "lt", "tt", "mt", "comp"):
