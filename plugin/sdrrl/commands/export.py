@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from sdrrl.errors import SdrrlError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace dataset_info.json entries of the same name that differ")
     p.add_argument("--workers", type=int, default=None, help="processes (default: config value, 0 = all CPUs)")
+    p.add_argument("--hf-copy", metavar="DIR", default=None,
+                   help="also write a Hugging Face datasets copy: DIR/{method}_{src}-{tgt}/ (sft: DIR/sft_{src}/) "
+                        "with one Parquet file per subset (a config) and a README.md dataset card")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +30,24 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         cfg.workers = args.workers
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
-    manifest = export(cfg, args.out, overwrite=args.overwrite, log=log)
+    try:
+        manifest = export(cfg, args.out, overwrite=args.overwrite, log=log)
+    except SdrrlError:
+        if args.hf_copy and (Path(args.out) / "manifest.json").is_file():
+            try:  # copy what the registry holds; the export's own error is what gets reported
+                _hf_copy(args, None, log)
+            except SdrrlError as err:
+                log(f"no Hugging Face copy: {err}")
+        raise
     print(f"exported {len(manifest['last_export'])} dataset(s) to {args.out} in {manifest['seconds']} s "
           f"(dataset_info.json and manifest.json updated)")
+    if args.hf_copy:
+        _hf_copy(args, manifest, log)
     return 0
+
+
+def _hf_copy(args: argparse.Namespace, manifest: dict | None, log) -> None:
+    from sdrrl.compose.hfcopy import write_hf_copy
+
+    folders = write_hf_copy(args.out, manifest, args.hf_copy, log=log)
+    print(f"wrote the Hugging Face datasets copy of {len(folders)} method folder(s) to {args.hf_copy}")
