@@ -92,3 +92,32 @@ def test_each_covered_token_switches_independently_with_probability_p(p):
     assert abs(both - p * p) < 0.015  # independent decisions
     assert switch.covered_tokens == 60000 and abs(switch.replaced / 60000 - p) < 0.01
     assert all(" cat " in q for q in out)  # uncovered words never change
+
+
+def test_words_with_combining_marks_are_whole_tokens_thai_khmer():
+    """Thai and Khmer vowel and tone signs are combining marks, which \\w does not match: a word
+    must not be cut at them (no lookup of fragments, no sign left dangling on a replacement)."""
+    th = codeswitch.Dictionary({"ไม่": "not", "ดี": "good", "น้ำ": "water"}, "mem")
+    assert codeswitch.CodeSwitcher(th, 1.0, 1)("ไม่ ดี, น้ำ!") == "not good, water!"
+    parts, positions = codeswitch.CodeSwitcher(th, 1.0, 1).covered("ไม่ ดี")
+    assert [parts[i] for i in positions] == ["ไม่", "ดี"]
+    km = codeswitch.Dictionary({"ភាសា": "language", "ខ្មែរ": "khmer"}, "mem")
+    assert codeswitch.CodeSwitcher(km, 1.0, 1)("ភាសា ខ្មែរ") == "language khmer"
+    # a fragment that happens to be a dictionary word is not switched inside a longer word
+    frag = codeswitch.Dictionary({"ไม": "wood"}, "mem")
+    assert codeswitch.CodeSwitcher(frag, 1.0, 1)("ไม่ ดี") == "ไม่ ดี"
+
+
+def test_inverted_dictionary_matches_capitalised_target_words(tmp_path):
+    """Lookups are lower-cased, so the inverted table's keys must be too."""
+    path = tmp_path / "en-id.txt"
+    path.write_text("monday Senin\njakarta Jakarta\ndog anjing\n", encoding="utf-8")
+    inv = codeswitch.load_muse(path).inverted()
+    assert codeswitch.CodeSwitcher(inv, 1.0, 1)("Senin dan anjing.") == "Monday dan dog."
+
+
+def test_dictionary_with_a_utf8_bom_reads_its_first_pair(tmp_path):
+    path = tmp_path / "en-id.txt"
+    path.write_bytes("\ufeffdog anjing\r\ncat kucing\r\n".encode("utf-8"))
+    d = codeswitch.load_muse(path)
+    assert d.table == {"dog": "anjing", "cat": "kucing"}

@@ -302,3 +302,23 @@ def test_shipped_paper_config_loads_and_holds_the_papers_values():
     assert cfg.code_switch.p == 0.15 and cfg.parallel.pairs == 1000 and cfg.seed == default.seed
     assert cfg.methods == cc.ALL_METHODS
     assert list(cfg.targets) == "ces dan ukr bul fin hun nob ind jpn kor por slv vie pol".split()
+
+
+@pytest.mark.parametrize("change", ["from", "x"])
+def test_a_filter_file_made_from_another_d_synth_is_refused(tmp_path, change):
+    """Re-sampling D_synth (another seed) or a changed D, then rebuilding only some targets, leaves
+    a stale filter file: its rows would pair a new question with an old translated answer, or follow
+    other D/G draws than D_LL. The export names the pair and the fix instead of mixing them."""
+    work = helpers.copy_work(tmp_path / "work")
+    path = work / "sample" / "synth.jsonl"
+    rows = helpers.rows(path)
+    if change == "from":
+        rows[4]["from"] = "G" if rows[4]["from"] == "D" else "D"
+    else:
+        rows[4]["x"] = "Name a river in Europe."
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    cfg = helpers.config(tmp_path, work, methods=["sdrrl"])
+    with pytest.raises(SdrrlError, match=r"eng-ind\.jsonl.*1 row\(s\).*another D_synth.*sdrrl translate --tgt ind"):
+        export(cfg, tmp_path / "out")
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
+    assert set(info) == {"sdrrl_eng-ind_ll", "sdrrl_eng-ind_mt", "sdrrl_eng-ind_comp"}  # the rest is kept

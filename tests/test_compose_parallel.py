@@ -110,3 +110,36 @@ def test_opus100_offline_gives_a_clear_error_naming_the_override(monkeypatch):
         parallel.sample_pairs("opus100", "eng", "ind", 10, seed=1)
     with pytest.raises(SdrrlError, match="OPUS-100 pairs every language with English only"):
         parallel.sample_pairs("opus100", "fra", "ind", 10, seed=1)
+
+
+@pytest.mark.parametrize("header", ["eng\tind\r\n", ""])
+def test_tsv_saved_by_a_windows_editor_bom_and_crlf(tmp_path, header):
+    """A UTF-8 BOM is not part of the header or of the first sentence."""
+    tsv = tmp_path / "eng-ind.tsv"
+    tsv.write_bytes(("\ufeff" + header + "Hello there.\tHalo semua.\r\nGood morning.\tSelamat pagi.\r\n")
+                    .encode("utf-8"))
+    sample = parallel.sample_pairs(str(tsv), "eng", "ind", 10, seed=1)
+    assert sorted(sample.pairs) == [("Good morning.", "Selamat pagi."), ("Hello there.", "Halo semua.")]
+    assert sample.available == 2
+
+
+@pytest.mark.parametrize("sentence", ["ฉันไม่ชอบดื่มกาแฟตอนเช้า", "ខ្ញុំចូលចិត្តភាសាខ្មែរ"])
+def test_unspaced_thai_and_khmer_are_cut_between_letters_not_inside_one(sentence):
+    """Thai and Khmer vowel/tone signs are combining marks (and a Khmer coeng joins the next
+    consonant): a prefix ending before one would hand the model a broken letter."""
+    import unicodedata
+
+    rng = random.Random(0)
+    cuts = set()
+    for _ in range(300):
+        p = parallel.split_prefix(sentence, rng)
+        assert p and sentence.startswith(p) and len(p) < len(sentence)
+        rest = sentence[len(p)]
+        assert not unicodedata.category(rest).startswith("M"), (p, rest)
+        assert not p.endswith("\u17d2")  # Khmer coeng: the subscript consonant belongs to it
+        cuts.add(len(p))
+    assert len(cuts) > 3  # still a random position
+    # Japanese (no combining marks) keeps the very same cuts as before
+    rng_a, rng_b = random.Random(5), random.Random(5)
+    assert [parallel.split_prefix("今日は天気が良いです", rng_a) for _ in range(20)] == \
+        ["今日は天気が良いです"[:rng_b.randint(1, 9)] for _ in range(20)]

@@ -510,3 +510,205 @@ def test_caches_from_several_machines_merge(tmp_path):
         b.put_many("qe", {"k2": 0.5, "k3": 0.9})
         assert a.import_from(tmp_path / "b.sqlite") == 1
         assert a.get_many(["k1", "k2", "k3"]) == {"k1": "x", "k2": "y", "k3": 0.9}
+
+
+# -- translate: settings that reach the engine or the cache key --------------------------------------
+
+def test_ctranslate2_runs_on_the_gpu_named_by_device(tmp_path, monkeypatch):
+    """`--device cuda:1` (one shard per GPU) must reach CTranslate2 as device_index 1, not GPU 0.
+    A fake ctranslate2 module records what the translator is built with (no GPU here)."""
+    import types
+
+    from sdrrl.pipeline.translate import CTranslate2Translator
+
+    made: list[dict] = []
+    fake = types.ModuleType("ctranslate2")
+    fake.Translator = lambda path, **kw: made.append(dict(kw, path=path)) or object()
+    monkeypatch.setitem(sys.modules, "ctranslate2", fake)
+    for device, expected in (("cuda:1", ("cuda", 1)), ("cuda", ("cuda", 0)), ("cpu", ("cpu", 0))):
+        CTranslate2Translator("nllb", ct2_model_dir=str(tmp_path), device=device)._load()
+        assert (made[-1]["device"], made[-1].get("device_index", 0)) == expected, device
+
+
+def test_a_lossy_ctranslate2_compute_type_gets_its_own_cache_key():
+    """int8/float16 weights translate differently from the float32 model: their translations must
+    not be served to a float32 run (or the other way round); float32 keeps sharing with transformers."""
+    from sdrrl.pipeline.translate import CTranslate2Translator, TransformersTranslator
+
+    hf = TransformersTranslator("nllb").settings()
+    assert CTranslate2Translator("nllb").settings() == hf
+    assert CTranslate2Translator("nllb", compute_type="float32").settings() == hf
+    for lossy in ("int8", "int8_float16", "float16", "bfloat16", "auto"):
+        assert CTranslate2Translator("nllb", compute_type=lossy).settings() != hf, lossy
+    assert CTranslate2Translator("nllb", compute_type="int8").settings() != \
+        CTranslate2Translator("nllb", compute_type="float16").settings()
+
+
+def test_progress_rate_and_eta_count_only_work_done_in_this_run():
+    """On a resumed run most items come from the cache at once: counting them in the rate would
+    promise minutes for hours of work left."""
+    import time
+
+    out = io.StringIO()
+    p = Progress("translate eng-ces", 100, unit="segments", every_s=0, stream=out)
+    p.skip(90)  # found in the cache
+    assert "90/100 segments (90.0%), 0.0 segments/s, ETA unknown" in out.getvalue()
+    p.start = time.monotonic() - 10.0  # 10 s of model work for the next segment
+    p.update(1)
+    line = out.getvalue().strip().splitlines()[-1]
+    assert "91/100 segments (91.0%)" in line
+    assert "0.1 segments/s" in line and "ETA 0:01:3" in line  # 9 left at 0.1/s: 90 s
+
+
+def test_copy_rule_judges_the_prose_sent_to_the_translator_not_verbatim_code():
+    """A text that is all code (or numbers) is kept verbatim by segmentation and never sent to
+    NLLB: its translation equals it by design, which is not an 'untranslated copy'."""
+    code = "```python\ndef add(first, second):\n    return first + second\n```"
+    assert HeuristicFilter().check(code, code) == (None, None)
+    spaced = "```\nSELECT name, address FROM customers;\n```\n\n42"
+    assert HeuristicFilter().check(spaced, spaced) == (None, None)
+    # prose beside the code that came back untranslated is still a copy
+    mixed = "Here is the function you asked for:\n" + code
+    assert HeuristicFilter().check(mixed, mixed)[0] == "copy_of_source"
+
+
+def test_sentences_of_a_split_line_rejoin_without_spaces_after_ideographic_full_stops(tmp_path):
+    """An overlong English line is cut into sentences joined by spaces; Japanese writes no space
+    after 。！？, so the translations must not be rejoined with the English spaces."""
+    from sdrrl.pipeline.translate import run_translate
+
+    class _Japanese(_RecordingTranslator):
+        def translate(self, texts, src, tgt):
+            super().translate(texts, src, tgt)
+            return [f"文{len(t.split())}。" for t in texts]
+
+    line = "One two three four five. Six seven eight nine ten! Eleven twelve thirteen fourteen?"
+    write_jsonl(workdir.synth_path(tmp_path), [
+        {"id": "1", "from": "D", "x": line, "y": line + "\n\n- " + line, "y_hat": "unused"}])
+    cfg = config.from_dict({"work_dir": str(tmp_path), "translate": {"max_segment_tokens": 6}})
+    tr = _Japanese()
+    with Cache(cfg.cache_path) as cache:
+        run_translate(tmp_path, cfg, "eng", "jpn", cache, tr)
+    assert len(tr.batches[0][0]) == 3  # the line was cut into its three sentences
+    row = next(read_jsonl(workdir.translations_path(tmp_path, "eng", "jpn")))
+    assert row["x_mt"] == "文5。文5。文4。"
+    assert row["y_mt"] == "文5。文5。文4。\n\n- 文5。文5。文4。"  # line breaks and markers still kept
+    # Latin-script targets keep the spaces between sentences
+    layout = segment.split(line, 6, lambda t: len(t.split()))
+    assert segment.reassemble(layout, ["A.", "B!", "C?"]) == "A. B! C?"
+    # and split + reassemble stays the identity
+    assert segment.reassemble(layout, layout.segments) == line
+    # clauses of an overlong sentence too; a Latin word after the full stop keeps its space
+    clauses = segment.split("one two three, four five six, seven eight nine", 4, lambda t: len(t.split()))
+    assert segment.reassemble(clauses, ["一、", "二、", "三。"], cjk_tight=True) == "一、二、三。"
+    assert segment.reassemble(clauses, ["一。", "Python を使う、", "三。"], cjk_tight=True) == \
+        "一。 Python を使う、三。"
+
+
+def test_a_shard_left_from_a_run_on_other_inputs_is_never_merged(tmp_path):
+    """Rerunning a sharded stage after its input or settings changed: until every shard has run
+    again, the old `.done` markers must not count, or the merge mixes old and new rows."""
+    final = tmp_path / "translate" / "eng-ces.jsonl"
+    old = [{"id": str(i), "x_mt": f"old {i}"} for i in range(4)]
+    new = [{"id": str(i), "x_mt": f"new {i}"} for i in range(4)]
+    for i in range(2):
+        workdir.write_output(final, workdir.take_shard(old, 2, i), 2, i, inputs="sha-old")
+    assert workdir.read_output(final, "translate") == old
+    workdir.write_output(final, workdir.take_shard(new, 2, 0), 2, 0, inputs="sha-new")
+    assert not final.exists()  # shard 1 is from the old inputs: nothing to merge yet
+    with pytest.raises(SdrrlError, match=r"shard\(s\) 1 of 2 .*other inputs.*--num-shards 2 --shard-index I"):
+        workdir.read_output(final, "translate")
+    workdir.write_output(final, workdir.take_shard(new, 2, 1), 2, 1, inputs="sha-new")
+    assert workdir.read_output(final, "translate") == new
+
+
+def test_translate_shards_rerun_on_a_changed_d_synth_wait_for_every_shard(tmp_path):
+    from sdrrl.pipeline.translate import run_translate
+
+    synth = [{"id": str(i), "from": "D", "x": f"Question number {i}.", "y": f"Answer {i}.", "y_hat": "-"}
+             for i in range(4)]
+    cfg = config.from_dict({"work_dir": str(tmp_path)})
+    with Cache(cfg.cache_path) as cache:
+        write_jsonl(workdir.synth_path(tmp_path), synth)
+        for i in range(2):
+            run_translate(tmp_path, cfg, "eng", "ces", cache, _RecordingTranslator(), num_shards=2, shard_index=i)
+        write_jsonl(workdir.synth_path(tmp_path), [dict(r, x=r["x"] + " Again.") for r in synth])
+        run_translate(tmp_path, cfg, "eng", "ces", cache, _RecordingTranslator(), num_shards=2, shard_index=0)
+    with pytest.raises(SdrrlError, match=r"shard\(s\) 1 of 2"):
+        workdir.read_output(workdir.translations_path(tmp_path, "eng", "ces"), "translate")
+
+
+def test_vllm_stage_refuses_prompts_rendered_from_other_questions(tmp_path, monkeypatch):
+    """D edited after `--prompts-only`: the old prompt's answer would be cached under the new
+    question's key and reused forever. The stage must stop and say to render again."""
+    from sdrrl.pipeline import generate
+
+    cfg = config.from_dict({"work_dir": str(tmp_path), "generate": {"backend": "vllm", "model": "m"}})
+    workdir.prepare_source(tmp_path, None, max_rows=3)
+    monkeypatch.setattr(generate, "render_prompts", lambda model, template, qs: ([[len(q)] for q in qs], [2]))
+    generate.write_prompts(tmp_path, cfg.generate)  # in the main environment
+
+    def no_llamafactory(*a, **k):
+        raise SdrrlError("LLaMA-Factory is not importable here.")
+
+    monkeypatch.setattr(generate, "render_prompts", no_llamafactory)  # the vLLM environment
+    rows = list(read_jsonl(workdir.source_path(tmp_path)))
+    rows[1]["instruction"] = "A question edited after the prompts were rendered."
+    write_jsonl(workdir.source_path(tmp_path), rows)
+    gen = generate.VllmGenerator("m", engine=_FakeLLM(), sampling_params_cls=_FakeParams)
+    with Cache(tmp_path / "c.sqlite") as cache:
+        with pytest.raises(SdrrlError, match=r"rendered from other questions.*1 row.*--prompts-only"):
+            generate.run_generate(tmp_path, cfg, cache, gen)
+        assert cache.count("response") == 0
+    workdir.prompts_path(tmp_path).with_suffix(".meta.json").unlink()  # copied without its meta file
+    with Cache(tmp_path / "c.sqlite") as cache, pytest.raises(SdrrlError, match=r"meta\.json.*--prompts-only"):
+        generate.run_generate(tmp_path, cfg, cache, gen)
+
+
+def test_a_row_with_an_unpaired_surrogate_is_a_bad_row_not_a_crash(tmp_path):
+    r"""JSON may escape a lone UTF-16 surrogate ("\ud83d" without its pair): Python reads it, but
+    no UTF-8 file can hold it, so writing WORK/source.jsonl (or the skip log) would crash later."""
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"instruction": "Say hi.", "output": "Hi!"}\n'
+                    '{"instruction": "Broken emoji \\ud83d here.", "output": "ok"}\n'
+                    '{"instruction": "Bye.", "output": "Half \\udc00 pair"}\n', encoding="utf-8")
+    with pytest.raises(SdrrlError, match=r"row 2: 'instruction' holds an unpaired surrogate.*on_bad_row: skip"):
+        workdir.prepare_source(tmp_path / "w1", path, "error")
+    rows, skipped = workdir.prepare_source(tmp_path / "w2", path, "skip")
+    assert [r["id"] for r in rows] == ["0"] and skipped == 2
+    log = list(read_jsonl(tmp_path / "w2" / "source.skipped.jsonl"))
+    assert [e["line"] for e in log] == [2, 3] and "surrogate" in log[1]["reason"]
+
+
+def test_generator_auto_dtype_is_float16_on_gpus_without_bfloat16(monkeypatch):
+    """dtype "auto" picks bfloat16 on a GPU; a V100 or T4 has none, so there it must be float16.
+    transformers' loaders are replaced by recorders (no GPU here): this tests the choice only."""
+    import types
+
+    import torch
+    from sdrrl.pipeline.generate import TransformersGenerator
+
+    loaded = []
+
+    class _Model:
+        def to(self, device):
+            loaded.append(device)
+            return self
+
+        def eval(self):
+            return self
+
+    fake = types.ModuleType("transformers")
+    fake.AutoTokenizer = types.SimpleNamespace(from_pretrained=lambda *a, **k: object())
+    fake.AutoModelForCausalLM = types.SimpleNamespace(
+        from_pretrained=lambda *a, **k: loaded.append(k["torch_dtype"]) or _Model())
+    monkeypatch.setitem(sys.modules, "transformers", fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for bf16, expected in ((True, torch.bfloat16), (False, torch.float16)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, _bf16=bf16, **k: _bf16)
+        loaded.clear()
+        TransformersGenerator("m", device="auto")._load()
+        assert loaded == [expected, "cuda"]
+    loaded.clear()
+    TransformersGenerator("m", device="cpu")._load()
+    assert loaded == [torch.float32, "cpu"]

@@ -144,6 +144,7 @@ class PairComposer:
         if self._filter is None:
             path = self.work / "filter" / f"{self.src}-{self.tgt}.jsonl"
             rows, sha = _read_jsonl_hashed(path, ("id", "x"))
+            self._check_same_synth(path, rows)
             sources = [{"path": str(path), "sha256": sha}]
             exc = path.with_name(f"{self.src}-{self.tgt}.excluded.jsonl")
             self._excluded = {}
@@ -157,6 +158,22 @@ class PairComposer:
                     self._excluded[(r.get("id"), r.get("field"))] = why
             self._filter = (rows, sources)
         return self._filter
+
+    def _check_same_synth(self, path: Path, rows: list[dict]) -> None:
+        """A filter file made from another D_synth (re-sampled, or D changed, and this target not
+        rebuilt) would pair new questions with old translated answers and follow other D/G draws
+        than D_LL: refuse it, naming the fix."""
+        if self.synth is None:
+            return
+        synth = {r["id"]: r for r in self.synth[0]}
+        stale = [r["id"] for r in rows if (s := synth.get(r["id"])) is not None
+                 and any(r.get(k) != s.get(k) for k in ("x", "y", "y_hat", "from"))]
+        if stale:
+            raise SdrrlError(
+                f"{path}: {len(stale)} row(s) (first ids: {stale[:5]}) were translated and filtered from "
+                f"another D_synth than {self.synth[1]['path']} (the sample or D changed since).",
+                f"run `sdrrl translate --tgt {self.tgt}` and `sdrrl filter --tgt {self.tgt}` on the same work "
+                "directory again (or `sdrrl build`): translations and QE scores come from the cache.")
 
     def filter_rows_if_any(self) -> list[dict]:
         if not self.has_filter_subsets:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ class ParallelSample:
 def _read_local(path: Path, src: str, tgt: str, dropped: Counter) -> list[tuple[str, str]]:
     s1, t1 = languages.get(src).iso1, languages.get(tgt).iso1
     rows: list[tuple[str, str]] = []
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8-sig") as fh:  # a BOM (Windows editors) belongs to no sentence
         if path.suffix in (".jsonl", ".json"):
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
@@ -154,14 +155,18 @@ def mt_rows(pairs: list[tuple[str, str]], src: str, tgt: str, template: str) -> 
 
 
 def split_prefix(sentence: str, rng: random.Random) -> str | None:
-    """A proper, non-empty prefix cut at a random word boundary (at a random character for
+    """A proper, non-empty prefix cut at a random word boundary (between two random letters for
     scripts written without spaces); None when the sentence is too short to split."""
     words = list(_NONSPACE.finditer(sentence))
     if len(words) >= 2:
         k = rng.randint(1, len(words) - 1)
         return sentence[:words[k - 1].end()]
-    if len(sentence) >= 2:
-        return sentence[:rng.randint(1, len(sentence) - 1)]
+    # between letters, not inside one: never before a combining mark (Thai, Khmer vowel and tone
+    # signs) nor after a Khmer coeng (U+17D2, which joins the next consonant below it)
+    cuts = [i for i in range(1, len(sentence))
+            if not unicodedata.category(sentence[i]).startswith("M") and sentence[i - 1] != "\u17d2"]
+    if cuts:
+        return sentence[:cuts[rng.randint(0, len(cuts) - 1)]]
     return None
 
 

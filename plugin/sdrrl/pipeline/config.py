@@ -37,7 +37,7 @@ class GenerateConfig:
     top_p: float = 1.0
     batch_size: int = 8  # prompts per model call and cache commit; with vLLM use hundreds
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
-    dtype: str = "auto"  # "auto" (bf16 on GPU, fp32 on CPU) | "float32" | "bfloat16" | "float16"
+    dtype: str = "auto"  # "auto" (bf16 on GPU, fp16 where it has none, fp32 on CPU) | "float32" | "bfloat16" | "float16"
     vllm_tensor_parallel_size: int = 1
 
 

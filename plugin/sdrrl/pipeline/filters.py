@@ -6,7 +6,8 @@ Three filters, cheapest first; a translation is judged by the first one that rej
    paper cites (Zeng et al., 2021), as we chose them:
    - ``empty``: the translation is empty or whitespace while the source is not;
    - ``copy_of_source``: the translation equals the source (whitespace-normalised, case-folded) and
-     the source has at least ``copy_min_letters`` letters: NLLB left it untranslated;
+     the source's prose (what was sent to NLLB: not code blocks) has at least ``copy_min_letters``
+     letters: NLLB left it untranslated;
    - ``length_ratio``: characters(translation) / characters(source) outside
      [``min_length_ratio``, ``max_length_ratio``] for sources of at least ``ratio_min_source_chars``
      characters: dropped or hallucinated content (bounds are wide: Japanese runs ~0.3x English);
@@ -64,7 +65,10 @@ class HeuristicFilter:
         if not mt:
             return ("empty", None) if src else (None, None)
         if " ".join(mt.split()).casefold() == " ".join(src.split()).casefold() \
-                and _letters(src) >= self.copy_min_letters:
+                and _letters(src) >= self.copy_min_letters \
+                and _letters(_prose(src)) >= self.copy_min_letters:
+            # judged on the prose sent to NLLB: code blocks and letterless lines are kept verbatim
+            # by design, so a text of nothing else comes back equal without being a copy
             return "copy_of_source", None
         if len(src) >= self.ratio_min_source_chars:
             ratio = len(mt) / len(src)
@@ -179,7 +183,7 @@ class CometKiwiFilter:
         by_key = dict(zip(keys, pairs))
         if progress is not None:
             progress.total = len(set(keys))
-            progress.update(len(set(keys)) - len(todo))
+            progress.skip(len(set(keys)) - len(todo))
         chunk = max(self.batch_size * 16, 64)  # one COMET predict call (and one commit) per chunk
         for k in range(0, len(todo), chunk):
             part = todo[k:k + chunk]
@@ -283,7 +287,11 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
         write_json(workdir.summary_path(work, src, tgt), summary)
     else:
         write_jsonl(workdir.shard_path(workdir.excluded_path(work, src, tgt), num_shards, shard_index), excluded)
-        workdir.write_output(final, out_rows, num_shards, shard_index)
+        # models by name, not path: shards on several machines may keep them in different folders
+        inputs = workdir.inputs_digest(workdir.synth_path(work), workdir.translations_path(work, src, tgt),
+                                       dict(settings, qe_model=Path(fcfg.qe_model).name,
+                                            translation_model=Path(cfg.translate.model).name))
+        workdir.write_output(final, out_rows, num_shards, shard_index, inputs)
         summary = summarize(src, tgt, out_rows, excluded, settings)
         if final.exists():  # this was the last shard: merge exclusions and summary too
             summary = merge_filter_shards(work, src, tgt, num_shards, settings)
@@ -302,8 +310,9 @@ def _settings(cfg) -> dict:
     return {"qe_enabled": f.qe_enabled, "qe_model": f.qe_model, "qe_threshold": f.qe_threshold,
             "lid_enabled": f.lid_enabled, "lid_backend": f.lid_backend, "lid_min_letters": f.lid_min_letters,
             "heuristics_enabled": f.heuristics_enabled, "min_length_ratio": f.min_length_ratio,
-            "max_length_ratio": f.max_length_ratio, "max_repeats": f.max_repeats,
-            "copy_min_letters": f.copy_min_letters, "translation_model": cfg.translate.model}
+            "max_length_ratio": f.max_length_ratio, "ratio_min_source_chars": f.ratio_min_source_chars,
+            "max_repeats": f.max_repeats, "copy_min_letters": f.copy_min_letters,
+            "translation_model": cfg.translate.model}
 
 
 def merge_filter_shards(work: Path, src: str, tgt: str, num_shards: int, settings: dict) -> dict:

@@ -13,6 +13,7 @@ cached by (model, template, decoding settings, x), so a rerun never calls the mo
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -95,8 +96,11 @@ class TransformersGenerator(Generator):
             if self.device == "auto":
                 self.device = "cuda" if torch.cuda.is_available() else "cpu"
             dtype = self.dtype
-            if dtype == "auto":
-                dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
+            if dtype == "auto":  # bf16 where the GPU has it (Ampere on); V100/T4 lack it: fp16
+                if self.device.startswith("cuda"):
+                    dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+                else:
+                    dtype = "float32"
             try:
                 self._tokenizer = AutoTokenizer.from_pretrained(self.model)
                 model = AutoModelForCausalLM.from_pretrained(self.model, torch_dtype=getattr(torch, dtype))
@@ -181,7 +185,12 @@ def _prompts_for(work: Path, gcfg, ids: list[str], questions: list[str]) -> tupl
         if not path.exists():
             raise
     have = {r["id"]: r for r in read_jsonl(path)}
-    meta = json.loads(path.with_suffix(".meta.json").read_text(encoding="utf-8"))
+    meta_path = path.with_suffix(".meta.json")
+    if not meta_path.is_file():
+        raise SdrrlError(f"{meta_path} is missing (it names the model, template and stop tokens of {path.name}).",
+                         "copy it along with prompts.jsonl, or run `sdrrl generate --prompts-only` again in "
+                         "the main environment.")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
     if meta.get("model") != gcfg.model or meta.get("template") != gcfg.template:
         raise SdrrlError(f"{path} was rendered for {meta.get('model')!r}/{meta.get('template')!r}, not "
                          f"{gcfg.model!r}/{gcfg.template!r}.", "run `sdrrl generate --prompts-only` again "
@@ -190,7 +199,18 @@ def _prompts_for(work: Path, gcfg, ids: list[str], questions: list[str]) -> tupl
     if missing:
         raise SdrrlError(f"{path} lacks prompts for {len(missing)} row(s) (first: {missing[:3]}).",
                          "run `sdrrl generate --prompts-only` again in the main environment.")
+    # a prompt of an edited question would put the old question's answer in the cache under the new one
+    changed = [i for i, q in zip(ids, questions)
+               if "question_sha1" in have[i] and have[i]["question_sha1"] != _sha1(q)]
+    if changed:
+        raise SdrrlError(f"{path} was rendered from other questions than WORK/source.jsonl holds now "
+                         f"({len(changed)} row(s), first: {changed[:3]}).",
+                         "run `sdrrl generate --prompts-only` again in the main environment.")
     return {i: have[i]["prompt_ids"] for i in ids}, meta["stop_token_ids"]
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def write_prompts(work: Path, gcfg) -> int:
@@ -200,7 +220,8 @@ def write_prompts(work: Path, gcfg) -> int:
     source = list(read_jsonl(workdir.source_path(work)))
     prompts, stop = render_prompts(gcfg.model, gcfg.template, [workdir.question(r) for r in source])
     path = workdir.prompts_path(work)
-    write_jsonl(path, ({"id": r["id"], "prompt_ids": p} for r, p in zip(source, prompts)))
+    write_jsonl(path, ({"id": r["id"], "prompt_ids": p, "question_sha1": _sha1(workdir.question(r))}
+                       for r, p in zip(source, prompts)))
     write_json(path.with_suffix(".meta.json"), {"model": gcfg.model, "template": gcfg.template,
                                                 "stop_token_ids": stop})
     say(f"generate: rendered {len(prompts)} prompts with LLaMA-Factory template {gcfg.template!r} into {path}.")
@@ -219,7 +240,7 @@ def run_generate(work: Path, cfg, cache: Cache, generator: Generator | None = No
     todo = [i for i in questions if i not in responses]
     label = "generate" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
     progress = Progress(label, len(questions), every_s=cfg.progress_every_s)
-    progress.update(len(responses))
+    progress.skip(len(responses))
     generator = generator or make_generator(gcfg, seed=cfg.sample.seed)
     calls_before = generator.calls
     if todo:
@@ -233,7 +254,10 @@ def run_generate(work: Path, cfg, cache: Cache, generator: Generator | None = No
             responses.update(zip(batch, outs))
             progress.update(len(batch))
     rows = [{"id": r["id"], "response": responses[r["id"]]} for r in source]
-    path = workdir.write_output(workdir.responses_path(work), rows, num_shards, shard_index)
+    # the model by name, not path: shards on several machines may keep it in different folders
+    inputs = workdir.inputs_digest(workdir.source_path(work), [Path(gcfg.model).name, gcfg.template,
+                                                               gcfg.max_new_tokens, gcfg.temperature, gcfg.top_p])
+    path = workdir.write_output(workdir.responses_path(work), rows, num_shards, shard_index, inputs)
     calls = generator.calls - calls_before
     say(f"{label}: {len(rows)} responses, {len(rows) - len(todo)} from the cache, {len(todo)} generated by "
         f"{gcfg.model} ({gcfg.backend}, template {gcfg.template!r}, max_new_tokens {gcfg.max_new_tokens}, "

@@ -22,6 +22,7 @@ class Progress:
         self.label, self.total, self.unit, self.every_s = label, total, unit, every_s
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
+        self.skipped = 0  # found done (cache): counted in done, not in the rate
         self.start = time.monotonic()
         self._last = self.start
 
@@ -32,13 +33,19 @@ class Progress:
             self._last = now
             self.print_line()
 
+    def skip(self, n: int) -> None:
+        """Items already done (from the cache): a resumed run's rate and ETA must not count them."""
+        self.skipped += n
+        self.update(n)
+
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-9)
-        rate = self.done / elapsed
+        rate = (self.done - self.skipped) / elapsed
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        left = self.total - self.done
+        eta = _fmt_duration(left / rate) if rate > 0 else ("unknown" if left > 0 else _fmt_duration(0))
         return (f"{self.label}: {self.done}/{self.total} {self.unit} ({pct:.1f}%), "
-                f"{rate:.1f} {self.unit}/s, ETA {_fmt_duration(eta)}")
+                f"{rate:.1f} {self.unit}/s, ETA {eta}")
 
     def print_line(self) -> None:
         print(self.line(), file=self.stream, flush=True)

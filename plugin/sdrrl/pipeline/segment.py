@@ -129,7 +129,31 @@ def _add_word_chunks(layout: Layout, text: str, max_tokens: int, count_tokens: C
         layout.add_literal(chunk[len(body):])
 
 
-def reassemble(layout: Layout, translations: Sequence[str]) -> str:
+# Japanese (and Chinese) put no space between sentences or clauses: CJK punctuation, kana, Han
+# ideographs and fullwidth forms. (Korean Hangul is written with spaces and is not here.)
+_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def _tight(before: str, after: str) -> bool:
+    return bool(before and after and _CJK.match(before[-1]) and _CJK.match(after[0]))
+
+
+def reassemble(layout: Layout, translations: Sequence[str], cjk_tight: bool = False) -> str:
+    """Put the translations back into the layout. With ``cjk_tight`` (the translate stage), the
+    spaces that separated the pieces (sentences, clauses) of a split line are dropped
+    between two translations that meet in Japanese/Chinese script (e.g. 。 then 文): they were
+    the source language's spacing, not the target's."""
     if len(translations) != len(layout.segments):
         raise ValueError(f"{len(translations)} translations for {len(layout.segments)} segments")
-    return "".join(p if isinstance(p, str) else translations[p].strip() for p in layout.parts)
+    parts = layout.parts
+    out: list[str] = []
+    for k, p in enumerate(parts):
+        if not isinstance(p, str):
+            out.append(translations[p].strip())
+        elif (cjk_tight and 0 < k < len(parts) - 1 and isinstance(parts[k - 1], int)
+              and isinstance(parts[k + 1], int) and "\n" not in p and not p.strip()
+              and _tight(translations[parts[k - 1]].strip(), translations[parts[k + 1]].strip())):
+            continue  # a separator inside one line (between two pieces of a split line)
+        else:
+            out.append(p)
+    return "".join(out)

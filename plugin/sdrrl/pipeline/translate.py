@@ -4,7 +4,8 @@ Two backends behind one interface, :class:`Translator`: :class:`TransformersTran
 paper used: HF ``generate`` with beam 4, otherwise NLLB's defaults) and
 :class:`CTranslate2Translator` (same model converted; same beam settings give the same output,
 faster). Decoding settings that both backends honour (beam size, max length, length penalty) are
-part of the cache key; the backend is not.
+part of the cache key, and so is a CTranslate2 compute type that changes the output (int8, float16,
+...); the backend is not.
 
 Work order: every text is cut into segments (:mod:`sdrrl.pipeline.segment`: lines, sentences of
 overlong lines, code kept out); unique segments not in the cache are sorted by token length and
@@ -38,6 +39,15 @@ def _device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _ct2_device(device: str) -> tuple[str, int]:
+    """CTranslate2's (device, device_index) for "auto", "cpu", "cuda" or "cuda:N"."""
+    dev = _device(device)
+    if not dev.startswith("cuda"):
+        return "cpu", 0
+    _, _, index = dev.partition(":")
+    return "cuda", int(index) if index else 0
 
 
 def _model_error(model: str, what: str, err: Exception) -> ModelNotFoundError:
@@ -187,14 +197,26 @@ class CTranslate2Translator(Translator):
         # A converted directory may carry no HF tokenizer: the tokenizer is the HF model's.
         return self.model
 
+    # Compute types that run the converted float32 weights as they are, i.e. translate like the
+    # transformers backend; any other (int8, float16, "auto", ...) changes the output, so it is part
+    # of the cache key. (A ct2_model_dir quantized at conversion is the user's to name here.)
+    EXACT_COMPUTE_TYPES = ("default", "float32")
+
+    def settings(self) -> dict[str, Any]:
+        settings = super().settings()
+        if self.compute_type not in self.EXACT_COMPUTE_TYPES:
+            settings["compute_type"] = self.compute_type
+        return settings
+
     def _load(self):
         if self._engine is None:
             import ctranslate2
 
             path = self.ct2_model_dir or str(convert_ct2(self.model, self.convert_cache))
-            dev = "cuda" if _device(self.device).startswith("cuda") else "cpu"
+            dev, index = _ct2_device(self.device)
             try:
-                self._engine = ctranslate2.Translator(path, device=dev, compute_type=self.compute_type,
+                self._engine = ctranslate2.Translator(path, device=dev, device_index=index,
+                                                      compute_type=self.compute_type,
                                                       inter_threads=self.inter_threads,
                                                       intra_threads=self.intra_threads)
             except (RuntimeError, ValueError) as err:
@@ -253,7 +275,7 @@ def translate_segments(segments: Sequence[str], translator: Translator, cache: C
     todo = [s for s in unique if s not in result]
     if progress is not None:
         progress.total = len(unique)
-        progress.update(len(result))
+        progress.skip(len(result))
     if todo:
         lengths = translator.token_lengths(todo) if by_length else [0] * len(todo)
         for batch in plan_batches(todo, lengths, batch_size, by_length):
@@ -310,10 +332,15 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
         out = {"id": row["id"]}
         for f in FIELDS:
             lay = per_field[f]
-            out[f + "_mt"] = None if lay is None else segment.reassemble(lay, [done[s] for s in lay.segments])
+            out[f + "_mt"] = None if lay is None else segment.reassemble(lay, [done[s] for s in lay.segments],
+                                                                          cjk_tight=True)
         out["source_sha1"] = source_digest(row)
         out_rows.append(out)
-    path = workdir.write_output(workdir.translations_path(work, src, tgt), out_rows, num_shards, shard_index)
+    # the model by name, not path: shards on several machines may keep it in different folders
+    inputs = workdir.inputs_digest(workdir.synth_path(work), [Path(translator.model).name, translator.settings(),
+                                                              src, tgt, tcfg.max_segment_tokens,
+                                                              tcfg.translate_all_responses])
+    path = workdir.write_output(workdir.translations_path(work, src, tgt), out_rows, num_shards, shard_index, inputs)
     calls = translator.calls - calls_before
     translated = translator.segments_translated - segs_before
     unique = len(set(all_segments))

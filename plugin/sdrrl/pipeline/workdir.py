@@ -11,15 +11,18 @@ Layout (docs/CONTRACTS.md, "Pipeline work directory")::
     WORK/filter/{src}-{tgt}.summary.json
 
 Sharding: shard I of N takes rows I, I+N, I+2N, ... and writes ``NAME.shard-I-of-N.jsonl`` plus a
-``NAME.shard-I-of-N.done`` marker (written last). The next stage (or ``--merge``) reads the
-merged file, merging finished shards first, and fails naming the shards that are missing.
+``NAME.shard-I-of-N.jsonl.done`` marker (written last, with a fingerprint of the stage's inputs and
+settings). The next stage reads the merged file, merging finished shards first, and
+fails naming the shards that are missing or were made from other inputs (an earlier run's).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -82,24 +85,58 @@ def done_marker(path: Path) -> Path:
     return path.with_name(path.name + ".done")
 
 
-def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_index: int = 0) -> Path:
-    """Write a stage's rows: the final file when unsharded, else the shard file and its marker."""
+def inputs_digest(*parts: Any) -> str:
+    """Fingerprint of what a stage's output depends on: input files (by content) and settings.
+    A shard's ``.done`` marker carries it, so shards of a run on other inputs are never merged."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path):
+            with part.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        else:
+            h.update(json.dumps(part, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_index: int = 0,
+                 inputs: str | None = None) -> Path:
+    """Write a stage's rows: the final file when unsharded, else the shard file and its marker
+    (which records ``inputs``, the stage's :func:`inputs_digest`)."""
     rows = list(rows)
     if num_shards == 1:
         write_jsonl(final, rows)
         return final
     path = shard_path(final, num_shards, shard_index)
     write_jsonl(path, rows)
-    write_json(done_marker(path), {"rows": len(rows), "num_shards": num_shards, "shard_index": shard_index})
+    write_json(done_marker(path), {"rows": len(rows), "num_shards": num_shards, "shard_index": shard_index,
+                                   "inputs": inputs, "written_ns": time.time_ns()})
     with contextlib.suppress(FileNotFoundError):  # a merged file from an earlier run is stale now
         final.unlink()
-    if all_shards_done(final, num_shards):  # the last shard to finish merges (atomic, idempotent)
+    if all_shards_done(final, num_shards, inputs):  # the last shard to finish merges (atomic, idempotent)
         merge_shards(final, "merge")
     return path
 
 
-def all_shards_done(final: Path, num_shards: int) -> bool:
-    return all(done_marker(shard_path(final, num_shards, i)).exists() for i in range(num_shards))
+def _marker(marker: Path) -> dict:
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _marker_inputs(marker: Path) -> Any:
+    return _marker(marker).get("inputs")
+
+
+def all_shards_done(final: Path, num_shards: int, inputs: str | None = None) -> bool:
+    """Every shard has its marker, and (given ``inputs``) was made from these same inputs."""
+    markers = [done_marker(shard_path(final, num_shards, i)) for i in range(num_shards)]
+    if not all(m.exists() for m in markers):
+        return False
+    return inputs is None or all(_marker_inputs(m) == inputs for m in markers)
 
 
 def find_shards(final: Path) -> dict[int, list[Path]]:
@@ -131,6 +168,15 @@ def merge_shards(final: Path, stage: str) -> Path:
                          "(no .done marker).",
                          f"run `sdrrl {stage} --num-shards {n} --shard-index I` for each missing I "
                          "(finished shards are kept), then run the next stage again.")
+    markers = [_marker(done_marker(shard_path(final, n, i))) for i in range(n)]
+    inputs = [m.get("inputs") for m in markers]
+    current = inputs[max(range(n), key=lambda i: markers[i].get("written_ns") or 0)]  # the newest run's
+    stale = [i for i in range(n) if inputs[i] != current]
+    if stale:
+        raise SdrrlError(f"{final.name}: shard(s) {', '.join(map(str, stale))} of {n} were made from other inputs "
+                         "or settings than the newest shard (an earlier run's).",
+                         f"run `sdrrl {stage} --num-shards {n} --shard-index I` again for each of them "
+                         "(rows already done come from the cache), then run the next stage again.")
     parts = [list(read_jsonl(shard_path(final, n, i))) for i in range(n)]
     merged: list[dict] = []
     for k in range(max(len(p) for p in parts)):
@@ -184,7 +230,7 @@ def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = 
                 raise SdrrlError(f"{path}: row {index + 1}: {problem}.",
                                  "fix the row, or set `on_bad_row: skip` (--on-bad-row skip) to skip "
                                  "and log bad rows.")
-            skipped.append({"line": index + 1, "reason": problem, "row": row})
+            skipped.append({"line": index + 1, "reason": problem, "row": _loggable(row)})
             continue
         seen.add(rid)
         rows.append({"id": rid, "instruction": row["instruction"], "input": row.get("input") or "",
@@ -200,6 +246,10 @@ def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = 
     return rows, len(skipped)
 
 
+# JSON can escape a lone UTF-16 surrogate; Python reads it, but no UTF-8 file can hold it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _row_problem(row: dict) -> str | None:
     for col in ("instruction", "output"):
         if col not in row:
@@ -210,7 +260,21 @@ def _row_problem(row: dict) -> str | None:
         return "empty 'instruction'"
     if row.get("input") is not None and not isinstance(row.get("input"), str):
         return f"'input' is {type(row['input']).__name__}, not a string"
+    for col in ("instruction", "input", "output"):
+        bad = _SURROGATE.search(row.get(col) or "")
+        if bad:
+            return (f"{col!r} holds an unpaired surrogate {bad.group()!a} at character {bad.start()} "
+                    "(not valid Unicode; a broken emoji?)")
     return None
+
+
+def _loggable(row: dict) -> Any:
+    """The row for the skip log; as its ASCII-escaped JSON text where it cannot be written as UTF-8."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+        return row
+    except UnicodeEncodeError:
+        return json.dumps(row)
 
 
 def question(row: dict) -> str:
