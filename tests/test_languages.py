@@ -89,3 +89,16 @@ def test_unknown_code_lists_supported_codes_and_hints():
         L.get("cs")
     with pytest.raises(SdrrlError, match="use 'ind'"):
         L.get("ind_Latn")
+
+
+def test_extra_cld3_labels_are_real_cld3_answers_and_belong_to_no_other_table_language():
+    import gcld3
+
+    ident = gcld3.NNetLanguageIdentifier(min_num_bytes=0, max_num_bytes=1000)
+    # Correct Indonesian that CLD3 labels Malay: the reason ind accepts "ms".
+    malay_label = ident.FindLanguage(text="Sungai mengalir dari pegunungan ke laut.").language
+    assert malay_label == "ms" and L.get("ind").cld3_codes == {"id", "ms"}
+    others = {lang.cld3 for lang in L.LANGUAGES.values()}
+    for lang in L.LANGUAGES.values():
+        assert lang.cld3 in lang.cld3_codes
+        assert not (set(lang.cld3_also) & others), lang  # never accept another table language

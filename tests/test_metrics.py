@@ -241,3 +241,11 @@ def test_offtarget_uses_cld3_codes_from_the_language_table():
     assert offtarget.is_off_target("", "eng") and offtarget.detect("  ") == "und"
     assert offtarget.rate([czech, english, czech, ""], "ces") == 0.5
     assert offtarget.rate([], "ces") == 0.0
+
+
+def test_offtarget_accepts_the_table_s_extra_cld3_labels():
+    from sdrrl.metrics import offtarget
+
+    assert offtarget.detect("Sungai mengalir dari pegunungan ke laut.") == "ms"
+    assert not offtarget.is_off_target("Sungai mengalir dari pegunungan ke laut.", "ind")
+    assert offtarget.is_off_target("Sungai mengalir dari pegunungan ke laut.", "por")

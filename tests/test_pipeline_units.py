@@ -712,3 +712,13 @@ def test_generator_auto_dtype_is_float16_on_gpus_without_bfloat16(monkeypatch):
     loaded.clear()
     TransformersGenerator("m", device="cpu")._load()
     assert loaded == [torch.float32, "cpu"]
+
+
+def test_language_id_keeps_indonesian_that_cld3_calls_malay_and_rejects_english():
+    from sdrrl.pipeline.filters import LanguageIdFilter
+
+    lid = LanguageIdFilter("ind")
+    assert lid.check("Sungai mengalir dari pegunungan ke laut.") == (None, None)  # CLD3 says "ms"
+    reason, _ = lid.check("The river flows from the mountains to the sea every day.")
+    assert reason == "off_target:en"
+    assert LanguageIdFilter("ces").check("Sungai mengalir dari pegunungan ke laut.")[0] == "off_target:ms"

@@ -27,7 +27,7 @@ def detect(text: str | None) -> str:
 
 def is_off_target(text: str | None, lang: str) -> bool:
     """True when CLD3 says ``text`` is not in ``lang`` (ISO 639-3)."""
-    return detect(text) != get_language(lang).cld3
+    return detect(text) not in get_language(lang).cld3_codes
 
 
 def rate(texts: Iterable[str | None], lang: str) -> float:

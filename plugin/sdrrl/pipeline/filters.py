@@ -88,7 +88,7 @@ class LanguageIdFilter:
     stage = "lid"
 
     def __init__(self, target_iso: str, min_letters: int = 20):
-        self.target = languages.get(target_iso).cld3
+        self.accepted = languages.get(target_iso).cld3_codes
         self.min_letters = min_letters
         self._detector = None
         self.calls = 0
@@ -107,7 +107,7 @@ class LanguageIdFilter:
         if _letters(prose) < self.min_letters:
             return None, None
         lang, prob = self.identify(prose)
-        if lang != self.target:
+        if lang not in self.accepted:
             return f"off_target:{lang}", round(prob, 4)
         return None, None
 
