@@ -349,3 +349,16 @@ def test_single_stage_commands_with_shards_in_separate_processes(tiny_models, tm
     assert "filter eng-ces: 5 rows; kept" in r.stderr and "QE off" in r.stderr
     rows = list(read_jsonl(workdir.filtered_path(Path(work), "eng", "ces")))
     assert [r["id"] for r in rows] == [str(i) for i in range(5)] and rows[1]["y_hat"] == "Answer number 1."
+
+
+def test_generator_release_frees_the_model_and_a_later_call_reloads_it(tiny_models):
+    from sdrrl.pipeline.generate import TransformersGenerator, render_prompts
+
+    prompts, stop = render_prompts(str(tiny_models.llama), "default", ["Name a color.", "What is rain?"])
+    gen = TransformersGenerator(str(tiny_models.llama), max_new_tokens=6)
+    gen.stop_token_ids = stop
+    first = gen.generate(prompts)
+    assert gen._model is not None
+    gen.release()
+    assert gen._model is None
+    assert gen.generate(prompts) == first and gen.calls == 2

@@ -35,6 +35,7 @@ def run_build(cfg, generator=None, translator=None, qe=None) -> dict:
             f"{len(rows)} rows, {skipped} skipped; written to {workdir.source_path(work)}.")
         generator = generator or make_generator(cfg.generate, seed=cfg.sample.seed)
         stats["generate"] = run_generate(work, cfg, cache, generator)
+        generator.release()  # a 7B generator need not share the GPU with NLLB and CometKiwi
         stats["sample"] = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
         translator = translator or make_translator(cfg.translate, cache_root=cfg.cache_path.parent)
         f = cfg.filter

@@ -78,6 +78,9 @@ class Generator:
     def _generate(self, prompts: list[list[int]]) -> list[str]:
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Free the model's memory (the build calls it before loading the translator)."""
+
 
 class TransformersGenerator(Generator):
     """HF ``generate`` on left-padded batches (greedy unless temperature > 0)."""
@@ -124,6 +127,13 @@ class TransformersGenerator(Generator):
                                  do_sample=sampling, num_beams=1, pad_token_id=pad,
                                  eos_token_id=self.stop_token_ids or None, **extra)
         return tok.batch_decode(out[:, width:], skip_special_tokens=True)
+
+    def release(self) -> None:
+        if self._model is None:
+            return
+        self._model = None  # the next generate() loads it again
+        if str(self.device).startswith("cuda"):
+            self._torch.cuda.empty_cache()
 
 
 class VllmGenerator(Generator):
