@@ -53,6 +53,14 @@ def test_mkqa_empty_prediction_and_no_answer():
     assert mkqa.f1("Paris", ["", "Paris"], "eng") == 1.0
 
 
+def test_mkqa_a_single_answer_string_is_one_answer_not_its_characters():
+    from sdrrl.metrics import mkqa
+
+    assert mkqa.f1("Paris", "Paris", "eng") == 1.0 == mkqa.f1("Paris", ["Paris"], "eng")
+    assert mkqa.f1("Jane Austen wrote it", "Jane Austen", "eng") == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert mkqa.exact_match("the Paris", "Paris", "eng") == 1.0
+
+
 def test_mkqa_gold_answers_flatten_text_and_aliases():
     from sdrrl.metrics import mkqa
 
@@ -224,6 +232,41 @@ def test_comet_missing_model_says_what_to_place_where(tmp_path, monkeypatch):
     assert "checkpoints/model.ckpt" in str(err.value)
     with pytest.raises(ModelNotFoundError, match="no checkpoint file"):
         comet.resolve_checkpoint(str(tmp_path))
+
+
+def test_comet_missing_encoder_stops_flores_before_generation(tiny_models, tmp_path, monkeypatch):
+    """The checkpoint is there but its encoder (xlm-roberta-large for wmt22-comet-da) is not in the
+    offline cache: COMET would fail only in the aggregation, after every sentence was generated.
+    The FLORES load-time check must catch it, with the "what to place where" message."""
+    import shutil
+
+    import torch
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    from sdrrl.metrics import benchmarks, comet
+
+    model_dir = tmp_path / "comet-without-encoder"
+    shutil.copytree(tiny_models.comet_ref.parents[1], model_dir)
+    ckpt_path = model_dir / "checkpoints" / "model.ckpt"
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    ckpt["hyper_parameters"]["pretrained_model"] = "sdrrl-test/no-such-encoder"
+    torch.save(ckpt, ckpt_path)
+    hparams = model_dir / "hparams.yaml"
+    hparams.write_text("\n".join("pretrained_model: sdrrl-test/no-such-encoder" if line.startswith("pretrained_model:")
+                                 else line for line in hparams.read_text().splitlines()) + "\n")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv(benchmarks.ENV_COMET_MODEL, str(model_dir))
+    monkeypatch.setattr(tokenizer_spm, "SACREBLEU_DIR", str(tmp_path / "sacrebleu"))
+    train_stand_in_spm(tmp_path / "sacrebleu" / "models" / "flores200sacrebleuspm")
+
+    with pytest.raises(ModelNotFoundError) as err:  # scoring alone: a clear error, not a stack trace
+        comet.corpus_score(["a"], ["b"], ["c"], model=str(model_dir), gpus=0)
+    assert "checkpoints/model.ckpt" in str(err.value) and "pretrained_model" in str(err.value)
+    assert "encoder 'sdrrl-test/no-such-encoder'" in str(err.value)
+    with pytest.raises(SdrrlError) as err:  # and the task stops at load time, before generating
+        benchmarks.check_ready("flores", "ces", "eng")
+    assert "pretrained_model" in str(err.value) and "SDRRL_COMET_MODEL=none" in str(err.value)
 
 
 # ---- off-target rate ----------------------------------------------------------------------------

@@ -157,13 +157,13 @@ def check_ready(benchmark: str, lang: str, tgt: str | None = None) -> None:
     """Fail before any generation when a metric could not be computed afterwards."""
     if benchmark == "flores":
         from sdrrl.metrics.bleu import check_tokenizer
-        from sdrrl.metrics.comet import resolve_checkpoint
+        from sdrrl.metrics.comet import load
 
         check_tokenizer()
         model = comet_model()
         if model is not None:
-            try:
-                resolve_checkpoint(model)
+            try:  # load, not only find: the encoder may be missing too (cached for the aggregation)
+                load(model)
             except SdrrlError as err:
                 raise SdrrlError(err.problem, f"{err.fix} Or set {ENV_COMET_MODEL}=none to skip COMET "
                                  "now and run `sdrrl score` on the --log_samples output later.") from None

@@ -79,8 +79,22 @@ def load(model: str = DEFAULT_MODEL):
 
     try:
         return comet.load_from_checkpoint(str(ckpt), local_files_only=_offline())
-    except (OSError, ValueError) as err:
-        raise _missing(model, f"loading {ckpt} failed: {str(err).splitlines()[0][:300]}") from None
+    except (OSError, ValueError, AttributeError) as err:
+        # AttributeError: transformers' answer, offline, to an encoder tokenizer that is not cached
+        first_line = (str(err).splitlines() or [""])[0][:300]
+        encoder = _encoder_name(ckpt)
+        raise _missing(model, f"loading {ckpt} failed: {type(err).__name__}: {first_line}"
+                       + (f"; is its encoder {encoder!r} in the local cache?" if encoder else "")) from None
+
+
+def _encoder_name(ckpt: Path) -> str | None:
+    """The encoder a COMET checkpoint names (``pretrained_model`` in hparams.yaml), if readable."""
+    try:
+        import yaml
+
+        return yaml.safe_load((ckpt.parents[1] / "hparams.yaml").read_text())["pretrained_model"]
+    except Exception:  # noqa: BLE001 - only used to word an error message
+        return None
 
 
 def corpus_score(sources: Sequence[str], hypotheses: Sequence[str], references: Sequence[str],

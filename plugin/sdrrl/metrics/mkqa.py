@@ -70,18 +70,25 @@ def _f1_one(prediction: str, gold: str, lang: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def _golds(answers: Iterable[str | None] | str) -> list[str]:
+    if isinstance(answers, str):
+        answers = [answers]
+    return [a or "" for a in answers] or [""]
+
+
 def f1(prediction: str | None, answers: Iterable[str | None], lang: str) -> float:
     """Best token F1 of ``prediction`` over all gold ``answers`` (texts and aliases) in [0, 1].
 
     An empty ``answers`` list means "no answer" (gold ""), as MKQA encodes unanswerable questions.
+    A single string is one answer (not a list of its characters).
     """
-    golds = [a or "" for a in answers] or [""]
+    golds = _golds(answers)
     return max(_f1_one(prediction or "", gold, lang) for gold in golds)
 
 
 def exact_match(prediction: str | None, answers: Iterable[str | None], lang: str) -> float:
     """MKQA exact match after normalisation (best over answers)."""
-    golds = [a or "" for a in answers] or [""]
+    golds = _golds(answers)
     pred = normalize(prediction or "", lang)
     return float(any(pred == normalize(g, lang) for g in golds))
 
