@@ -34,3 +34,13 @@ def test_demo_runs_every_step_and_reports(tmp_path, tiny_models, tiny_cache_dir)
     assert {"sdrrl_belebele_ind", "sdrrl_flores_eng-ind", "sdrrl_flores_ind-eng", "sdrrl_xlsum_ind"} <= set(results)
     assert "spbleu,none" in results["sdrrl_flores_eng-ind"] and "rougeL,none" in results["sdrrl_xlsum_ind"]
     assert "| sdrrl_belebele_ind | acc,none |" in report
+
+
+def test_demo_finds_the_recipe_and_eval_tasks_from_any_directory(tmp_path, monkeypatch):
+    """`sdrrl demo` run outside the checkout must not look for recipes/ and eval_tasks/ in the CWD."""
+    from sdrrl.commands import demo
+
+    monkeypatch.chdir(tmp_path)
+    assert demo._shipped("eval_tasks") == REPO / "eval_tasks"
+    assert demo._shipped("recipes/sdrrl_tiny_cpu.yaml") == REPO / "recipes" / "sdrrl_tiny_cpu.yaml"
+    assert demo._shipped("no/such/thing") is None

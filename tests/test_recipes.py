@@ -136,6 +136,65 @@ def test_train_preflight_rejects_a_missing_model_before_training(tmp_path):
     assert proc.returncode == 0, proc.stderr  # an existing folder passes the preflight
 
 
+def test_train_preflight_accepts_what_llamafactory_accepts(tmp_path):
+    """A dataset list (YAML list or [a,b] override) and a hub id without an organisation are valid."""
+    sdrrl = str(Path(sys.executable).parent / "sdrrl")
+    names = [f"sdrrl_eng-ind_{s}" for s in ("ll", "tl")]
+    registry.update_dataset_info(tmp_path, [registry.write_dataset(tmp_path, n, ROWS)[0] for n in names])
+    recipe = tmp_path / "list.yaml"
+    recipe.write_text(yaml.safe_dump({**as_dict(RECIPES["sdrrl_tiny_cpu"]), "dataset": names,
+                                      "dataset_dir": str(tmp_path), "model_name_or_path": str(tmp_path)}))
+    for extra in ([], [f"dataset=[{names[1]}]"]):
+        proc = subprocess.run([sdrrl, "train", "--check-only", str(recipe), *extra], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    env = dict(__import__("os").environ, HF_HUB_OFFLINE="0")
+    proc = subprocess.run([sdrrl, "train", "--check-only", str(recipe), "model_name_or_path=gpt2"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr  # a legacy hub id such as gpt2 has no slash
+    proc = subprocess.run([sdrrl, "train", "--check-only", str(recipe), "dataset=[sdrrl_eng-ind_xx]"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "'sdrrl_eng-ind_xx' is not registered" in proc.stderr
+
+
+# Rows per registry entry at the paper's scale (README): Alpaca's 52,002 per transfer subset (an
+# upper bound: filtering only lowers it), 1,000 OPUS-100 pairs both ways, 1,000 completion rows.
+PAPER_ROWS = {"mt": 2000, "comp": 1000}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in RECIPES if n != "sdrrl_tiny_cpu"))
+def test_early_stopping_can_act_at_paper_scale(name):
+    """Enough evaluations in the run for patience to stop it: a fixed eval_steps of 500 gave the
+    only-mt-comp ablation (124 steps) no evaluation at all and SFT (1,609 steps) three."""
+    import math
+
+    args = as_dict(RECIPES[name])
+    subsets = args["dataset"].split(",")
+    rows = len(subsets) * max(PAPER_ROWS.get(d.rsplit("_", 1)[-1], 52002) for d in subsets)  # interleave_over
+    gpus = 8 if args.get("deepspeed") else 1
+    per_step = args["per_device_train_batch_size"] * args["gradient_accumulation_steps"] * gpus
+    total = math.ceil(rows * (1 - args["val_size"]) / per_step) * int(args["num_train_epochs"])
+    every = args["eval_steps"]
+    every = math.ceil(total * every) if every < 1 else every
+    assert args["save_steps"] == args["eval_steps"] and args["save_strategy"] == args["eval_strategy"] == "steps"
+    assert total // every >= args["early_stopping_steps"] + 1, (total, every)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in RECIPES if n != "sdrrl_tiny_cpu"))
+def test_a_rerun_after_a_crash_resumes_instead_of_starting_over(name):
+    """With overwrite_output_dir LLaMA-Factory ignores the checkpoints already in output_dir: the same
+    command after a crash hours into an 8-GPU run would start from step 0. Without it, it resumes
+    from the last checkpoint, which must then be a full one where DeepSpeed is used."""
+    args = as_dict(RECIPES[name])
+    assert args.get("overwrite_output_dir", False) is False
+    assert args["save_strategy"] == "steps" and (not args.get("deepspeed") or args["save_only_model"] is False)
+
+
+def test_every_recipe_writes_to_its_own_output_dir():
+    """Two recipes sharing output_dir would overwrite (or mix a LoRA adapter into) each other's model."""
+    outs = {name: as_dict(recipe)["output_dir"] for name, recipe in RECIPES.items()}
+    assert len(set(outs.values())) == len(outs), outs
+
+
 @pytest.mark.slow
 def test_tiny_recipe_trains_on_an_export_with_early_stopping_and_lm_eval_loads_it(tmp_path, tiny_models):
     from lf_utils import offline_env
@@ -166,3 +225,39 @@ def test_tiny_recipe_trains_on_an_export_with_early_stopping_and_lm_eval_loads_i
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     result = json.loads(next((tmp_path / "eval").rglob("results_*.json")).read_text())
     assert 0.0 <= result["results"]["sdrrl_belebele_eng"]["acc,none"] <= 1.0
+
+
+@pytest.mark.slow
+def test_paper_recipe_deepspeed_checkpoints_load_the_best_and_resume(tmp_path, tiny_models):
+    """The paper recipe itself (DeepSpeed ZeRO-2, save_only_model false, load_best_model_at_end, eval and
+    save as a fraction of the run, no overwrite_output_dir) through torchrun on CPU: the best checkpoint is
+    loaded at the end, and the same command again resumes from the last DeepSpeed checkpoint."""
+    from lf_utils import offline_env
+
+    bindir = Path(sys.executable).parent
+    reg = tmp_path / "registry"
+    proc = subprocess.run([bindir / "sdrrl", "export", "--config", REPO / "tests/fixtures/compose/config.yaml",
+                           "--out", reg], capture_output=True, text=True, env=offline_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "ckpt"
+    env = offline_env(FORCE_TORCHRUN="1", NPROC_PER_NODE="1", MASTER_PORT=str(_free_port()),
+                      PATH=f"{bindir}:{__import__('os').environ['PATH']}")
+
+    def train(steps):
+        # swapped for this machine: the tiny model and export, CPU fp32, a few steps
+        cmd = [bindir / "sdrrl", "train", "recipes/sdrrl_llama2.yaml", f"model_name_or_path={tiny_models.llama}",
+               f"dataset_dir={reg}", f"output_dir={out}", "bf16=false", "use_cpu=true", f"max_steps={steps}",
+               "per_device_train_batch_size=2", "gradient_accumulation_steps=1", "per_device_eval_batch_size=2",
+               "cutoff_len=256", "preprocessing_num_workers=1", "val_size=0.2", "eval_steps=0.25",
+               "save_steps=0.25", "learning_rate=1.0e-3"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
+        log = proc.stdout + proc.stderr
+        assert proc.returncode == 0, log[-4000:]
+        return log
+
+    log = train(4)
+    assert "Loading best model from" in log and (out / "model.safetensors").exists()
+    assert list(out.glob("checkpoint-*/global_step*"))  # full DeepSpeed checkpoints (save_only_model: false)
+    log = train(6)
+    assert f"Resuming training from {out}/checkpoint-4" in log, log[-3000:]
+    assert (out / "checkpoint-6").is_dir()

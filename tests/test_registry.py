@@ -112,6 +112,59 @@ def test_validate_reports_every_kind_of_problem(tmp_path):
         registry.validate(tmp_path, ["absent"])
 
 
+def test_validate_reads_entries_the_way_llamafactory_does(tmp_path):
+    """Entries that validate() used to accept but LLaMA-Factory 0.9.5 misreads or rejects."""
+    registry.write_dataset(tmp_path, "good", ROWS)
+    (tmp_path / "noinput.jsonl").write_text(json.dumps({"instruction": "q", "output": "a"}) + "\n")
+    (tmp_path / "mixed").mkdir()
+    registry.write_dataset(tmp_path / "mixed", "part", ROWS)
+    (tmp_path / "mixed" / "README.md").write_text("notes")
+    (tmp_path / "nested").mkdir()
+    registry.write_dataset(tmp_path / "nested" / "sub", "part", ROWS)
+    full = dict(registry.ALPACA_ROLES)
+    (tmp_path / "dataset_info.json").write_text(json.dumps({
+        # a columns mapping replaces every default: no "prompt" means LF drops the instruction
+        "no_prompt": {"file_name": "good.jsonl", "columns": {"query": "input", "response": "output"}},
+        # ... and no "response" means no target: LF drops every example
+        "no_response": {"file_name": "good.jsonl", "columns": {"prompt": "instruction"}},
+        # the json builder of a local file has only a "train" split
+        "bad_split": {"file_name": "good.jsonl", "columns": full, "split": "validation"},
+        # LF slices with num_samples: a string or float crashes it
+        "bad_num": {"file_name": "good.jsonl", "columns": full, "num_samples": "100"},
+        # a declared query column that no row has: KeyError in LF's converter
+        "no_input_col": {"file_name": "noinput.jsonl", "columns": full},
+        # LF loads every entry of a folder (not recursively) and needs one file type
+        "mixed_folder": {"file_name": "mixed", "columns": full},
+        "nested_folder": {"file_name": "nested", "columns": full},
+    }))
+    with pytest.raises(RegistryError) as err:
+        registry.validate(tmp_path)
+    msg = str(err.value)
+    assert msg.startswith("7 problem(s)"), msg
+    for name in ("no_prompt", "no_response", "bad_split", "bad_num", "no_input_col", "mixed_folder",
+                 "nested_folder"):
+        with pytest.raises(RegistryError, match=f"'{name}'"):
+            registry.validate(tmp_path, [name])
+    # still accepted: a train slice, an integer num_samples, a folder of JSON Lines files
+    (tmp_path / "dataset_info.json").write_text(json.dumps({
+        "slice": {"file_name": "good.jsonl", "columns": full, "split": "train[:2]", "num_samples": 5},
+        "folder": {"file_name": "nested/sub", "columns": full},
+        "defaults": {"file_name": "good.jsonl"},
+    }))
+    assert set(registry.validate(tmp_path)) == {"slice", "folder", "defaults"}
+
+
+def test_validate_leaves_parquet_to_llamafactorys_loader(tmp_path):
+    """The code says Parquet is checked by LLaMA-Factory's loader: validate() must not call it empty."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist([dict(r, input=r.get("input", "")) for r in ROWS]), tmp_path / "p.parquet")
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"pq": {"file_name": "p.parquet",
+                                                                   "columns": registry.ALPACA_ROLES}}))
+    assert set(registry.validate(tmp_path)) == {"pq"}
+
+
 def test_duplicate_names_in_registry_are_reported(tmp_path):
     registry.write_dataset(tmp_path, "good", ROWS)
     (tmp_path / "dataset_info.json").write_text(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -42,6 +43,8 @@ FORMATTINGS = frozenset({"alpaca", "sharegpt", "openai"})
 # the registry anyway, so nobody relies on defaults.
 ALPACA_ROLES = {"prompt": "instruction", "query": "input", "response": "output"}
 DATA_EXTENSIONS = (".jsonl", ".json")
+# File extensions LLaMA-Factory 0.9.5 loads (extras/constants.py FILEEXT2TYPE) and their builders.
+LF_FILE_TYPES = {"arrow": "arrow", "csv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet", "txt": "text"}
 
 
 @dataclass
@@ -199,6 +202,19 @@ def _entry_problems(name: str, spec: Any) -> list[str]:
     tags = spec.get("tags", {})
     if not isinstance(tags, dict) or set(tags) - TAG_KEYS:
         problems.append(f"entry {name!r} has unknown tag keys {sorted(set(tags) - TAG_KEYS) if isinstance(tags, dict) else tags}")
+    # A "columns" mapping replaces all of LLaMA-Factory's defaults: an undeclared role is None there.
+    if isinstance(cols, dict) and "columns" in spec and not set(cols) - COLUMN_ROLES:
+        needed = ("prompt", "response") if fmt == "alpaca" else ("messages",)
+        absent = [r for r in needed if not cols.get(r)]
+        if absent:
+            problems.append(f"entry {name!r} declares columns without {absent} (LLaMA-Factory would then "
+                            "read no such column: instruction or answer silently dropped)")
+    split = spec.get("split", "train")
+    if "file_name" in spec and not (isinstance(split, str) and re.fullmatch(r"train(\[[^\]]*\])?", split)):
+        problems.append(f"entry {name!r} has split {split!r}; a local file has only the 'train' split")
+    num = spec.get("num_samples")
+    if num is not None and (isinstance(num, bool) or not isinstance(num, int) or num < 1):
+        problems.append(f"entry {name!r} has num_samples {num!r}; expected a positive integer")
     return problems
 
 
@@ -239,19 +255,31 @@ def _file_problems(root: Path, name: str, spec: dict, full: bool) -> list[str]:
     target = root / spec["file_name"]
     if not target.exists():
         return [f"dataset {name!r}: file {str(target)!r} does not exist"]
-    files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
+    # LLaMA-Factory loads every entry of a folder (os.listdir: not recursive, hidden files included)
+    # and needs one file type it knows.
+    files = sorted(target.iterdir()) if target.is_dir() else [target]
+    if any(f.is_dir() for f in files):
+        return [f"dataset {name!r}: folder {str(target)!r} holds sub-folders, which LLaMA-Factory does not read"]
+    types = {LF_FILE_TYPES.get(f.suffix[1:]) for f in files}
+    if not files or None in types or len(types) != 1:
+        return [f"dataset {name!r}: {str(target)!r} must hold files of one type "
+                f"({', '.join(sorted(LF_FILE_TYPES))}); found {sorted({f.name for f in files})[:5]}"]
     cols = spec.get("columns") or {}
     fmt = spec.get("formatting", "alpaca")
+    defaults = "columns" not in spec  # LLaMA-Factory's defaults apply only without a columns mapping
     if fmt == "alpaca":
-        required = [cols.get("prompt", "instruction"), cols.get("response", "output")]
+        required = [c for c in (cols.get("prompt", "instruction" if defaults else None),
+                                cols.get("response", "output" if defaults else None)) if c]
         optional = [c for r, c in cols.items() if r not in ("prompt", "response")]
     else:
-        required, optional = [cols.get("messages", "conversations")], []
+        required, optional = [cols.get("messages", "conversations" if defaults else None)], []
+    query = cols.get("query", "input" if defaults else None) if fmt == "alpaca" else None
+    query_seen, read_all = False, True
     problems: list[str] = []
     rows = 0
+    if not any(f.suffix in DATA_EXTENSIONS for f in files):
+        return []  # parquet/csv/arrow/text are validated by LLaMA-Factory's own loader
     for f in files:
-        if f.suffix not in DATA_EXTENSIONS:
-            continue  # parquet/csv are validated by LLaMA-Factory's own loader
         try:
             with f.open(encoding="utf-8") as fh:
                 if f.suffix == ".json" and fh.read(1) == "[":
@@ -262,17 +290,22 @@ def _file_problems(root: Path, name: str, spec: dict, full: bool) -> list[str]:
                     records = (json.loads(line) for line in fh if line.strip())
                 for i, rec in enumerate(records):
                     missing = [c for c in required if not isinstance(rec.get(c), (str, list)) or not rec.get(c)]
-                    missing += [c for c in optional if c not in rec and cols.get("query") != c]
+                    missing += [c for c in optional if c not in rec and query != c]
                     if missing:
                         problems.append(f"dataset {name!r}: {f.name} row {i} lacks declared column(s) {missing}")
                         break
+                    query_seen = query_seen or query in rec
                     rows += 1
                     if not full:
+                        read_all = False
                         break
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             problems.append(f"dataset {name!r}: {f.name} is not valid JSON ({err})")
     if not problems and rows == 0:
         problems.append(f"dataset {name!r}: {str(target)!r} holds no rows")
+    if not problems and query and read_all and not query_seen:
+        # a query column may be absent from some rows, but one that no row has is a KeyError in LF
+        problems.append(f"dataset {name!r}: no row has the declared query column {query!r}")
     return problems
 
 

@@ -83,6 +83,14 @@ def _offline_env() -> dict[str, str]:
     return env
 
 
+def _shipped(relative: str) -> Path | None:
+    """A file of the checkout (recipes/, eval_tasks/): in the working directory, else beside the package."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        if (root / relative).exists():
+            return (root / relative).resolve()
+    return None
+
+
 def _write_yaml(path: Path, data: dict) -> Path:
     import yaml
 
@@ -141,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
     # 4. train the tiny Llama with the unmodified llamafactory-cli (through sdrrl train's preflight)
     from sdrrl.recipes import RECIPES, render
 
-    recipe = Path("recipes/sdrrl_tiny_cpu.yaml")
-    if not recipe.is_file():  # installed without the repository: write the same recipe
+    recipe = _shipped("recipes/sdrrl_tiny_cpu.yaml")
+    if recipe is None:  # installed without the repository: write the same recipe
         recipe = work / "configs" / "sdrrl_tiny_cpu.yaml"
         recipe.write_text(render(RECIPES["sdrrl_tiny_cpu"]), encoding="utf-8")
     ckpt = work / "saves" / "tiny" / "sdrrl" / f"eng-{tgt}"
@@ -187,7 +195,12 @@ def _evaluate(demo: Demo, ckpt: Path, tgt: str, limit: int) -> str:
     if lang.mkqa:
         tasks.append(f"sdrrl_mkqa_{tgt}")
     out = demo.work / "eval"
-    eval_tasks = Path("eval_tasks").resolve()
+    eval_tasks = _shipped("eval_tasks")
+    if eval_tasks is None:
+        from sdrrl.errors import SdrrlError
+
+        raise SdrrlError("eval_tasks/ (the lm-eval task folder) was not found.",
+                         "run `make demo` (or `sdrrl demo`) from the repository checkout.")
     # Offline stand-ins, each said in the report: the shipped mini test sets instead of the hub
     # datasets, the tiny reference COMET instead of wmt22-comet-da, and the tiny NLLB's own
     # SentencePiece model as sacrebleu's flores200 tokenizer (the real file is the FLORES-200 SPM,

@@ -38,12 +38,18 @@ def load_recipe(recipe: str | os.PathLike, overrides: list[str]) -> dict:
     return args
 
 
+def _dataset_names(value) -> list[str]:
+    """Names as LLaMA-Factory reads ``dataset``: a comma-separated string, or a list (YAML or [a,b])."""
+    items = value.split(",") if isinstance(value, str) else (value or [])
+    return [str(n).strip() for n in items if str(n).strip()]
+
+
 def preflight(args: dict) -> list[str]:
     """Return the dataset names checked; raise SdrrlError naming what is missing and how to make it."""
     from sdrrl import registry
     from sdrrl.errors import RegistryError, SdrrlError
 
-    names = [n.strip() for key in ("dataset", "eval_dataset") for n in str(args.get(key) or "").split(",") if n.strip()]
+    names = [n for key in ("dataset", "eval_dataset") for n in _dataset_names(args.get(key))]
     dataset_dir = Path(args.get("dataset_dir", "data"))
     if not names:
         raise SdrrlError("The recipe names no dataset.", "set dataset: name1,name2 in the recipe or as an override.")
@@ -64,7 +70,8 @@ def check_model(args: dict) -> None:
     model = str(args.get("model_name_or_path") or "")
     if not model:
         raise ModelNotFoundError("The recipe names no model_name_or_path.", "set it in the recipe or as an override.")
-    looks_local = model.startswith((".", "/", "~")) or model.count("/") != 1  # hub ids are org/name
+    # hub ids are org/name or a legacy bare name (gpt2); anything else is a local path
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1
     path = Path(os.path.expanduser(model))
     if path.exists():
         return
