@@ -195,15 +195,24 @@ def test_every_recipe_writes_to_its_own_output_dir():
     assert len(set(outs.values())) == len(outs), outs
 
 
+def _export_fixture(tmp_path) -> Path:
+    """`sdrrl export` of the compose fixture work directory (every method, target ind)."""
+    from lf_utils import offline_env
+
+    reg = tmp_path / "registry"
+    proc = subprocess.run([Path(sys.executable).parent / "sdrrl", "export", "--config",
+                           REPO / "tests/fixtures/compose/config.yaml", "--out", reg],
+                          capture_output=True, text=True, env=offline_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return reg
+
+
 @pytest.mark.slow
 def test_tiny_recipe_trains_on_an_export_with_early_stopping_and_lm_eval_loads_it(tmp_path, tiny_models):
     from lf_utils import offline_env
 
     bindir = Path(sys.executable).parent
-    reg = tmp_path / "registry"
-    proc = subprocess.run([bindir / "sdrrl", "export", "--config", REPO / "tests/fixtures/compose/config.yaml",
-                           "--out", reg], capture_output=True, text=True, env=offline_env())
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    reg = _export_fixture(tmp_path)
     out = tmp_path / "ckpt"
     proc = subprocess.run([bindir / "sdrrl", "train", "recipes/sdrrl_tiny_cpu.yaml",
                            f"model_name_or_path={tiny_models.llama}", f"dataset_dir={reg}", f"output_dir={out}"],
@@ -235,10 +244,7 @@ def test_paper_recipe_deepspeed_checkpoints_load_the_best_and_resume(tmp_path, t
     from lf_utils import offline_env
 
     bindir = Path(sys.executable).parent
-    reg = tmp_path / "registry"
-    proc = subprocess.run([bindir / "sdrrl", "export", "--config", REPO / "tests/fixtures/compose/config.yaml",
-                           "--out", reg], capture_output=True, text=True, env=offline_env())
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    reg = _export_fixture(tmp_path)
     out = tmp_path / "ckpt"
     env = offline_env(FORCE_TORCHRUN="1", NPROC_PER_NODE="1", MASTER_PORT=str(_free_port()),
                       PATH=f"{bindir}:{__import__('os').environ['PATH']}")
