@@ -217,3 +217,14 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "perm.jsonl").stat().st_mode & 0o777 == 0o644
+
+
+def test_read_jsonl_accepts_a_file_saved_with_a_bom_and_crlf(tmp_path):
+    from sdrrl.io import read_jsonl
+
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"instruction": "q", "output": "a"}\r\n{"instruction": "q2", "output": "b"}\r\n')
+    assert list(read_jsonl(path)) == [{"instruction": "q", "output": "a"}, {"instruction": "q2", "output": "b"}]
+    path.write_bytes(b'{"instruction": "q"}\n{oops\n')
+    with pytest.raises(SdrrlError, match=r"d.jsonl:2: not valid JSON"):
+        list(read_jsonl(path))

@@ -86,7 +86,7 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
     p = Path(path)
     if not p.exists():
         raise SdrrlError(f"File not found: {str(p)!r}.", "check the path, or run the stage that produces it.")
-    with p.open(encoding="utf-8") as fh:
+    with p.open(encoding="utf-8-sig") as fh:  # a BOM (Windows editors) is not part of the first row
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
