@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tiny-models": ("build the tiny local models used by tests and the demo", "sdrrl.commands.tiny"),
     "train": ("check a recipe's registry, then run the unmodified llamafactory-cli train",
               "sdrrl.commands.train"),
+    "report": ("lm-eval results beside the paper's Tables 2-12, with plots (REPORT.md)",
+               "sdrrl.commands.report"),
     "demo": ("run the embedded default end to end on tiny models and shipped data",
              "sdrrl.commands.demo"),
 }

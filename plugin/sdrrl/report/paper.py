@@ -1,0 +1,91 @@
+"""The paper's numbers as data: ``sdrrl/data/paper_results.csv``.
+
+Columns ``table,benchmark,metric,direction,model,method,lang,value``; values as the paper prints
+them (percentages, x100 for accuracy, ROUGE, F1 and COMET; spBLEU as is).
+
+- ``lang``: ISO 639-3 code of the table's column (the target language a model was trained for),
+  ``avg`` for the Avg. column and for the tables that only report averages (6, 7, 12).
+- ``direction``: ``x-eng`` / ``eng-x`` for FLORES; for the other benchmarks empty = "performance on
+  the target language" and ``eng`` = "performance on English" (the paper's two halves of each table).
+  Table 12 (the gain of SDRRL over SFT) records its source language as ``eng-x`` / ``fra-x``.
+- ``benchmark``: ``belebele``, ``flores``, ``xlsum``, ``mkqa``; ``nlu`` / ``nlg`` for the averages of
+  Tables 6 and 12 (metric ``score`` / ``gain``); ``all`` for Table 7's Avg. column.
+- ``model``: ``llama2`` (Tables 2-6, 12) or ``seallm`` (Tables 7-11).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+FIELDS = ("table", "benchmark", "metric", "direction", "model", "method", "lang", "value")
+PAPER_METHODS = ("sft", "tsft", "cit", "xcot", "sdrrl")
+ABLATIONS = ("sdrrl", "sdrrl-no-tl-lt", "sdrrl-no-synth", "sdrrl-no-mt-comp", "sdrrl-no-cs",
+             "sdrrl-only-mt-comp")
+METHOD_LABELS = {"base": "base model", "sft": "SFT", "tsft": "T-SFT", "cit": "CIT", "xcot": "XCOT",
+                 "sdrrl": "SDRRL", "sdrrl-no-tl-lt": "- D_TL and D_LT", "sdrrl-no-synth": "- D_synth + D",
+                 "sdrrl-no-mt-comp": "- D_mt and D_comp", "sdrrl-no-cs": "- code switching",
+                 "sdrrl-only-mt-comp": "only D_mt and D_comp"}
+# The benchmark tables with one column per language; 8-11 are 2-5 on SeaLLM (appendix B).
+LANGUAGE_TABLES = (2, 3, 4, 5, 8, 9, 10, 11)
+TITLES = {2: "BELEBELE accuracy", 3: "FLORES spBLEU and COMET", 4: "XL-Sum ROUGE-1 / ROUGE-L F1",
+          5: "MKQA F1", 6: "Ablations: NLU / NLG averages", 7: "SeaLLM: averages per benchmark",
+          8: "BELEBELE accuracy (SeaLLM)", 9: "XL-Sum ROUGE (SeaLLM)", 10: "FLORES (SeaLLM)",
+          11: "MKQA F1 (SeaLLM)", 12: "Gain of SDRRL over SFT by source language"}
+
+
+@dataclass(frozen=True)
+class Row:
+    table: int
+    benchmark: str
+    metric: str
+    direction: str
+    model: str
+    method: str
+    lang: str
+    value: float
+
+
+@lru_cache(maxsize=1)
+def rows() -> tuple[Row, ...]:
+    text = resources.files("sdrrl").joinpath("data/paper_results.csv").read_text(encoding="utf-8")
+    out = []
+    for rec in csv.DictReader(text.splitlines()):
+        out.append(Row(int(rec["table"]), rec["benchmark"], rec["metric"], rec["direction"], rec["model"],
+                       rec["method"], rec["lang"], float(rec["value"])))
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def index() -> dict[tuple, float]:
+    """(table, benchmark, metric, direction, model, method, lang) -> value."""
+    return {(r.table, r.benchmark, r.metric, r.direction, r.model, r.method, r.lang): r.value for r in rows()}
+
+
+def value(table: int, benchmark: str, metric: str, direction: str, model: str, method: str,
+          lang: str) -> float | None:
+    return index().get((table, benchmark, metric, direction, model, method, lang))
+
+
+def sections(table: int) -> list[tuple[str, str, str]]:
+    """A language table's sections (benchmark, metric, direction) in the paper's order."""
+    seen: dict[tuple[str, str, str], None] = {}
+    for r in rows():
+        if r.table == table:
+            seen.setdefault((r.benchmark, r.metric, r.direction), None)
+    return list(seen)
+
+
+def columns(table: int) -> list[str]:
+    """A language table's language columns in the paper's order (without avg)."""
+    seen: dict[str, None] = {}
+    for r in rows():
+        if r.table == table and r.lang != "avg":
+            seen.setdefault(r.lang, None)
+    return list(seen)
+
+
+def model_of(table: int) -> str:
+    return next(r.model for r in rows() if r.table == table)

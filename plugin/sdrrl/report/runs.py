@@ -1,0 +1,257 @@
+"""lm-eval result files -> runs.
+
+lm-eval writes ``OUTPUT_PATH/<model_sanitized>/results_<timestamp>.json``; the ``results`` dict
+holds every task that ran, also those run through a group (``sdrrlgroup_*``, whose own averages sit
+in ``groups``). One folder of results files is one model (several files from several lm_eval calls
+on that model are merged, the newest winning per task).
+
+A run's method, language pair and model family come from the model path lm-eval recorded in
+``config.model_args`` (``pretrained=`` or, for a LoRA adapter, ``peft=``), laid out as the recipes'
+``output_dir``: ``saves/<model>/<method>/<src>-<tgt>`` (SFT: ``saves/<model>/sft/<src>``), also with
+a ``checkpoint-N`` folder below. ``<method>-lora`` counts as ``<method>``. A path without that
+layout is a base-model run. The model family is ``seallm`` when the path names SeaLLM, else
+``llama2`` (the paper's main model, the one to compare a tiny or other model with).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdrrl.errors import SdrrlError
+
+METHODS = ("sft", "tsft", "cit", "xcot", "sdrrl", "sdrrl-no-tl-lt", "sdrrl-no-synth", "sdrrl-no-mt-comp",
+           "sdrrl-no-cs", "sdrrl-only-mt-comp")
+FAMILIES = ("llama2", "seallm")
+_RESULTS_RE = re.compile(r"^results_.*\.json$")
+_SPEC_RE = re.compile(r"^(?P<method>[a-z0-9-]+)(?:/(?P<src>[a-z]{3})(?:-(?P<tgt>[a-z]{3}))?)?(?:@(?P<model>[a-z0-9]+))?$")
+_VERSION_KEY_RE = re.compile(r"(data_version|dataset_version|data_revision|dataset_revision|data_sha|"
+                             r"data_hash|file_hash|files_sha)", re.I)
+
+
+@dataclass
+class Run:
+    name: str                      # shown in messages: the folder or the --run name
+    files: list[Path]
+    model_path: str                # as lm-eval recorded it
+    method: str                    # one of METHODS, or "base"
+    src: str | None
+    tgt: str | None
+    model: str                     # "llama2" or "seallm"
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> metric -> value
+    data_versions: dict[str, str] = field(default_factory=dict)          # task -> version text
+    comet_models: set[str] = field(default_factory=set)
+    lm_eval_version: str | None = None
+    limit: Any = None
+
+    def value(self, task: str, metric: str) -> float | None:
+        """The metric's value, or None when the run lacks it (or it is NaN / not a number)."""
+        v = self.metrics.get(task, {}).get(metric)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+            return None
+        return float(v)
+
+    @property
+    def label(self) -> str:
+        pair = f"{self.src}-{self.tgt}" if self.tgt else (self.src or "")
+        return f"{self.method} {pair}".strip() + ("" if self.model == "llama2" else f" ({self.model})")
+
+
+def _results_files(path: Path) -> dict[Path, list[Path]]:
+    """folder -> its results files (oldest first). A file stands for its own folder."""
+    if not path.exists():
+        raise SdrrlError(f"No such file or directory: {str(path)!r}.",
+                         "pass lm_eval's --output_path folders or their results_*.json files.")
+    if path.is_file():
+        if not path.name.endswith(".json"):
+            raise SdrrlError(f"{str(path)!r} is not an lm-eval results file (results_*.json).",
+                             "pass lm_eval's --output_path folder or a results_*.json file in it.")
+        return {path.parent: [path]}
+    groups: dict[Path, list[Path]] = {}
+    for f in sorted(path.rglob("results_*.json")):
+        if _RESULTS_RE.match(f.name):
+            groups.setdefault(f.parent, []).append(f)
+    if not groups:
+        raise SdrrlError(f"{str(path)!r} holds no results_*.json file.",
+                         "pass the folder given to lm_eval --output_path after the run finished.")
+    return {k: sorted(v, key=lambda p: p.name) for k, v in groups.items()}
+
+
+def _load(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SdrrlError(f"Cannot read {str(path)!r} as JSON ({err}).",
+                         "pass results files written by lm_eval (results_*.json).") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise SdrrlError(f"{str(path)!r} is not an lm-eval results file (no 'results' object).",
+                         "pass results files written by lm_eval (results_*.json).")
+    return data
+
+
+def model_path(data: dict) -> str:
+    """The model path or id lm-eval recorded (``peft=`` first: a LoRA adapter is the trained model)."""
+    cfg = data.get("config") or {}
+    args = cfg.get("model_args")
+    if isinstance(args, str):
+        parsed = dict(kv.split("=", 1) for kv in args.split(",") if "=" in kv)
+    elif isinstance(args, dict):
+        parsed = {k: str(v) for k, v in args.items()}
+    else:
+        parsed = {}
+    for key in ("peft", "pretrained", "model", "path"):
+        if parsed.get(key):
+            return parsed[key]
+    return str(data.get("model_name") or "")
+
+
+def infer(path: str) -> tuple[str, str | None, str | None, str]:
+    """(method, src, tgt, family) from a model path laid out as saves/<model>/<method>/<src>-<tgt>."""
+    from sdrrl.languages import LANGUAGES
+
+    parts = [p for p in re.split(r"[/\\]+", path) if p]
+    family = "seallm" if "seallm" in path.lower() else "llama2"
+    for i in range(len(parts) - 1, 0, -1):
+        method = parts[i - 1].lower()
+        method = method[:-5] if method.endswith("-lora") else method
+        if method not in METHODS:
+            continue
+        pair = parts[i].lower()
+        m = re.fullmatch(r"([a-z]{3})-([a-z]{3})", pair)
+        if m and m.group(1) in LANGUAGES and m.group(2) in LANGUAGES and method != "sft":
+            return method, m.group(1), m.group(2), family
+        if method == "sft" and pair in LANGUAGES:
+            return method, pair, None, family
+    return "base", None, None, family
+
+
+def parse_spec(spec: str) -> tuple[str, str | None, str | None, str | None]:
+    """``--run`` name ``METHOD[/SRC[-TGT]][@MODEL]`` -> (method, src, tgt, family or None)."""
+    from sdrrl.languages import LANGUAGES
+
+    m = _SPEC_RE.match(spec.strip().lower())
+    fix = ("write --run METHOD[/SRC-TGT][@MODEL]=PATH, e.g. sdrrl/eng-ind=out/sdrrl, sft/eng=out/sft, "
+           f"base=out/base, sdrrl/eng-tha@seallm=out/x; methods: base, {', '.join(METHODS)}; "
+           f"models: {', '.join(FAMILIES)}.")
+    if not m:
+        raise SdrrlError(f"--run name {spec!r} is not METHOD[/SRC-TGT][@MODEL].", fix)
+    method, src, tgt, family = m.group("method"), m.group("src"), m.group("tgt"), m.group("model")
+    if method not in (*METHODS, "base"):
+        raise SdrrlError(f"--run name {spec!r}: unknown method {method!r}.", fix)
+    for code in (src, tgt):
+        if code is not None and code not in LANGUAGES:
+            raise SdrrlError(f"--run name {spec!r}: unknown language {code!r}.",
+                             "use ISO 639-3 codes from `sdrrl languages`.")
+    if family is not None and family not in FAMILIES:
+        raise SdrrlError(f"--run name {spec!r}: unknown model family {family!r}.", fix)
+    if method == "sft" and tgt is not None:
+        raise SdrrlError(f"--run name {spec!r}: SFT is trained on the source language only.",
+                         "write sft/SRC (e.g. sft/eng).")
+    if method not in ("sft", "base") and tgt is None:
+        raise SdrrlError(f"--run name {spec!r}: {method} needs a language pair.", "write e.g. "
+                         f"{method}/eng-ind.")
+    if method == "sft" and src is None:
+        src = "eng"
+    return method, src, tgt, family
+
+
+def _versions(obj: Any, out: dict[str, str], prefix: str = "") -> None:
+    """Collect every data-version-like entry (key names as _VERSION_KEY_RE) found anywhere."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if _VERSION_KEY_RE.search(str(k)) and not isinstance(v, (dict, list)):
+                out[key] = str(v)
+            elif _VERSION_KEY_RE.search(str(k)) and isinstance(v, (dict, list)):
+                out[key] = json.dumps(v, sort_keys=True, ensure_ascii=False)
+            else:
+                _versions(v, out, key)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _versions(v, out, f"{prefix}[{i}]")
+
+
+def _comet(obj: Any, out: set[str]) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if "comet_model" in str(k).lower() and isinstance(v, str) and v:
+                out.add(v)
+            else:
+                _comet(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            _comet(v, out)
+
+
+def load_run(folder: Path, files: list[Path], name: str | None = None,
+             spec: str | None = None) -> Run:
+    from sdrrl.metrics.benchmarks import TASK_PREFIX, parse_task
+
+    datas = [_load(f) for f in files]
+    recorded = model_path(datas[-1])
+    method, src, tgt, family = infer(recorded)
+    if spec is not None:
+        method, src, tgt, fam = parse_spec(spec)
+        family = fam or family
+    run = Run(name=name or str(folder), files=list(files), model_path=recorded, method=method, src=src,
+              tgt=tgt, model=family)
+    for f, data in zip(files, datas):
+        run.lm_eval_version = data.get("lm_eval_version") or run.lm_eval_version
+        run.limit = (data.get("config") or {}).get("limit", run.limit)
+        for task, values in data["results"].items():
+            if not task.startswith(TASK_PREFIX):
+                continue
+            try:
+                parse_task(task)
+            except SdrrlError:
+                continue
+            run.metrics[task] = {k.split(",", 1)[0]: v for k, v in values.items()
+                                 if "," in k and "_stderr" not in k.split(",", 1)[0]}
+            found: dict[str, str] = {}
+            _versions(values, found)
+            _versions((data.get("configs") or {}).get(task, {}), found)
+            _versions({k: v for k, v in data.items() if k not in ("results", "configs", "groups")}, found)
+            hashed = (data.get("task_hashes") or {}).get(task)
+            if hashed:
+                found["lm-eval task_hash"] = str(hashed)
+            if found:
+                run.data_versions[task] = "; ".join(f"{k}={v}" for k, v in sorted(found.items()))
+        _comet(data.get("configs") or {}, run.comet_models)
+        _comet(data.get("results") or {}, run.comet_models)
+    if not run.metrics:
+        raise SdrrlError(f"{str(files[-1])!r} holds no sdrrl_* task results.",
+                         "evaluate with lm_eval --include_path eval_tasks --tasks 'sdrrl_*' (or the "
+                         "sdrrlgroup_* groups) and pass its --output_path.")
+    return run
+
+
+def load_runs(paths: list[str], named: list[str] | None = None) -> list[Run]:
+    """Runs from positional paths (inferred) and ``--run SPEC=PATH`` (explicit); one per model."""
+    runs: list[Run] = []
+    for raw in paths:
+        for folder, files in _results_files(Path(raw)).items():
+            runs.append(load_run(folder, files))
+    for item in named or []:
+        if "=" not in item:
+            raise SdrrlError(f"--run {item!r} has no '='.",
+                             "write --run METHOD[/SRC-TGT][@MODEL]=PATH, e.g. --run sdrrl/eng-ind=out/sdrrl.")
+        spec, raw = item.split("=", 1)
+        found = _results_files(Path(raw))
+        if len(found) > 1:
+            raise SdrrlError(f"--run {item!r}: {raw!r} holds the results of {len(found)} models "
+                             f"({', '.join(sorted(p.name for p in found))}).",
+                             "name one model's folder (or results file) per --run.")
+        [(folder, files)] = found.items()
+        runs.append(load_run(folder, files, name=spec, spec=spec))
+    seen: dict[tuple, Run] = {}
+    for run in runs:
+        key = (run.method, run.src, run.tgt, run.model)
+        if key in seen:
+            raise SdrrlError(f"Two runs are both {run.label}: {seen[key].name!r} and {run.name!r}.",
+                             "pass one of them, or name each with --run METHOD/SRC-TGT=PATH.")
+        seen[key] = run
+    return runs
