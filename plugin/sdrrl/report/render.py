@@ -141,8 +141,9 @@ def _plot_gains(table: Table, path: Path) -> None:
             color = COLORS.get(method, "#9467bd")
             ours = [c.ours_vs_sft if c.ours_vs_sft is not None else 0.0 for c in cells]
             have = [c.ours_vs_sft is not None for c in cells]
-            ax.bar([x for x, h in zip(x0, have) if h], [o for o, h in zip(ours, have) if h], width,
-                   color=color, label=f"{_row_label(method)} (ours)")
+            xs, ys = [x for x, h in zip(x0, have) if h], [o for o, h in zip(ours, have) if h]
+            ax.bar(xs, ys, width, color=color, label=f"{_row_label(method)} (ours)")
+            ax.plot(xs, ys, "o", color=color, markersize=3)  # a change of 0 stays visible
             pap = [(x + width, c.paper_vs_sft) for x, c in zip(x0, cells) if c.paper_vs_sft is not None]
             if pap:
                 ax.bar([p[0] for p in pap], [p[1] for p in pap], width, color=color, alpha=0.35,
