@@ -337,17 +337,21 @@ def test_report_explicit_runs_seallm_french_source_and_representation(lm_eval_ou
         assert f"## Table {n}:" in md
     r = lambda data, task, metric: data["results"][task][f"{metric},none"]
     # Table 12: SDRRL (fra-jpn) minus SFT (fra) on NLG, over jpn
-    gain = cells[("12", "nlu/nlg", "gain", "", "fra", "nlg")]
+    gain = cells[("12", "nlu/nlg", "gain", "", "French source", "nlg")]
     assert gain["ours"] == pytest.approx(fmean([
         r(sdrrl, "sdrrl_flores_eng-jpn", "spbleu") - r(sft, "sdrrl_flores_eng-jpn", "spbleu"),
         100 * (r(sdrrl, "sdrrl_xlsum_jpn", "rougeL") - r(sft, "sdrrl_xlsum_jpn", "rougeL")),
         100 * (r(sdrrl, "sdrrl_mkqa_jpn", "f1") - r(sft, "sdrrl_mkqa_jpn", "f1"))]))
     assert gain["paper"] == 1.77
-    assert cells[("12", "nlu/nlg", "gain", "", "fra", "nlu")]["ours"] is None  # no BELEBELE jpn anywhere
+    assert cells[("12", "nlu/nlg", "gain", "", "French source", "nlu")]["ours"] is None  # no BELEBELE jpn anywhere
+    english = cells[("12", "nlu/nlg", "gain", "", "English source", "nlu")]   # the paper's row, no run of ours
+    assert english["ours"] is None and english["paper"] == 6.29
     # Table 11 (SeaLLM MKQA): the eng-tha run's Thai F1; Table 7 averages it
     c = cells[("11", "mkqa", "f1", "", "sdrrl", "tha")]
     assert c["ours"] == pytest.approx(100 * r(sdrrl, "sdrrl_mkqa_tha", "f1")) and c["paper"] == 49.44
     assert cells[("7", "all", "score", "", "sdrrl", "mkqa")]["ours"] == pytest.approx(c["ours"])
+    avg7 = cells[("7", "all", "score", "", "sdrrl", "avg")]   # only MKQA of ours: the paper's MKQA beside it
+    assert avg7["avg_partial"] and avg7["ours"] == pytest.approx(c["ours"]) and avg7["paper"] == 44.63
     # the representation numbers and its plot
     rep = _section(md, "## Representation analysis")
     assert "| sdrrl | `m/sdrrl` | 8 | 0.900 | 0.500 | +0.400 | 1.000 |" in rep

@@ -100,7 +100,8 @@ def representation_md(reps: list[Representation], names: list[str | None]) -> li
              "are closer (the paper's claim for SDRRL; it reports only the t-SNE plot, no numbers).", ""]
     for rep, plot_name in zip(reps, names):
         d = rep.data
-        lines += [f"**{d.get('src', '?')} / {d.get('tgt', '?')}** (`{rep.file}`)", "",
+        extra = "; ".join(f"{k}: {d[k]}" for k in ("data", "template") if isinstance(d.get(k), str))
+        lines += [f"**{d.get('src', '?')} / {d.get('tgt', '?')}** (`{rep.file}`{'; ' + extra if extra else ''})", "",
                   "| model | path | n | mean cos (parallel) | mean cos (random) | gap | retrieval top-1 |",
                   "|---|---|---|---|---|---|---|"]
         for m in d["models"]:
@@ -259,6 +260,12 @@ def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list
         lines.append(f"| {r.method} | {pair} | {r.model} | `{r.model_path}` | "
                      + ", ".join(f"`{f}`" for f in r.files) + " |")
     lines.append("")
+    others = sorted({r.model_path for r in runs if r.model == "llama2"
+                     and not any(k in r.model_path.lower() for k in ("llama-2", "llama2"))})
+    if others:
+        lines += [f"Models that are neither LLaMA-2 nor SeaLLM ({', '.join(f'`{o}`' for o in others)}) are "
+                  "set beside the paper's LLaMA-2-7B numbers: the difference says how far they are, "
+                  "not that anything was reproduced.", ""]
     for t in tables:
         lines += [f"## {t.title}", ""]
         if not t.has_ours:

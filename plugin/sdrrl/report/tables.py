@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from statistics import fmean
 
+from sdrrl.languages import get as get_language
 from sdrrl.report import paper
 from sdrrl.report.runs import Run
 
@@ -223,9 +224,11 @@ def seallm_table(res: Results) -> Table:
                 langs = paper.columns(src_table)
                 ours = _mean(res.value(method, "seallm", lang, bench, metric, direction) for lang in langs)
                 cells.append(Cell(ours, paper.value(7, bench, metric, direction, "seallm", method, "avg")))
-            have = [c.ours for c in cells if c.ours is not None]
-            avg = Cell(_mean(have), paper.value(7, "all", "score", side, "seallm", method, "avg"),
+            have = [c for c in cells if c.ours is not None]
+            avg = Cell(_mean(c.ours for c in have), paper.value(7, "all", "score", side, "seallm", method, "avg"),
                        partial=0 < len(have) < len(cells), n=len(have))
+            if avg.partial:  # the paper's average over the same benchmarks
+                avg.paper = _mean(c.paper for c in have)
             sec.rows[method] = [*cells, avg]
         _fill_sft_deltas(sec, len(benches))
         t.sections.append(sec)
@@ -238,8 +241,8 @@ def source_table(res: Results) -> Table:
     """Table 12: SDRRL's gain over SFT (same source language) on NLU / NLG, per source language."""
     t = Table("12", "Table 12: " + paper.TITLES[12], ["nlu", "nlg"], ["NLU Avg.", "NLG Avg."], [])
     sec = Section("gain of SDRRL over SFT on the target languages", "nlu/nlg", "gain", "")
-    sources = sorted({r.src for r in res.runs if r.method == "sdrrl" and r.model == "llama2" and r.src},
-                     key=lambda s: (s != "eng", s))
+    given = {r.src for r in res.runs if r.method == "sdrrl" and r.model == "llama2" and r.src}
+    sources = sorted(given | {"eng", "fra"}, key=lambda s: (s != "eng", s))
     for src in sources:
         langs = res.targets("sdrrl", "llama2", src)
         cells = []
@@ -249,7 +252,7 @@ def source_table(res: Results) -> Table:
             ours = None if a is None or b is None else a - b
             cells.append(Cell(ours, paper.value(12, bench, "gain", f"{src}-x", "llama2", "sdrrl", "avg"),
                               n=len(langs)))
-        sec.rows[src] = cells
+        sec.rows[f"{get_language(src).name} source"] = cells
     t.sections.append(sec)
     t.notes.append("Rows are source languages. Ours: SDRRL minus the SFT run of the same source language, "
                    "over the target languages of our SDRRL runs from that source; the paper uses "
