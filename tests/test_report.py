@@ -413,3 +413,16 @@ def test_report_input_errors_are_one_line(tmp_path, capsys):
     assert main(["report", str(good), "--out", str(tmp_path / "r"), "--representation", str(good)]) == 2
     assert "no \"models\" list" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_named_with_run_is_not_also_inferred(tmp_path):
+    from sdrrl.report.runs import load_runs
+
+    for name, path in (("a", "saves/m/sft/eng"), ("b", "meta-llama/Llama-2-7b-hf")):
+        f = tmp_path / "results" / name / "results_1.json"
+        f.parent.mkdir(parents=True)
+        f.write_text(json.dumps({"results": {"sdrrl_belebele_ind": {"acc,none": 0.5}},
+                                 "config": {"model_args": f"pretrained={path}"}}), encoding="utf-8")
+    runs = load_runs([str(tmp_path / "results")], [f"cit/eng-ind={tmp_path / 'results' / 'b'}"])
+    assert sorted((r.method, r.src, r.tgt) for r in runs) == [("cit", "eng", "ind"), ("sft", "eng", None)]
+    assert [r.method for r in load_runs([str(tmp_path / "results")])] == ["sft", "base"]

@@ -232,9 +232,7 @@ def load_run(folder: Path, files: list[Path], name: str | None = None,
 def load_runs(paths: list[str], named: list[str] | None = None) -> list[Run]:
     """Runs from positional paths (inferred) and ``--run SPEC=PATH`` (explicit); one per model."""
     runs: list[Run] = []
-    for raw in paths:
-        for folder, files in _results_files(Path(raw)).items():
-            runs.append(load_run(folder, files))
+    explicit: list[tuple[str, str, Path, list[Path]]] = []
     for item in named or []:
         if "=" not in item:
             raise SdrrlError(f"--run {item!r} has no '='.",
@@ -246,6 +244,13 @@ def load_runs(paths: list[str], named: list[str] | None = None) -> list[Run]:
                              f"({', '.join(sorted(p.name for p in found))}).",
                              "name one model's folder (or results file) per --run.")
         [(folder, files)] = found.items()
+        explicit.append((spec, raw, folder, files))
+    named_files = {f.resolve() for _, _, _, files in explicit for f in files}
+    for raw in paths:  # a model also named by --run is taken as --run names it
+        for folder, files in _results_files(Path(raw)).items():
+            if not any(f.resolve() in named_files for f in files):
+                runs.append(load_run(folder, files))
+    for spec, raw, folder, files in explicit:
         runs.append(load_run(folder, files, name=spec, spec=spec))
     seen: dict[tuple, Run] = {}
     for run in runs:
