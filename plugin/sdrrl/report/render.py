@@ -128,13 +128,13 @@ def _plot_gains(table: Table, path: Path) -> None:
 
     langs, labels = table.columns[:-1], table.labels[:-1]
     n = len(table.sections)
-    fig, axes = plt.subplots(n, 1, figsize=(max(6.0, 0.75 * len(langs) + 2), 2.8 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 1, figsize=(max(7.0, 0.75 * len(langs) + 2), 2.8 * n), squeeze=False)
     for ax, sec in zip(axes[:, 0], table.sections):
         methods = [m for m, cells in sec.rows.items() if m != "sft"
                    and any(c.ours_vs_sft is not None for c in cells[:-1])]
         note = ""
         if not methods:
-            methods, note = ["sdrrl"], " (no SFT run of ours to compare: the paper's gain only)"
+            methods, note = ["sdrrl"], " (paper only: no change of ours)"
         width = 0.8 / (2 * len(methods))
         for j, method in enumerate(methods):
             cells = sec.rows[method][:-1]
@@ -143,8 +143,9 @@ def _plot_gains(table: Table, path: Path) -> None:
             ours = [c.ours_vs_sft if c.ours_vs_sft is not None else 0.0 for c in cells]
             have = [c.ours_vs_sft is not None for c in cells]
             xs, ys = [x for x, h in zip(x0, have) if h], [o for o, h in zip(ours, have) if h]
-            ax.bar(xs, ys, width, color=color, label=f"{_row_label(method)} (ours)")
-            ax.plot(xs, ys, "o", color=color, markersize=3)  # a change of 0 stays visible
+            if xs:
+                ax.bar(xs, ys, width, color=color, label=f"{_row_label(method)} (ours)")
+                ax.plot(xs, ys, "o", color=color, markersize=3)  # a change of 0 stays visible
             pap = [(x + width, c.paper_vs_sft) for x, c in zip(x0, cells) if c.paper_vs_sft is not None]
             if pap:
                 ax.bar([p[0] for p in pap], [p[1] for p in pap], width, color=color, alpha=0.35,
@@ -173,8 +174,10 @@ def _plot_offtarget(table: Table, path: Path) -> None:
         width = 0.8 / max(1, len(keys))
         for j, key in enumerate(keys):
             pts = [(i - 0.4 + width * (j + 0.5), c.ours) for i, c in enumerate(sec.rows[key]) if c.ours is not None]
-            ax.bar([p[0] for p in pts], [p[1] for p in pts], width,
-                   color=COLORS.get(key.split(" ")[0], None), label=_row_label(key))
+            bars = ax.bar([p[0] for p in pts], [p[1] for p in pts], width,
+                          color=COLORS.get(key.split(" ")[0], None), label=_row_label(key))
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", markersize=3,
+                    color=bars.patches[0].get_facecolor() if bars.patches else None)  # 0 % stays visible
         ax.set_xticks(range(len(labels)), labels)
         ax.set_ylim(0, 100)
         ax.set_ylabel("off-target %", fontsize=8)
