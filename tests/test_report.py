@@ -383,6 +383,8 @@ def _any_png(folder: Path) -> Path:
 def test_report_input_errors_are_one_line(tmp_path, capsys):
     from sdrrl.cli import main
 
+    assert main(["report", "--out", str(tmp_path / "r")]) == 2
+    assert "No results given" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "No such file or directory" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
@@ -426,3 +428,6 @@ def test_a_run_named_with_run_is_not_also_inferred(tmp_path):
     runs = load_runs([str(tmp_path / "results")], [f"cit/eng-ind={tmp_path / 'results' / 'b'}"])
     assert sorted((r.method, r.src, r.tgt) for r in runs) == [("cit", "eng", "ind"), ("sft", "eng", None)]
     assert [r.method for r in load_runs([str(tmp_path / "results")])] == ["sft", "base"]
+    # two models' files copied into one folder are still two runs
+    (tmp_path / "results" / "b" / "results_1.json").rename(tmp_path / "results" / "a" / "results_2.json")
+    assert sorted(r.method for r in load_runs([str(tmp_path / "results" / "a")])) == ["base", "sft"]

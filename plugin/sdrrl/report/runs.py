@@ -229,6 +229,15 @@ def load_run(folder: Path, files: list[Path], name: str | None = None,
     return run
 
 
+def _by_model(found: dict[Path, list[Path]]) -> dict[tuple[Path, str], list[Path]]:
+    """Split each folder's files by the model lm-eval recorded (files copied into one folder)."""
+    out: dict[tuple[Path, str], list[Path]] = {}
+    for folder, files in found.items():
+        for f in files:
+            out.setdefault((folder, model_path(_load(f))), []).append(f)
+    return out
+
+
 def load_runs(paths: list[str], named: list[str] | None = None) -> list[Run]:
     """Runs from positional paths (inferred) and ``--run SPEC=PATH`` (explicit); one per model."""
     runs: list[Run] = []
@@ -238,16 +247,16 @@ def load_runs(paths: list[str], named: list[str] | None = None) -> list[Run]:
             raise SdrrlError(f"--run {item!r} has no '='.",
                              "write --run METHOD[/SRC-TGT][@MODEL]=PATH, e.g. --run sdrrl/eng-ind=out/sdrrl.")
         spec, raw = item.split("=", 1)
-        found = _results_files(Path(raw))
+        found = _by_model(_results_files(Path(raw)))
         if len(found) > 1:
             raise SdrrlError(f"--run {item!r}: {raw!r} holds the results of {len(found)} models "
-                             f"({', '.join(sorted(p.name for p in found))}).",
+                             f"({', '.join(sorted(m for _, m in found))}).",
                              "name one model's folder (or results file) per --run.")
-        [(folder, files)] = found.items()
+        [((folder, _), files)] = found.items()
         explicit.append((spec, raw, folder, files))
     named_files = {f.resolve() for _, _, _, files in explicit for f in files}
     for raw in paths:  # a model also named by --run is taken as --run names it
-        for folder, files in _results_files(Path(raw)).items():
+        for (folder, _), files in _by_model(_results_files(Path(raw))).items():
             if not any(f.resolve() in named_files for f in files):
                 runs.append(load_run(folder, files))
     for spec, raw, folder, files in explicit:
