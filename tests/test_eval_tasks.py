@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import subprocess
@@ -110,6 +111,126 @@ def test_missing_data_says_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(SdrrlError, match="SDRRL_EVAL_DATA"):
         bd.belebele("slv")
+
+
+def _mkqa_rows() -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / "mkqa" / "mkqa.jsonl").read_text("utf-8").splitlines()]
+
+
+def test_mkqa_rows_of_either_shape_give_the_same_questions(tmp_path):
+    """String or class-label answer types, integer or string ids, entries with or without aliases."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sdrrl.metrics import benchmark_data as bd
+
+    plain = bd.mkqa("jpn", {"sdrrl_data": str(FIXTURES)})
+    rows = _mkqa_rows()
+    for row in rows:
+        row["example_id"] = str(row["example_id"])
+        for entries in row["answers"].values():
+            for e in entries:
+                e["type"] = bd.MKQA_ANSWER_TYPES.index(e["type"])
+                if not e.get("aliases"):
+                    e.pop("aliases", None)  # some exports leave the key out
+    out = tmp_path / "mkqa" / "mkqa" / "train" / "0000.parquet"
+    out.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), out)
+    other = bd.mkqa("jpn", {"sdrrl_data": str(tmp_path)})
+    assert other == plain and len(plain) == 4
+    assert all(isinstance(q["example_id"], str) for q in other)
+    assert other[0]["answers"] == ["ジェーン・オースティン", "オースティン"]  # aliases kept where present
+
+
+def test_mkqa_loads_from_the_parquet_branch_else_the_release_file(tmp_path, monkeypatch):
+    """The loading order, offline: hub parquet branch (a local folder in its layout stands in for
+    the hub), else MKQA's release file (a local .jsonl.gz stands in for the URL), else an error
+    naming all three sources."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sdrrl.metrics import benchmark_data as bd
+
+    monkeypatch.delenv("SDRRL_EVAL_DATA", raising=False)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    release = tmp_path / "release" / "mkqa.jsonl.gz"
+    release.parent.mkdir()
+    with gzip.open(release, "wt", encoding="utf-8") as fh:
+        fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mkqa_rows()))
+    monkeypatch.setattr(bd, "MKQA_RELEASE_URL", str(release))
+    # 1. no parquet branch (the hub is unreachable here): the release file
+    source: dict = {}
+    qa = bd.mkqa("dan", {"sdrrl_source": source})
+    assert len(qa) == 4 and qa[0]["answers"] == ["Jane Austen"]
+    [loaded] = source["loaded"]
+    assert loaded["source"] == "release" and loaded["url"] == str(release)
+    assert loaded["sha256"] == hashlib.sha256(release.read_bytes()).hexdigest()
+    # 2. the parquet branch, when it exists, comes first (its class-label answer types)
+    hub = tmp_path / "hub"
+    rows = _mkqa_rows()
+    for row in rows[:3]:
+        for entries in row["answers"].values():
+            for e in entries:
+                e["type"] = bd.MKQA_ANSWER_TYPES.index(e["type"])
+    (hub / "mkqa" / "train").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows[:3]), hub / "mkqa" / "train" / "0000.parquet")
+    monkeypatch.setitem(bd.HUB, "mkqa", {**bd.HUB["mkqa"], "path": str(hub)})
+    source = {}
+    assert len(bd.mkqa("dan", {"sdrrl_source": source})) == 2  # 3 rows, one unanswerable
+    assert source["loaded"][0]["source"] == "hub" and source["loaded"][0]["dataset"] == str(hub)
+    # 3. neither: one error naming the branch, the release file and the local override
+    monkeypatch.setitem(bd.HUB, "mkqa", {**bd.HUB["mkqa"], "path": "apple/mkqa"})
+    monkeypatch.setattr(bd, "MKQA_RELEASE_URL", str(tmp_path / "gone" / "mkqa.jsonl.gz"))
+    with pytest.raises(SdrrlError) as err:
+        bd.mkqa("dan")
+    message = str(err.value)
+    assert "apple/mkqa@refs/convert/parquet" in message and "gone/mkqa.jsonl.gz" in message
+    assert "SDRRL_EVAL_DATA" in message and "\n" not in message
+
+
+def test_flores_200_release_folder_is_read_through_the_local_override(tmp_path):
+    """The paper's test set: flores200_dataset/{dev,devtest}/<code>.<split>, aligned by line;
+    what was read is recorded with each file's sha256."""
+    from sdrrl.metrics import benchmark_data as bd
+
+    release = tmp_path / "flores200_dataset" / "devtest"
+    release.mkdir(parents=True)
+    (release / "ces_Latn.devtest").write_text("Dobrý den.\nKočka spí.\n", encoding="utf-8")
+    (release / "eng_Latn.devtest").write_text("Good morning.\nThe cat sleeps.\n", encoding="utf-8")
+    source: dict = {}
+    pairs = bd.flores("ces", "eng", "devtest", {"sdrrl_data": str(tmp_path), "sdrrl_source": source})
+    assert [(p["id"], p["source"], p["reference"]) for p in pairs] == [
+        (1, "Dobrý den.", "Good morning."), (2, "Kočka spí.", "The cat sleeps.")]
+    files = {k: v for entry in source["loaded"] for k, v in entry["files"].items()}
+    assert files == {f"flores200_dataset/devtest/{c}.devtest": hashlib.sha256(
+        (release / f"{c}.devtest").read_bytes()).hexdigest() for c in ("ces_Latn", "eng_Latn")}
+    with pytest.raises(SdrrlError, match=r"flores200_dataset/devtest/jpn_Jpan.devtest"):
+        bd.flores("jpn", "eng", "devtest", {"sdrrl_data": str(tmp_path)})
+
+
+def test_flores_plus_revision_is_set_in_one_place(monkeypatch):
+    from sdrrl.metrics import benchmark_data as bd
+
+    monkeypatch.delenv("SDRRL_FLORES_REVISION", raising=False)
+    assert bd.flores_revision() == bd.FLORES_PLUS_REVISION
+    monkeypatch.setenv("SDRRL_FLORES_REVISION", "abc123")
+    assert bd.flores_revision() == "abc123"
+    calls = []
+    import datasets
+
+    def fake_load(path, **kwargs):  # a unit test of the call only: which revision is asked for
+        calls.append((path, kwargs))
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    with pytest.raises(SdrrlError, match="openlanguagedata/flores_plus@abc123"):
+        bd.flores("ces", "eng", "devtest")
+    assert calls == [("openlanguagedata/flores_plus", {"split": "devtest", "revision": "abc123",
+                                                       "name": "ces_Latn"})]
 
 
 # ---- the real lm_eval CLI ----------------------------------------------------------------------
