@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sdrrl.errors import SdrrlError
-from eval_utils import train_stand_in_spm
+from eval_utils import full_eval_data, train_stand_in_spm
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "eval"
@@ -43,9 +43,10 @@ def test_task_names_come_from_the_language_table():
         benchmarks.parse_task("sdrrl_mkqa_xx")
 
 
-def test_lm_eval_lists_exactly_the_tasks_and_groups_outside_the_glob():
+def test_lm_eval_lists_exactly_the_tasks_tags_and_groups_outside_the_glob():
     from lm_eval.tasks import TaskManager
 
+    from sdrrl.languages import TARGETS
     from sdrrl.metrics import benchmarks
 
     tm = TaskManager(include_path=str(REPO / "eval_tasks"), include_defaults=False)
@@ -53,10 +54,34 @@ def test_lm_eval_lists_exactly_the_tasks_and_groups_outside_the_glob():
     counts = {b: sum(t.startswith(f"sdrrl_{b}_") for t in tasks) for b in benchmarks.BENCHMARKS}
     assert counts == EXPECTED_COUNTS
     assert sorted(tasks) == sorted(t for b in benchmarks.BENCHMARKS for t in benchmarks.task_names(b))
-    groups = tm.all_groups
-    assert len(groups) == 4 + 1 + 17  # benchmarks (FLORES per direction) + one per language
-    assert not fnmatch.filter(groups, "sdrrl_*")
+    # averaging groups: one per benchmark, FLORES per direction
+    assert tm.all_groups == ["sdrrlavg_belebele", "sdrrlavg_flores_eng-x", "sdrrlavg_flores_x-eng",
+                             "sdrrlavg_mkqa", "sdrrlavg_xlsum"]
+    # selections: tags per benchmark (FLORES also per direction) and per language (16 targets + eng)
+    tags = tm.all_tags
+    assert len(tags) == 6 + 17 and {f"sdrrlgroup_{iso}" for iso in [*TARGETS, "eng"]} <= set(tags)
+    index = tm.task_index
+    assert sorted(index["sdrrlgroup_ces"].tags) == ["sdrrl_belebele_ces", "sdrrl_flores_ces-eng",
+                                                    "sdrrl_flores_eng-ces"]
+    assert sorted(index["sdrrlgroup_xlsum"].tags) == sorted(benchmarks.task_names("xlsum"))
+    assert not fnmatch.filter(tm.all_groups + tags, "sdrrl_*")
     assert sorted(tm.match_tasks(["sdrrl_*"])) == sorted(tasks)
+
+
+def test_sdrrl_languages_shows_which_benchmark_covers_which_language(capsys):
+    from sdrrl.cli import main
+    from sdrrl.metrics import benchmarks
+
+    assert main(["languages"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    col = header.index("eval")
+    table = {line.split()[0]: line.split()[col] for line in lines[1:]}
+    assert table["ces"] == "belebele,flores" and table["jpn"] == "belebele,flores,xlsum,mkqa"
+    assert table["eng"] == "belebele,flores,xlsum,mkqa" and table["fra"] == "-"
+    for iso, value in table.items():
+        covered = value.split(",") if value != "-" else []
+        assert covered == benchmarks.coverage(iso)
 
 
 # ---- data loading -------------------------------------------------------------------------------
@@ -253,10 +278,10 @@ E2E_TASKS = ["sdrrl_belebele_ces", "sdrrl_belebele_eng", "sdrrl_flores_ces-eng",
 
 @pytest.fixture(scope="module")
 def lm_eval_run(tiny_models, tmp_path_factory):
-    """One lm_eval process over every benchmark family (MKQA through its 12-language group)."""
+    """One lm_eval process over every benchmark family (MKQA through its 12-language averaging group)."""
     root = tmp_path_factory.mktemp("lm_eval")
     train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
-    run = _lm_eval(tiny_models, ",".join(E2E_TASKS + ["sdrrlgroup_mkqa"]), root / "out", root / "sacrebleu")
+    run = _lm_eval(tiny_models, ",".join(E2E_TASKS + ["sdrrlavg_mkqa"]), root / "out", root / "sacrebleu")
     assert run.returncode == 0, run.stderr[-3000:]
     [results_file] = list((root / "out").rglob("results_*.json"))
     return root, json.loads(results_file.read_text(encoding="utf-8"))
@@ -284,8 +309,18 @@ def test_lm_eval_cli_reports_every_metric(lm_eval_run):
             else:
                 assert 0.0 <= value <= 1.0, (task, metric, value)
     assert results["n-shot"]["sdrrl_belebele_ces"] == 0
-    # the MKQA group averages its 12 languages unweighted
-    group = results["groups"]["sdrrlgroup_mkqa"]
+    # what each task loaded is in its config: here the fixture files, with their sha256
+    for task in E2E_TASKS + mkqa_tasks:
+        loaded = results["configs"][task]["metadata"]["sdrrl_source"]["loaded"]
+        assert loaded and all(entry["source"] == "local" for entry in loaded), task
+        for entry in loaded:
+            for rel, digest in entry["files"].items():
+                assert hashlib.sha256((FIXTURES / rel).read_bytes()).hexdigest() == digest
+    flores_files = {f for e in results["configs"]["sdrrl_flores_ces-eng"]["metadata"]["sdrrl_source"]["loaded"]
+                    for f in e["files"]}
+    assert {"flores/devtest/ces_Latn.jsonl", "flores/devtest/eng_Latn.jsonl"} <= flores_files
+    # the MKQA averaging group averages its 12 languages unweighted
+    group = results["groups"]["sdrrlavg_mkqa"]
     for metric in ("f1", "offtarget"):
         assert group[f"{metric},none"] == pytest.approx(
             sum(res[t][f"{metric},none"] for t in mkqa_tasks) / len(mkqa_tasks))
@@ -314,7 +349,7 @@ def test_sdrrl_score_rescores_logged_samples_like_lm_eval(lm_eval_run, tiny_mode
                 assert value == expected
             else:
                 assert value == pytest.approx(expected, abs=1e-5), (task, metric)
-    assert scored["groups"]["sdrrlgroup_mkqa"]["f1"] == pytest.approx(results["groups"]["sdrrlgroup_mkqa"]["f1,none"])
+    assert scored["groups"]["sdrrlavg_mkqa"]["f1"] == pytest.approx(results["groups"]["sdrrlavg_mkqa"]["f1,none"])
     # without COMET: reported as null, everything else still there
     assert main(["score", str(root / "out"), "--no-comet", "-o", str(out)]) == 0
     flores = json.loads(out.read_text(encoding="utf-8"))["tasks"]["sdrrl_flores_ces-eng"]
@@ -340,3 +375,62 @@ def test_lm_eval_stops_before_generating_when_spbleu_cannot_be_computed(tiny_mod
     output = run.stdout + run.stderr
     assert str(tmp_path / "empty-sacrebleu" / "models" / "flores200sacrebleuspm") in output
     assert "URLError" not in output and "Running generate_until" not in output
+
+
+# ---- every way of asking for tasks, through the real lm_eval CLI (lm-eval's dummy model) ------
+
+def _lm_eval_dummy(tasks: str, root: Path, data: Path, timeout=300):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", SDRRL_EVAL_DATA=str(data), SDRRL_COMET_MODEL="none",
+               SACREBLEU=str(root / "sacrebleu"), NLTK_DATA=str(FIXTURES / "nltk_data"))
+    out = root / f"out-{abs(hash(tasks))}"
+    cmd = [str(BIN / "lm_eval"), "--model", "dummy", "--limit", "1", "--include_path",
+           str(REPO / "eval_tasks"), "--tasks", tasks, "--output_path", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=root)
+    files = list(out.rglob("results_*.json"))
+    return run, (json.loads(files[0].read_text(encoding="utf-8")) if files else None)
+
+
+@pytest.fixture(scope="module")
+def dummy_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lm_eval_forms")
+    train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
+    return root, full_eval_data(root / "data")
+
+
+@pytest.mark.slow
+def test_every_way_of_asking_for_tasks_combines_in_one_run(dummy_root):
+    """The sdrrl_* glob, the sdrrlgroup_* glob, benchmark and language selections together and
+    single tasks beside them (today's 'Duplicate task' case: sdrrlgroup_belebele,sdrrlgroup_ces):
+    one lm_eval call, every task run once."""
+    from sdrrl.metrics import benchmarks
+
+    root, data = dummy_root
+    run, results = _lm_eval_dummy("sdrrl_*,sdrrlgroup_*,sdrrlgroup_belebele,sdrrlgroup_ces,"
+                                  "sdrrl_belebele_ces,sdrrl_flores_eng-jpn", root, data)
+    assert run.returncode == 0, run.stderr[-3000:]
+    every = {t for b in benchmarks.BENCHMARKS for t in benchmarks.task_names(b)}
+    assert set(results["results"]) == every
+    assert all(results["results"][t]["sample_len"] == 1 for t in every)
+
+
+@pytest.mark.slow
+def test_selections_combine_with_single_tasks_and_averaging_groups(dummy_root):
+    """Benchmark + language selections + a single task + an averaging group over other tasks; the
+    averaging group reports the unweighted mean of its languages."""
+    from sdrrl.metrics import benchmarks
+
+    root, data = dummy_root
+    run, results = _lm_eval_dummy("sdrrlgroup_belebele,sdrrlgroup_ces,sdrrl_flores_jpn-eng,sdrrlavg_mkqa",
+                                  root, data)
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = (set(benchmarks.task_names("belebele")) | set(benchmarks.task_names("mkqa"))
+                | {"sdrrl_flores_ces-eng", "sdrrl_flores_eng-ces", "sdrrl_flores_jpn-eng"})
+    res = results["results"]
+    assert set(res) == expected | {"sdrrlavg_mkqa"}
+    mkqa = benchmarks.task_names("mkqa")
+    assert results["groups"]["sdrrlavg_mkqa"]["f1,none"] == pytest.approx(
+        sum(res[t]["f1,none"] for t in mkqa) / len(mkqa))
+    # a task a benchmark does not have (XL-Sum has no Czech) is lm-eval's "Tasks not found"
+    run, _ = _lm_eval_dummy("sdrrl_xlsum_ces", root, data)
+    assert run.returncode != 0 and "Tasks not found: sdrrl_xlsum_ces" in run.stdout + run.stderr
