@@ -24,6 +24,7 @@ its results (``configs.<task>.metadata.sdrrl_source``).
 
 from __future__ import annotations
 
+import functools
 import glob
 import gzip
 import hashlib
@@ -139,6 +140,7 @@ def _local_rows(root: Path, benchmark: str, config: str, split: str,
                      "(same layout), or unset the data directory to load from the hub.")
 
 
+@functools.lru_cache(maxsize=None)
 def hub_revision(path: str, revision: str | None) -> str | None:
     """The commit sha a hub dataset revision resolves to (None when the hub cannot say, offline)."""
     try:
@@ -186,13 +188,19 @@ def _mkqa_release_rows(options: dict[str, Any] | None = None) -> list[dict]:
     import datasets
 
     path = str(datasets.DownloadManager(dataset_name="mkqa").download(MKQA_RELEASE_URL))
+    out, digest = _read_release(path, os.stat(path).st_mtime_ns)
+    _record(options, {"source": "release", "url": MKQA_RELEASE_URL, "sha256": digest, "split": "train"})
+    return out
+
+
+@functools.lru_cache(maxsize=2)
+def _read_release(path: str, mtime_ns: int) -> tuple[list[dict], str]:
+    """Rows and sha256 of the release file, read once per process (one task per MKQA language)."""
     with open(path, "rb") as fh:  # the cache names the file by a hash, without its .gz suffix
         gz = fh.read(2) == b"\x1f\x8b"
     with (gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")) as fh:
         out = [json.loads(line) for line in fh if line.strip()]
-    _record(options, {"source": "release", "url": MKQA_RELEASE_URL, "sha256": sha256(path),
-                      "split": "train"})
-    return out
+    return out, sha256(path)
 
 
 def _mkqa_rows(options: dict[str, Any] | None = None) -> list[dict]:
