@@ -21,3 +21,29 @@ def train_stand_in_spm(path: Path) -> None:
                                    character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buf.getvalue())
+
+
+def full_eval_data(dst: Path) -> Path:
+    """A data directory with rows for every sdrrl_* task: the fixture rows of one language copied
+    under every other language's name (for runs that test task selection, not scores)."""
+    import shutil
+
+    from sdrrl.languages import get
+    from sdrrl.metrics.benchmarks import languages
+
+    shutil.copytree(FIXTURES, dst, dirs_exist_ok=True)
+    for iso in languages("belebele"):
+        out = dst / "belebele" / "data" / f"{get(iso).belebele}.jsonl"
+        if not out.exists():
+            shutil.copyfile(FIXTURES / "belebele" / "data" / "ces_Latn.jsonl", out)
+    for split in ("dev", "devtest"):
+        for iso in languages("flores") + ["eng"]:
+            out = dst / "flores" / split / f"{get(iso).nllb}.jsonl"
+            if not out.exists():
+                shutil.copyfile(FIXTURES / "flores" / split / "ces_Latn.jsonl", out)
+    for iso in languages("xlsum"):
+        out = dst / "xlsum" / get(iso).xlsum / "test" / "0000.jsonl"
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(FIXTURES / "xlsum" / "japanese" / "test" / "0000.jsonl", out)
+    return dst

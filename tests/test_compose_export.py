@@ -20,7 +20,7 @@ from sdrrl.registry import validate
 # What each method must hold for one pair: the paper's section 4.1 and Table 6, written out.
 EXPECTED = {
     "tsft": {"ll", "tt"},
-    "cit": {"tl", "lt"},
+    "cit": {"lt"},  # the paper's direction: source question, target answer
     "xcot": {"ll", "tl", "tt"},
     "sdrrl": {"ll", "tl", "lt", "tt", "mt", "comp"},
     "sdrrl-no-tl-lt": {"ll", "tt", "mt", "comp"},
@@ -104,15 +104,27 @@ def test_code_switching_touches_questions_only_and_never_scaffolding(exported):
                    for a, b in zip(helpers.rows(out / f"sdrrl_eng-ind_{kind}.jsonl"),
                                    helpers.rows(out / f"sdrrl-no-cs_eng-ind_{kind}.jsonl")))
     assert switched >= 10
-    for name in ("tsft_eng-ind_ll", "tsft_eng-ind_tt", "cit_eng-ind_tl", "cit_eng-ind_lt"):
+    for name in ("tsft_eng-ind_ll", "tsft_eng-ind_tt", "cit_eng-ind_lt"):
         src = helpers.rows(helpers.WORK / "filter" / "eng-ind.jsonl")
         field = "x_mt" if name.endswith(("_tl", "_tt")) else "x"
         questions = {r[field] for r in src}
         for r in helpers.rows(out / f"{name}.jsonl"):
             assert r["instruction"].split("\n\nAnswer in ")[0] in questions  # no switching in baselines
-    cit = helpers.rows(out / "cit_eng-ind_tl.jsonl") + helpers.rows(out / "cit_eng-ind_lt.jsonl")
-    assert sum(r["instruction"].endswith("\n\nAnswer in English.") for r in cit) == 9
-    assert sum(r["instruction"].endswith("\n\nAnswer in Indonesian.") for r in cit) == 9
+    cit = helpers.rows(out / "cit_eng-ind_lt.jsonl")  # English question, Indonesian answer asked for
+    assert len(cit) == 9 and all(r["instruction"].endswith("\n\nAnswer in Indonesian.") for r in cit)
+    assert not (out / "cit_eng-ind_tl.jsonl").exists()
+
+
+def test_cit_reverse_direction_is_an_option(tmp_path):
+    """baselines.cit_subsets [lt, tl] adds the opposite direction: target question, English answer."""
+    cfg = helpers.config(tmp_path, methods=["cit"], baselines={"cit_subsets": ["lt", "tl"]})
+    export(cfg, tmp_path / "out")
+    tl = helpers.rows(tmp_path / "out" / "cit_eng-ind_tl.jsonl")
+    questions = {r["x_mt"] for r in helpers.rows(helpers.WORK / "filter" / "eng-ind.jsonl")}
+    assert tl and all(r["instruction"].endswith("\n\nAnswer in English.") for r in tl)
+    assert all(r["instruction"].split("\n\nAnswer in ")[0] in questions for r in tl)
+    assert all(helpers.lang(r["output"]) in helpers.ACCEPT["eng"] for r in tl)
+    assert (tmp_path / "out" / "cit_eng-ind_lt.jsonl").exists()
 
 
 def test_manifest_records_counts_config_and_input_hashes(exported):

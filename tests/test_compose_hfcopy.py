@@ -53,7 +53,7 @@ def test_every_method_loads_offline_and_equals_the_registry_files(copied):
     for name, e in manifest["entries"].items():
         folder = "sft_eng" if e["method"] == "sft" else f"{e['method']}_eng-ind"
         expected.setdefault(folder, {})[e["subset"] or "default"] = name
-    assert len(expected) == 10 and sum(map(len, expected.values())) == len(manifest["entries"]) == 36
+    assert len(expected) == 10 and sum(map(len, expected.values())) == len(manifest["entries"]) == 35
     assert {p.name for p in (tmp / "hf").iterdir()} == set(expected) == set(summary)
     for folder, configs in expected.items():
         assert set(summary[folder]) == set(configs)
@@ -195,6 +195,6 @@ def test_cli_export_with_hf_copy(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "wrote the Hugging Face datasets copy of 2 method folder(s)" in done.stdout
     assert sorted(p.name for p in (tmp_path / "hf").iterdir()) == ["cit_eng-ind", "sft_eng"]
-    assert [c["config_name"] for c in header(tmp_path / "hf" / "cit_eng-ind" / "README.md")["configs"]] == ["tl", "lt"]
+    assert [c["config_name"] for c in header(tmp_path / "hf" / "cit_eng-ind" / "README.md")["configs"]] == ["lt"]
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert again.returncode == 0 and again.stderr.count("(unchanged)") == 2, again.stderr

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sdrrl.errors import SdrrlError
-from eval_utils import train_stand_in_spm
+from eval_utils import full_eval_data, train_stand_in_spm
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "eval"
@@ -42,9 +43,10 @@ def test_task_names_come_from_the_language_table():
         benchmarks.parse_task("sdrrl_mkqa_xx")
 
 
-def test_lm_eval_lists_exactly_the_tasks_and_groups_outside_the_glob():
+def test_lm_eval_lists_exactly_the_tasks_tags_and_groups_outside_the_glob():
     from lm_eval.tasks import TaskManager
 
+    from sdrrl.languages import TARGETS
     from sdrrl.metrics import benchmarks
 
     tm = TaskManager(include_path=str(REPO / "eval_tasks"), include_defaults=False)
@@ -52,10 +54,34 @@ def test_lm_eval_lists_exactly_the_tasks_and_groups_outside_the_glob():
     counts = {b: sum(t.startswith(f"sdrrl_{b}_") for t in tasks) for b in benchmarks.BENCHMARKS}
     assert counts == EXPECTED_COUNTS
     assert sorted(tasks) == sorted(t for b in benchmarks.BENCHMARKS for t in benchmarks.task_names(b))
-    groups = tm.all_groups
-    assert len(groups) == 4 + 1 + 17  # benchmarks (FLORES per direction) + one per language
-    assert not fnmatch.filter(groups, "sdrrl_*")
+    # averaging groups: one per benchmark, FLORES per direction
+    assert tm.all_groups == ["sdrrlavg_belebele", "sdrrlavg_flores_eng-x", "sdrrlavg_flores_x-eng",
+                             "sdrrlavg_mkqa", "sdrrlavg_xlsum"]
+    # selections: tags per benchmark (FLORES also per direction) and per language (16 targets + eng)
+    tags = tm.all_tags
+    assert len(tags) == 6 + 17 and {f"sdrrlgroup_{iso}" for iso in [*TARGETS, "eng"]} <= set(tags)
+    index = tm.task_index
+    assert sorted(index["sdrrlgroup_ces"].tags) == ["sdrrl_belebele_ces", "sdrrl_flores_ces-eng",
+                                                    "sdrrl_flores_eng-ces"]
+    assert sorted(index["sdrrlgroup_xlsum"].tags) == sorted(benchmarks.task_names("xlsum"))
+    assert not fnmatch.filter(tm.all_groups + tags, "sdrrl_*")
     assert sorted(tm.match_tasks(["sdrrl_*"])) == sorted(tasks)
+
+
+def test_sdrrl_languages_shows_which_benchmark_covers_which_language(capsys):
+    from sdrrl.cli import main
+    from sdrrl.metrics import benchmarks
+
+    assert main(["languages"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    col = header.index("eval")
+    table = {line.split()[0]: line.split()[col] for line in lines[1:]}
+    assert table["ces"] == "belebele,flores" and table["jpn"] == "belebele,flores,xlsum,mkqa"
+    assert table["eng"] == "belebele,flores,xlsum,mkqa" and table["fra"] == "-"
+    for iso, value in table.items():
+        covered = value.split(",") if value != "-" else []
+        assert covered == benchmarks.coverage(iso)
 
 
 # ---- data loading -------------------------------------------------------------------------------
@@ -112,6 +138,126 @@ def test_missing_data_says_where_to_put_it(tmp_path, monkeypatch):
         bd.belebele("slv")
 
 
+def _mkqa_rows() -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / "mkqa" / "mkqa.jsonl").read_text("utf-8").splitlines()]
+
+
+def test_mkqa_rows_of_either_shape_give_the_same_questions(tmp_path):
+    """String or class-label answer types, integer or string ids, entries with or without aliases."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sdrrl.metrics import benchmark_data as bd
+
+    plain = bd.mkqa("jpn", {"sdrrl_data": str(FIXTURES)})
+    rows = _mkqa_rows()
+    for row in rows:
+        row["example_id"] = str(row["example_id"])
+        for entries in row["answers"].values():
+            for e in entries:
+                e["type"] = bd.MKQA_ANSWER_TYPES.index(e["type"])
+                if not e.get("aliases"):
+                    e.pop("aliases", None)  # some exports leave the key out
+    out = tmp_path / "mkqa" / "mkqa" / "train" / "0000.parquet"
+    out.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), out)
+    other = bd.mkqa("jpn", {"sdrrl_data": str(tmp_path)})
+    assert other == plain and len(plain) == 4
+    assert all(isinstance(q["example_id"], str) for q in other)
+    assert other[0]["answers"] == ["ジェーン・オースティン", "オースティン"]  # aliases kept where present
+
+
+def test_mkqa_loads_from_the_parquet_branch_else_the_release_file(tmp_path, monkeypatch):
+    """The loading order, offline: hub parquet branch (a local folder in its layout stands in for
+    the hub), else MKQA's release file (a local .jsonl.gz stands in for the URL), else an error
+    naming all three sources."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sdrrl.metrics import benchmark_data as bd
+
+    monkeypatch.delenv("SDRRL_EVAL_DATA", raising=False)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    release = tmp_path / "release" / "mkqa.jsonl.gz"
+    release.parent.mkdir()
+    with gzip.open(release, "wt", encoding="utf-8") as fh:
+        fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mkqa_rows()))
+    monkeypatch.setattr(bd, "MKQA_RELEASE_URL", str(release))
+    # 1. no parquet branch (the hub is unreachable here): the release file
+    source: dict = {}
+    qa = bd.mkqa("dan", {"sdrrl_source": source})
+    assert len(qa) == 4 and qa[0]["answers"] == ["Jane Austen"]
+    [loaded] = source["loaded"]
+    assert loaded["source"] == "release" and loaded["url"] == str(release)
+    assert loaded["sha256"] == hashlib.sha256(release.read_bytes()).hexdigest()
+    # 2. the parquet branch, when it exists, comes first (its class-label answer types)
+    hub = tmp_path / "hub"
+    rows = _mkqa_rows()
+    for row in rows[:3]:
+        for entries in row["answers"].values():
+            for e in entries:
+                e["type"] = bd.MKQA_ANSWER_TYPES.index(e["type"])
+    (hub / "mkqa" / "train").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows[:3]), hub / "mkqa" / "train" / "0000.parquet")
+    monkeypatch.setitem(bd.HUB, "mkqa", {**bd.HUB["mkqa"], "path": str(hub)})
+    source = {}
+    assert len(bd.mkqa("dan", {"sdrrl_source": source})) == 2  # 3 rows, one unanswerable
+    assert source["loaded"][0]["source"] == "hub" and source["loaded"][0]["dataset"] == str(hub)
+    # 3. neither: one error naming the branch, the release file and the local override
+    monkeypatch.setitem(bd.HUB, "mkqa", {**bd.HUB["mkqa"], "path": "apple/mkqa"})
+    monkeypatch.setattr(bd, "MKQA_RELEASE_URL", str(tmp_path / "gone" / "mkqa.jsonl.gz"))
+    with pytest.raises(SdrrlError) as err:
+        bd.mkqa("dan")
+    message = str(err.value)
+    assert "apple/mkqa@refs/convert/parquet" in message and "gone/mkqa.jsonl.gz" in message
+    assert "SDRRL_EVAL_DATA" in message and "\n" not in message
+
+
+def test_flores_200_release_folder_is_read_through_the_local_override(tmp_path):
+    """The paper's test set: flores200_dataset/{dev,devtest}/<code>.<split>, aligned by line;
+    what was read is recorded with each file's sha256."""
+    from sdrrl.metrics import benchmark_data as bd
+
+    release = tmp_path / "flores200_dataset" / "devtest"
+    release.mkdir(parents=True)
+    (release / "ces_Latn.devtest").write_text("Dobrý den.\nKočka spí.\n", encoding="utf-8")
+    (release / "eng_Latn.devtest").write_text("Good morning.\nThe cat sleeps.\n", encoding="utf-8")
+    source: dict = {}
+    pairs = bd.flores("ces", "eng", "devtest", {"sdrrl_data": str(tmp_path), "sdrrl_source": source})
+    assert [(p["id"], p["source"], p["reference"]) for p in pairs] == [
+        (1, "Dobrý den.", "Good morning."), (2, "Kočka spí.", "The cat sleeps.")]
+    files = {k: v for entry in source["loaded"] for k, v in entry["files"].items()}
+    assert files == {f"flores200_dataset/devtest/{c}.devtest": hashlib.sha256(
+        (release / f"{c}.devtest").read_bytes()).hexdigest() for c in ("ces_Latn", "eng_Latn")}
+    with pytest.raises(SdrrlError, match=r"flores200_dataset/devtest/jpn_Jpan.devtest"):
+        bd.flores("jpn", "eng", "devtest", {"sdrrl_data": str(tmp_path)})
+
+
+def test_flores_plus_revision_is_set_in_one_place(monkeypatch):
+    from sdrrl.metrics import benchmark_data as bd
+
+    monkeypatch.delenv("SDRRL_FLORES_REVISION", raising=False)
+    assert bd.flores_revision() == bd.FLORES_PLUS_REVISION
+    monkeypatch.setenv("SDRRL_FLORES_REVISION", "abc123")
+    assert bd.flores_revision() == "abc123"
+    calls = []
+    import datasets
+
+    def fake_load(path, **kwargs):  # a unit test of the call only: which revision is asked for
+        calls.append((path, kwargs))
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    with pytest.raises(SdrrlError, match="openlanguagedata/flores_plus@abc123"):
+        bd.flores("ces", "eng", "devtest")
+    assert calls == [("openlanguagedata/flores_plus", {"split": "devtest", "revision": "abc123",
+                                                       "name": "ces_Latn"})]
+
+
 # ---- the real lm_eval CLI ----------------------------------------------------------------------
 
 def _lm_eval(tiny_models, tasks: str, out: Path, sacrebleu_dir: Path, limit: int = 2, timeout=300):
@@ -132,10 +278,10 @@ E2E_TASKS = ["sdrrl_belebele_ces", "sdrrl_belebele_eng", "sdrrl_flores_ces-eng",
 
 @pytest.fixture(scope="module")
 def lm_eval_run(tiny_models, tmp_path_factory):
-    """One lm_eval process over every benchmark family (MKQA through its 12-language group)."""
+    """One lm_eval process over every benchmark family (MKQA through its 12-language averaging group)."""
     root = tmp_path_factory.mktemp("lm_eval")
     train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
-    run = _lm_eval(tiny_models, ",".join(E2E_TASKS + ["sdrrlgroup_mkqa"]), root / "out", root / "sacrebleu")
+    run = _lm_eval(tiny_models, ",".join(E2E_TASKS + ["sdrrlavg_mkqa"]), root / "out", root / "sacrebleu")
     assert run.returncode == 0, run.stderr[-3000:]
     [results_file] = list((root / "out").rglob("results_*.json"))
     return root, json.loads(results_file.read_text(encoding="utf-8"))
@@ -163,8 +309,18 @@ def test_lm_eval_cli_reports_every_metric(lm_eval_run):
             else:
                 assert 0.0 <= value <= 1.0, (task, metric, value)
     assert results["n-shot"]["sdrrl_belebele_ces"] == 0
-    # the MKQA group averages its 12 languages unweighted
-    group = results["groups"]["sdrrlgroup_mkqa"]
+    # what each task loaded is in its config: here the fixture files, with their sha256
+    for task in E2E_TASKS + mkqa_tasks:
+        loaded = results["configs"][task]["metadata"]["sdrrl_source"]["loaded"]
+        assert loaded and all(entry["source"] == "local" for entry in loaded), task
+        for entry in loaded:
+            for rel, digest in entry["files"].items():
+                assert hashlib.sha256((FIXTURES / rel).read_bytes()).hexdigest() == digest
+    flores_files = {f for e in results["configs"]["sdrrl_flores_ces-eng"]["metadata"]["sdrrl_source"]["loaded"]
+                    for f in e["files"]}
+    assert {"flores/devtest/ces_Latn.jsonl", "flores/devtest/eng_Latn.jsonl"} <= flores_files
+    # the MKQA averaging group averages its 12 languages unweighted
+    group = results["groups"]["sdrrlavg_mkqa"]
     for metric in ("f1", "offtarget"):
         assert group[f"{metric},none"] == pytest.approx(
             sum(res[t][f"{metric},none"] for t in mkqa_tasks) / len(mkqa_tasks))
@@ -193,7 +349,7 @@ def test_sdrrl_score_rescores_logged_samples_like_lm_eval(lm_eval_run, tiny_mode
                 assert value == expected
             else:
                 assert value == pytest.approx(expected, abs=1e-5), (task, metric)
-    assert scored["groups"]["sdrrlgroup_mkqa"]["f1"] == pytest.approx(results["groups"]["sdrrlgroup_mkqa"]["f1,none"])
+    assert scored["groups"]["sdrrlavg_mkqa"]["f1"] == pytest.approx(results["groups"]["sdrrlavg_mkqa"]["f1,none"])
     # without COMET: reported as null, everything else still there
     assert main(["score", str(root / "out"), "--no-comet", "-o", str(out)]) == 0
     flores = json.loads(out.read_text(encoding="utf-8"))["tasks"]["sdrrl_flores_ces-eng"]
@@ -219,3 +375,62 @@ def test_lm_eval_stops_before_generating_when_spbleu_cannot_be_computed(tiny_mod
     output = run.stdout + run.stderr
     assert str(tmp_path / "empty-sacrebleu" / "models" / "flores200sacrebleuspm") in output
     assert "URLError" not in output and "Running generate_until" not in output
+
+
+# ---- every way of asking for tasks, through the real lm_eval CLI (lm-eval's dummy model) ------
+
+def _lm_eval_dummy(tasks: str, root: Path, data: Path, timeout=300):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", SDRRL_EVAL_DATA=str(data), SDRRL_COMET_MODEL="none",
+               SACREBLEU=str(root / "sacrebleu"), NLTK_DATA=str(FIXTURES / "nltk_data"))
+    out = root / f"out-{abs(hash(tasks))}"
+    cmd = [str(BIN / "lm_eval"), "--model", "dummy", "--limit", "1", "--include_path",
+           str(REPO / "eval_tasks"), "--tasks", tasks, "--output_path", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=root)
+    files = list(out.rglob("results_*.json"))
+    return run, (json.loads(files[0].read_text(encoding="utf-8")) if files else None)
+
+
+@pytest.fixture(scope="module")
+def dummy_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lm_eval_forms")
+    train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
+    return root, full_eval_data(root / "data")
+
+
+@pytest.mark.slow
+def test_every_way_of_asking_for_tasks_combines_in_one_run(dummy_root):
+    """The sdrrl_* glob, the sdrrlgroup_* glob, benchmark and language selections together and
+    single tasks beside them (today's 'Duplicate task' case: sdrrlgroup_belebele,sdrrlgroup_ces):
+    one lm_eval call, every task run once."""
+    from sdrrl.metrics import benchmarks
+
+    root, data = dummy_root
+    run, results = _lm_eval_dummy("sdrrl_*,sdrrlgroup_*,sdrrlgroup_belebele,sdrrlgroup_ces,"
+                                  "sdrrl_belebele_ces,sdrrl_flores_eng-jpn", root, data)
+    assert run.returncode == 0, run.stderr[-3000:]
+    every = {t for b in benchmarks.BENCHMARKS for t in benchmarks.task_names(b)}
+    assert set(results["results"]) == every
+    assert all(results["results"][t]["sample_len"] == 1 for t in every)
+
+
+@pytest.mark.slow
+def test_selections_combine_with_single_tasks_and_averaging_groups(dummy_root):
+    """Benchmark + language selections + a single task + an averaging group over other tasks; the
+    averaging group reports the unweighted mean of its languages."""
+    from sdrrl.metrics import benchmarks
+
+    root, data = dummy_root
+    run, results = _lm_eval_dummy("sdrrlgroup_belebele,sdrrlgroup_ces,sdrrl_flores_jpn-eng,sdrrlavg_mkqa",
+                                  root, data)
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = (set(benchmarks.task_names("belebele")) | set(benchmarks.task_names("mkqa"))
+                | {"sdrrl_flores_ces-eng", "sdrrl_flores_eng-ces", "sdrrl_flores_jpn-eng"})
+    res = results["results"]
+    assert set(res) == expected | {"sdrrlavg_mkqa"}
+    mkqa = benchmarks.task_names("mkqa")
+    assert results["groups"]["sdrrlavg_mkqa"]["f1,none"] == pytest.approx(
+        sum(res[t]["f1,none"] for t in mkqa) / len(mkqa))
+    # a task a benchmark does not have (XL-Sum has no Czech) is lm-eval's "Tasks not found"
+    run, _ = _lm_eval_dummy("sdrrl_xlsum_ces", root, data)
+    assert run.returncode != 0 and "Tasks not found: sdrrl_xlsum_ces" in run.stdout + run.stderr

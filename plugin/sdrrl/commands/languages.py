@@ -14,13 +14,18 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from sdrrl.languages import LANGUAGES
+    from sdrrl.metrics.benchmarks import coverage
 
     if args.json:
-        print(json.dumps({k: asdict(v) for k, v in LANGUAGES.items()}, indent=2))
+        print(json.dumps({k: {**asdict(v), "eval": coverage(k)} for k, v in LANGUAGES.items()}, indent=2))
         return 0
     cols = ("iso", "name", "role", "nllb", "cld3", "belebele", "xlsum", "mkqa", "opus100",
             "dictionary")
-    rows = [[str(getattr(lang, c) or "-") for c in cols] for lang in LANGUAGES.values()]
+    # eval: the benchmarks with sdrrl_* tasks in this language (sdrrl_<benchmark>_<iso>; FLORES
+    # sdrrl_flores_<iso>-eng and sdrrl_flores_eng-<iso>)
+    rows = [[str(getattr(lang, c) or "-") for c in cols] + [",".join(coverage(iso)) or "-"]
+            for iso, lang in LANGUAGES.items()]
+    cols = (*cols, "eval")
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
     for r in rows:

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
         os.environ[benchmarks.ENV_COMET_BATCH] = str(args.comet_batch_size)
     tasks = {task: score_file(task, f, comet_model, with_comet) for task, f in files.items()}
-    # unweighted means per benchmark (FLORES per direction), as the sdrrlgroup_* groups report them
+    # unweighted means per benchmark (FLORES per direction), as the sdrrlavg_* groups report them
     groups: dict[str, dict[str, float]] = {}
     for group in dict.fromkeys(benchmarks.benchmark_group(t) for t in tasks):
         members = [s for t, s in tasks.items() if benchmarks.benchmark_group(t) == group]

@@ -76,9 +76,10 @@ class BaselineConfig:
     # T-SFT (Chen et al. 2023): translated (T(x), T(y)); like their multilingual training we keep
     # the English originals too (subset ll). Set false for target-language data only.
     tsft_include_source: bool = True
-    # CIT (Li et al. 2023a): question in one language, answer required in the other; both
-    # directions by default (tl: target question -> English answer, lt: the reverse).
-    cit_subsets: tuple[str, ...] = ("tl", "lt")
+    # CIT (Li et al. 2023a), as the paper describes it (section 4.1): "respond in the target
+    # language given the source language as context": source question -> target answer (lt).
+    # Add tl (target question -> source answer) for the opposite direction too: [lt, tl].
+    cit_subsets: tuple[str, ...] = ("lt",)
     # XCOT (Chai et al. 2024): code-switched questions, gold answers, with high-resource (English)
     # answers supervising target-language questions (tl) beside ll and tt.
     xcot_subsets: tuple[str, ...] = ("ll", "tl", "tt")

@@ -4,20 +4,30 @@ Hub (default; datasets>=4 runs no loading scripts, so script datasets are read f
 export the hub keeps on the ``refs/convert/parquet`` branch):
 
 - BELEBELE: ``facebook/belebele``, config = the FLORES-200 code, split ``test``.
-- FLORES: ``openlanguagedata/flores_plus`` (gated: accept its terms and log in), config = the
-  FLORES-200 code, splits ``dev`` / ``devtest``; source and target rows are paired by ``id``.
+- FLORES: ``openlanguagedata/flores_plus`` (gated: accept its terms and log in) at the revision
+  ``FLORES_PLUS_REVISION`` (the one place it is set; ``$SDRRL_FLORES_REVISION`` overrides), config =
+  the FLORES-200 code, splits ``dev`` / ``devtest``; source and target rows are paired by ``id``.
 - XL-Sum: ``csebuetnlp/xlsum`` @ ``refs/convert/parquet``, folder = XL-Sum's language name.
-- MKQA: ``apple/mkqa`` @ ``refs/convert/parquet``, folder ``mkqa``, split ``train`` (its only one).
+- MKQA: ``apple/mkqa`` @ ``refs/convert/parquet`` (folder ``mkqa``, split ``train``) if that
+  branch exists, else the official release file ``MKQA_RELEASE_URL`` (what MKQA's loading script
+  downloads), fetched and cached by ``datasets.DownloadManager``.
 
 Local override: ``SDRRL_EVAL_DATA=DIR`` (or lm-eval ``--metadata '{"sdrrl_data": "DIR"}'``) reads
 the same files from DIR, laid out as the hub repositories lay them out (``.jsonl``, ``.jsonl.gz`` or
-``.parquet``); see ``LOCAL_LAYOUT`` and eval_tasks/README.md.
+``.parquet``), or FLORES-200's original release folder ``flores200_dataset/``; see
+``LOCAL_LAYOUT`` and eval_tasks/README.md. When set, it is used instead of the hub.
+
+What was loaded (dataset, revision, or each file's sha256) is recorded into the dict passed as
+``options["sdrrl_source"]``: the tasks' YAML metadata holds that dict, so lm-eval writes it into
+its results (``configs.<task>.metadata.sdrrl_source``).
 """
 
 from __future__ import annotations
 
+import functools
 import glob
 import gzip
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -28,19 +38,33 @@ from sdrrl.languages import get as get_language
 
 ENV_DATA_DIR = "SDRRL_EVAL_DATA"
 METADATA_DATA_DIR = "sdrrl_data"
+METADATA_SOURCE = "sdrrl_source"  # the dict (in the tasks' YAML metadata) that records what was loaded
+ENV_FLORES_REVISION = "SDRRL_FLORES_REVISION"
 
+# The FLORES+ revision we evaluate on: the one place it is set. FLORES+ is revised over time
+# (e.g. nob_Latn in 2.0-rc.3), so results are comparable only at one revision. None loads the
+# hub's current main branch and records the commit it resolved to (see ``hub_revision``); set a
+# commit sha here (or $SDRRL_FLORES_REVISION) to pin it.
+FLORES_PLUS_REVISION: str | None = None
+
+# The official MKQA release file: what MKQA's own loading script (apple/mkqa on the hub) downloads.
+MKQA_RELEASE_URL = "https://github.com/apple/ml-mkqa/raw/master/dataset/mkqa.jsonl.gz"
+
+PARQUET_BRANCH = "refs/convert/parquet"
 HUB = {
     "belebele": {"path": "facebook/belebele"},
     "flores": {"path": "openlanguagedata/flores_plus"},
-    "xlsum": {"path": "csebuetnlp/xlsum", "revision": "refs/convert/parquet"},
-    "mkqa": {"path": "apple/mkqa", "revision": "refs/convert/parquet"},
+    "xlsum": {"path": "csebuetnlp/xlsum", "revision": PARQUET_BRANCH, "by": "data_dir"},
+    "mkqa": {"path": "apple/mkqa", "revision": PARQUET_BRANCH, "by": "data_dir"},
 }
 
 # Relative to the local data directory; the first pattern with matches wins.
 LOCAL_LAYOUT: dict[str, tuple[str, ...]] = {
     "belebele": ("belebele/data/{config}.jsonl", "belebele/data/{config}.parquet",
                  "belebele/{config}.jsonl", "belebele/{config}.parquet"),
-    "flores": ("flores/{split}/{config}.parquet", "flores/{split}/{config}.jsonl"),
+    "flores": ("flores/{split}/{config}.parquet", "flores/{split}/{config}.jsonl",
+               # FLORES-200's original release (the paper's test set): one sentence per line
+               "flores200_dataset/{split}/{config}.{split}"),
     "xlsum": ("xlsum/{config}/{split}/*.parquet", "xlsum/{config}/{split}/*.jsonl",
               "xlsum/{config}_{split}.jsonl"),
     "mkqa": ("mkqa/mkqa/{split}/*.parquet", "mkqa/mkqa/{split}/*.jsonl",
@@ -66,23 +90,49 @@ def data_dir(options: dict[str, Any] | None = None) -> Path | None:
     return path
 
 
+def flores_revision() -> str | None:
+    """The FLORES+ revision to load: $SDRRL_FLORES_REVISION, else ``FLORES_PLUS_REVISION``."""
+    return os.environ.get(ENV_FLORES_REVISION) or FLORES_PLUS_REVISION
+
+
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _record(options: dict[str, Any] | None, entry: dict[str, Any]) -> None:
+    """Append what was loaded to ``options["sdrrl_source"]["loaded"]`` (when the caller passed one)."""
+    sink = (options or {}).get(METADATA_SOURCE)
+    if isinstance(sink, dict):
+        sink.setdefault("loaded", []).append(entry)
+
+
 def _read_rows(path: str) -> list[dict]:
     if path.endswith(".parquet"):
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
+    if path.endswith((".dev", ".devtest")):  # FLORES-200 release: line i of every language aligns
+        with open(path, encoding="utf-8") as fh:
+            return [{"id": i, "text": line.rstrip("\n")} for i, line in enumerate(fh, 1)]
     opener: Callable = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def _local_rows(root: Path, benchmark: str, config: str, split: str) -> list[dict]:
+def _local_rows(root: Path, benchmark: str, config: str, split: str,
+                options: dict[str, Any] | None = None) -> list[dict]:
     tried = []
     for pattern in LOCAL_LAYOUT[benchmark]:
         rel = pattern.format(config=config, split=split)
         tried.append(rel)
         files = sorted(glob.glob(str(root / rel)))
         if files:
+            _record(options, {"source": "local", "dir": str(root), "config": config, "split": split,
+                              "files": {os.path.relpath(f, root): sha256(f) for f in files}})
             return [row for f in files for row in _read_rows(f)]
     raise SdrrlError(f"No local {benchmark} data for {config!r} ({split}) under {root}: looked for "
                      + ", ".join(tried) + ".",
@@ -90,20 +140,36 @@ def _local_rows(root: Path, benchmark: str, config: str, split: str) -> list[dic
                      "(same layout), or unset the data directory to load from the hub.")
 
 
-def _hub_rows(benchmark: str, config: str | None, split: str, **extra: Any) -> list[dict]:
+@functools.lru_cache(maxsize=None)
+def hub_revision(path: str, revision: str | None) -> str | None:
+    """The commit sha a hub dataset revision resolves to (None when the hub cannot say, offline)."""
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().dataset_info(path, revision=revision).sha
+    except Exception:  # noqa: BLE001 - offline or gated: the requested revision is recorded instead
+        return None
+
+
+def _hub_revision(benchmark: str) -> str | None:
+    return flores_revision() if benchmark == "flores" else HUB[benchmark].get("revision")
+
+
+def _hub_rows(benchmark: str, config: str | None, split: str, options: dict[str, Any] | None = None,
+              ) -> list[dict]:
     import datasets
 
     spec = HUB[benchmark]
-    kwargs: dict[str, Any] = {"split": split}
-    if "revision" in spec:
-        kwargs.update(revision=spec["revision"], data_dir=config)
+    revision = _hub_revision(benchmark)
+    kwargs: dict[str, Any] = {"split": split, "revision": revision}
+    if spec.get("by") == "data_dir":
+        kwargs["data_dir"] = config
     else:
         kwargs["name"] = config
-    kwargs.update(extra)
     try:
-        return datasets.load_dataset(spec["path"], **kwargs).to_list()
+        out = datasets.load_dataset(spec["path"], **kwargs).to_list()
     except Exception as err:  # noqa: BLE001 - offline, gated, renamed: the fix is the same
-        where = spec["path"] + (f"@{spec['revision']}" if "revision" in spec else "")
+        where = spec["path"] + (f"@{revision}" if revision else "")
         raise SdrrlError(
             f"Cannot load {benchmark} ({config}, {split}) from the hub dataset {where}: "
             f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
@@ -111,14 +177,60 @@ def _hub_rows(benchmark: str, config: str | None, split: str, **extra: Any) -> l
             "(layout in eval_tasks/README.md); for gated datasets (FLORES+) accept the terms on the "
             "hub and log in (huggingface-cli login).",
         ) from None
+    if isinstance((options or {}).get(METADATA_SOURCE), dict):
+        _record(options, {"source": "hub", "dataset": spec["path"], "revision": revision or "main",
+                          "commit": hub_revision(spec["path"], revision), "config": config, "split": split})
+    return out
+
+
+def _mkqa_release_rows(options: dict[str, Any] | None = None) -> list[dict]:
+    """MKQA's official release file, downloaded and cached as any ``datasets`` download."""
+    import datasets
+
+    path = str(datasets.DownloadManager(dataset_name="mkqa").download(MKQA_RELEASE_URL))
+    out, digest = _read_release(path, os.stat(path).st_mtime_ns)
+    _record(options, {"source": "release", "url": MKQA_RELEASE_URL, "sha256": digest, "split": "train"})
+    return out
+
+
+@functools.lru_cache(maxsize=2)
+def _read_release(path: str, mtime_ns: int) -> tuple[list[dict], str]:
+    """Rows and sha256 of the release file, read once per process (one task per MKQA language)."""
+    with open(path, "rb") as fh:  # the cache names the file by a hash, without its .gz suffix
+        gz = fh.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")) as fh:
+        out = [json.loads(line) for line in fh if line.strip()]
+    return out, sha256(path)
+
+
+def _mkqa_rows(options: dict[str, Any] | None = None) -> list[dict]:
+    """MKQA wherever it is published: the hub's parquet branch, else the release file (the local
+    override, when set, is read before both by ``rows``)."""
+    failures = []
+    try:
+        return _hub_rows("mkqa", "mkqa", "train", options)
+    except SdrrlError as err:
+        failures.append(f"hub {HUB['mkqa']['path']}@{PARQUET_BRANCH}: {err.problem}")
+    try:
+        return _mkqa_release_rows(options)
+    except Exception as err:  # noqa: BLE001 - offline, moved, corrupt: all end in the same advice
+        failures.append(f"release file {MKQA_RELEASE_URL}: {type(err).__name__}: "
+                        f"{str(err).splitlines()[0][:200] if str(err) else ''}")
+    raise SdrrlError("Cannot load MKQA from any source; tried " + "; ".join(failures)
+                     + f"; local override: ${ENV_DATA_DIR} is not set.",
+                     f"set ${ENV_DATA_DIR}=DIR with DIR/mkqa/mkqa.jsonl.gz (the release file above) "
+                     "and unset it later, or restore hub access (layout in eval_tasks/README.md).")
 
 
 def rows(benchmark: str, config: str, split: str, options: dict[str, Any] | None = None) -> list[dict]:
-    """Raw rows of one benchmark config/split, from the local directory if set, else the hub."""
+    """Raw rows of one benchmark config/split, from the local directory if set, else the hub
+    (MKQA: its parquet branch, else its release file)."""
     root = data_dir(options)
     if root is not None:
-        return _local_rows(root, benchmark, config, split)
-    return _hub_rows(benchmark, config, split)
+        return _local_rows(root, benchmark, config, split, options)
+    if benchmark == "mkqa":
+        return _mkqa_rows(options)
+    return _hub_rows(benchmark, config, split, options)
 
 
 # ---- per benchmark: raw rows -> the flat rows the tasks use -----------------------------------

@@ -20,7 +20,13 @@ log = logging.getLogger("sdrrl.metrics")
 
 BENCHMARKS = ("belebele", "flores", "xlsum", "mkqa")
 TASK_PREFIX = "sdrrl_"
-GROUP_PREFIX = "sdrrlgroup_"   # must not match the glob sdrrl_* (lm-eval fails on the overlap)
+# Selections: lm-eval *tags* (they do not own their tasks, so any of them combine in one run with
+# each other and with single tasks); names must not match the glob sdrrl_*.
+GROUP_PREFIX = "sdrrlgroup_"
+# Averages: lm-eval *groups*, one per benchmark (FLORES per direction), reporting the unweighted
+# mean over their languages (the paper's "Avg." columns). A group owns its tasks, so lm-eval
+# refuses it beside a selection holding one of them ("Duplicate task").
+AVG_PREFIX = "sdrrlavg_"
 ENV_COMET_MODEL = "SDRRL_COMET_MODEL"
 ENV_COMET_BATCH = "SDRRL_COMET_BATCH_SIZE"
 COMET_OFF = ("none", "off", "skip", "0", "false")
@@ -69,12 +75,33 @@ def parse_task(name: str) -> tuple[str, str, str | None]:
     return "flores", m.group(3), m.group(4)
 
 
-def benchmark_group(task: str) -> str:
-    """The per-benchmark group a task belongs to (FLORES: one group per direction)."""
+def benchmark_key(task: str) -> str:
+    """The benchmark part a task is averaged under: ``belebele``, ``flores_x-eng``, ``flores_eng-x``..."""
     benchmark, _, tgt = parse_task(task)
     if benchmark == "flores":
-        return f"{GROUP_PREFIX}flores_{'x-eng' if tgt == 'eng' else 'eng-x'}"
-    return f"{GROUP_PREFIX}{benchmark}"
+        return f"flores_{'x-eng' if tgt == 'eng' else 'eng-x'}"
+    return benchmark
+
+
+def benchmark_group(task: str) -> str:
+    """The averaging group a task belongs to (FLORES: one per direction): ``sdrrlavg_<key>``."""
+    return AVG_PREFIX + benchmark_key(task)
+
+
+def task_tags(task: str) -> list[str]:
+    """The selections (lm-eval tags) a task is in: its benchmark (FLORES: also per direction) and
+    every language it involves (FLORES: both sides, so ``sdrrlgroup_eng`` holds every pair)."""
+    benchmark, lang, tgt = parse_task(task)
+    tags = [GROUP_PREFIX + benchmark]
+    if benchmark == "flores":
+        tags.append(GROUP_PREFIX + benchmark_key(task))
+    tags += [GROUP_PREFIX + iso for iso in (lang, tgt) if iso]
+    return tags
+
+
+def coverage(iso: str) -> list[str]:
+    """The benchmarks with an sdrrl_* task for language ``iso`` (FLORES: paired with English)."""
+    return [b for b in BENCHMARKS if iso in languages(b) or (b == "flores" and iso == "eng")]
 
 
 def output_language(doc: dict) -> str:
