@@ -1,7 +1,7 @@
 """``sdrrl report`` and the paper's numbers (plugin/sdrrl/data/paper_results.csv).
 
 The report is built from result files written by the real ``lm_eval`` on the tiny Llama with the
-fixture data (one run per shape lm-eval writes: single tasks, and a ``sdrrlgroup_*`` group)."""
+fixture data (one run per shape lm-eval writes: single tasks, and a ``sdrrlavg_*`` group)."""
 
 from __future__ import annotations
 
@@ -199,7 +199,7 @@ def _lm_eval(tiny_models, root: Path, model_dir: str, tasks: str, comet: bool) -
 
 @pytest.fixture(scope="module")
 def lm_eval_outputs(tiny_models, tmp_path_factory):
-    """An SFT run of single tasks, and an SDRRL eng-jpn run through the sdrrlgroup_mkqa group
+    """An SFT run of single tasks, and an SDRRL eng-jpn run through the sdrrlavg_mkqa group
     (COMET turned off there: NaN in the results, which the report shows as missing)."""
     root = tmp_path_factory.mktemp("report")
     train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
@@ -207,7 +207,7 @@ def lm_eval_outputs(tiny_models, tmp_path_factory):
                    "sdrrl_belebele_ces,sdrrl_belebele_eng,sdrrl_flores_eng-ces,sdrrl_flores_eng-jpn,"
                    "sdrrl_xlsum_jpn,sdrrl_mkqa_jpn", comet=True)
     sdrrl = _lm_eval(tiny_models, root, "saves/tiny-7b/sdrrl/eng-jpn",
-                     "sdrrlgroup_mkqa,sdrrl_flores_eng-jpn,sdrrl_xlsum_jpn", comet=False)
+                     "sdrrlavg_mkqa,sdrrl_flores_eng-jpn,sdrrl_xlsum_jpn", comet=False)
     load = lambda out: json.loads(next(out.rglob("results_*.json")).read_text(encoding="utf-8"))
     return root, sft, sdrrl, load(sft), load(sdrrl)
 
@@ -238,7 +238,7 @@ def test_report_on_real_lm_eval_outputs(lm_eval_outputs):
     from sdrrl.cli import main
 
     root, sft_out, sdrrl_out, sft, sdrrl = lm_eval_outputs
-    assert "sdrrlgroup_mkqa" in sdrrl["groups"] and "sdrrlgroup_mkqa" not in sft.get("groups", {})
+    assert "sdrrlavg_mkqa" in sdrrl["groups"] and "sdrrlavg_mkqa" not in sft.get("groups", {})
     out = root / "report"
     assert main(["report", str(sft_out), str(sdrrl_out), "--out", str(out)]) == 0
     md = (out / "REPORT.md").read_text(encoding="utf-8")
@@ -296,7 +296,12 @@ def test_report_on_real_lm_eval_outputs(lm_eval_outputs):
     # signatures and data versions under the tables
     prov = _section(md, "## Metric signatures")
     assert r(sft, "sdrrl_flores_eng-jpn", "spbleu_signature") in prov and "version:2.0.0" in prov
-    assert "not recorded" in prov and "--limit 2" in prov
+    assert "--limit 2" in prov and "| not recorded |" not in prov
+    # what each task loaded, as the tasks recorded it (configs.<task>.metadata.sdrrl_source)
+    loaded = sdrrl["configs"]["sdrrl_mkqa_jpn"]["metadata"]["sdrrl_source"]["loaded"]
+    (name, digest), = loaded[0]["files"].items()
+    row = next(line for line in prov.splitlines() if "sdrrl_mkqa_jpn" in line)
+    assert row.startswith(f"| local {name} sha256:{digest[:12]}")
 
     # CSV beside it: the same cells
     with (out / "tables.csv").open(encoding="utf-8") as f:

@@ -1,9 +1,9 @@
 """lm-eval result files -> runs.
 
 lm-eval writes ``OUTPUT_PATH/<model_sanitized>/results_<timestamp>.json``; the ``results`` dict
-holds every task that ran, also those run through a group (``sdrrlgroup_*``, whose own averages sit
-in ``groups``). One folder of results files is one model (several files from several lm_eval calls
-on that model are merged, the newest winning per task).
+holds every task that ran, also those run through a tag (``sdrrlgroup_*``) or an averaging group
+(``sdrrlavg_*``, whose own averages sit in ``groups``). One folder of results files is one model
+(several files from several lm_eval calls on that model are merged, the newest winning per task).
 
 A run's method, language pair and model family come from the model path lm-eval recorded in
 ``config.model_args`` (``pretrained=`` or, for a LoRA adapter, ``peft=``), laid out as the recipes'
@@ -29,9 +29,6 @@ METHODS = ("sft", "tsft", "cit", "xcot", "sdrrl", "sdrrl-no-tl-lt", "sdrrl-no-sy
 FAMILIES = ("llama2", "seallm")
 _RESULTS_RE = re.compile(r"^results_.*\.json$")
 _SPEC_RE = re.compile(r"^(?P<method>[a-z0-9-]+)(?:/(?P<src>[a-z]{3})(?:-(?P<tgt>[a-z]{3}))?)?(?:@(?P<model>[a-z0-9]+))?$")
-_VERSION_KEY_RE = re.compile(r"(data_version|dataset_version|data_revision|dataset_revision|data_sha|"
-                             r"data_hash|file_hash|files_sha)", re.I)
-
 
 @dataclass
 class Run:
@@ -159,20 +156,31 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None, str | None]:
     return method, src, tgt, family
 
 
-def _versions(obj: Any, out: dict[str, str], prefix: str = "") -> None:
-    """Collect every data-version-like entry (key names as _VERSION_KEY_RE) found anywhere."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if _VERSION_KEY_RE.search(str(k)) and not isinstance(v, (dict, list)):
-                out[key] = str(v)
-            elif _VERSION_KEY_RE.search(str(k)) and isinstance(v, (dict, list)):
-                out[key] = json.dumps(v, sort_keys=True, ensure_ascii=False)
-            else:
-                _versions(v, out, key)
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            _versions(v, out, f"{prefix}[{i}]")
+def _source_text(entry: dict[str, Any]) -> str:
+    """One line for one record of what a task loaded (see sdrrl.metrics.benchmark_data._record)."""
+    where = entry.get("source", "?")
+    if where == "hub":
+        rev = entry.get("revision") or "main"
+        commit = entry.get("commit")
+        rev = f"{rev} (commit {commit})" if commit and commit != rev else rev
+        return f"hub {entry.get('dataset')}@{rev}"
+    if where == "release":
+        return f"release {entry.get('url')} sha256:{str(entry.get('sha256'))[:12]}"
+    if where == "local":
+        files = entry.get("files") or {}
+        return "local " + ", ".join(f"{name} sha256:{str(h)[:12]}" for name, h in sorted(files.items()))
+    return json.dumps(entry, sort_keys=True, ensure_ascii=False)
+
+
+def data_version(config: dict[str, Any]) -> str | None:
+    """What lm-eval recorded for a task: ``configs.<task>.metadata.sdrrl_source.loaded``."""
+    from sdrrl.metrics.benchmark_data import METADATA_SOURCE
+
+    source = ((config or {}).get("metadata") or {}).get(METADATA_SOURCE) or {}
+    loaded = source.get("loaded") if isinstance(source, dict) else None
+    if not loaded:
+        return None
+    return "; ".join(dict.fromkeys(_source_text(e) if isinstance(e, dict) else str(e) for e in loaded))
 
 
 def _comet(obj: Any, out: set[str]) -> None:
@@ -211,21 +219,15 @@ def load_run(folder: Path, files: list[Path], name: str | None = None,
                 continue
             run.metrics[task] = {k.split(",", 1)[0]: v for k, v in values.items()
                                  if "," in k and "_stderr" not in k.split(",", 1)[0]}
-            found: dict[str, str] = {}
-            _versions(values, found)
-            _versions((data.get("configs") or {}).get(task, {}), found)
-            _versions({k: v for k, v in data.items() if k not in ("results", "configs", "groups")}, found)
-            hashed = (data.get("task_hashes") or {}).get(task)
-            if hashed:
-                found["lm-eval task_hash"] = str(hashed)
-            if found:
-                run.data_versions[task] = "; ".join(f"{k}={v}" for k, v in sorted(found.items()))
+            version = data_version((data.get("configs") or {}).get(task, {}))
+            if version:
+                run.data_versions[task] = version
         _comet(data.get("configs") or {}, run.comet_models)
         _comet(data.get("results") or {}, run.comet_models)
     if not run.metrics:
         raise SdrrlError(f"{str(files[-1])!r} holds no sdrrl_* task results.",
                          "evaluate with lm_eval --include_path eval_tasks --tasks 'sdrrl_*' (or the "
-                         "sdrrlgroup_* groups) and pass its --output_path.")
+                         "sdrrlgroup_* tags) and pass its --output_path.")
     return run
 
 
