@@ -166,8 +166,13 @@ def test_a_shard_removes_only_its_own_temp_files(tmp_path):
         with lock.shared_work(work / "generate"):
             left = {p.name for p in (work / "generate").iterdir() if p.suffix == ".tmp"}
             assert left == {names["other"], names["twenty"]}
+    conversion = work / "ct2" / ".0123456789abcdef.converting-ab12cd_9"  # a killed CTranslate2 conversion
+    conversion.mkdir(parents=True)
+    (conversion / "model.bin").write_bytes(b"half")
+    with lock.hold_work(work, num_shards=2, shard_index=1):
+        assert conversion.exists()  # another shard may be converting right now
     with lock.hold_work(work):  # the whole work directory: every leftover goes
-        assert not list(work.rglob("*.tmp"))
+        assert not list(work.rglob("*.tmp")) and not conversion.exists()
 
 
 def test_a_shard_and_an_unsharded_run_exclude_each_other_but_shards_do_not(tmp_path):
@@ -179,13 +184,54 @@ def test_a_shard_and_an_unsharded_run_exclude_each_other_but_shards_do_not(tmp_p
                                  "except Exception as e:\n    print(e)\n"
                                  "with lock.hold_work(Path(sys.argv[1]), 2, 1):\n    print('shard 1 runs')\n"
                                  "try:\n    lock.hold_work(Path(sys.argv[1]), 2, 0).__enter__()\n"
+                                 "except Exception as e:\n    print(e)\n"
+                                 "try:\n    lock.hold_work(Path(sys.argv[1]), 3, 2).__enter__()\n"
                                  "except Exception as e:\n    print(e)\n", str(work)],
                                 env=ENV, capture_output=True, text=True, timeout=60)
         lines = holder.stdout.splitlines()
-        assert len(lines) == 3, holder.stdout + holder.stderr
+        assert len(lines) == 4, holder.stdout + holder.stderr
         assert lines[0].startswith(f"The work directory {work} is in use by pid {os.getpid()}")
         assert lines[1] == "shard 1 runs"
         assert lines[2].startswith(f"The shard 0 of 2 of work directory {work} is in use by pid {os.getpid()}")
+        assert lines[3].startswith(f"The work directory {work} is in use by a run with --num-shards 2, not 3: "
+                                   f"pid {os.getpid()}")
+    # the refused 3-shard process let go of its lock: a later 3-shard run is not in the way of anyone
+    with lock.hold_work(work, num_shards=3, shard_index=2):
+        pass
+
+
+def test_shards_started_with_different_configs_are_stopped(tiny_models, tmp_path):
+    """Shard 0 (another process, still running) prepared D with --max-rows 4; shard 1 comes with 3."""
+    from sdrrl.pipeline import config
+    from sdrrl.pipeline.build import run_build
+
+    work = tmp_path / "work"
+    data = dict(json.loads(_config(tiny_models, tmp_path / "cfg.yaml").read_text()), work_dir=str(work))
+    script = ("import json, sys, time\nfrom sdrrl.pipeline import build, config, lock\n"
+              "cfg = config.from_dict(json.loads(sys.argv[1]))\n"
+              "with lock.hold_work(cfg.work, 2, 0):\n"
+              "    build._prepare_once(cfg, cfg.work, 'build shard 0/2', 0, 2)\n"
+              "    print('prepared', flush=True)\n    time.sleep(600)\n")
+    shard0 = subprocess.Popen([sys.executable, "-c", script, json.dumps(dict(data, max_rows=4))], env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert shard0.stdout.readline().strip() == "prepared"
+        with pytest.raises(SdrrlError) as err:
+            run_build(config.from_dict(dict(data, max_rows=3)), num_shards=2, shard_index=1)
+        assert f"shard 0 of 2, still running (pid {shard0.pid}" in str(err.value)
+        assert "same config" in str(err.value)
+        assert _rows(work / "source.jsonl") == 4  # shard 0's D untouched
+        assert not (work / "generate").exists()  # no model work
+    finally:
+        shard0.kill()
+        shard0.wait()
+        shard0.stdout.close()
+    # shard 0 gone: its marker is just old, and the next run prepares D anew
+    from sdrrl.pipeline.build import _prepare_once
+
+    with lock.hold_work(work, 2, 1):
+        rows, _ = _prepare_once(config.from_dict(dict(data, max_rows=3)), work, "build shard 1/2", 1, 2)
+    assert len(rows) == 3 and _rows(work / "source.jsonl") == 3
 
 
 def _outputs(work: Path) -> dict[str, bytes]:

@@ -146,12 +146,38 @@ def _prepare_once(cfg, work: Path, label: str, shard_index: int, num_shards: int
             rows = list(read_jsonl(source))
             say(f"{label}: D already prepared by {done.get('by', 'another shard')}: {len(rows)} rows in {source}.")
             return rows, int(done.get("skipped", 0))
+        _refuse_if_a_live_shard_prepared_other_inputs(work, marker, num_shards, label)
         write_json(work / "build.config.json", cfg.to_dict())
         rows, skipped = workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
         write_json(marker, {"inputs": inputs, "output": workdir.inputs_digest(source), "skipped": skipped,
-                            "by": f"shard {shard_index} of {num_shards}"})
+                            "by": f"shard {shard_index} of {num_shards}", "shard_index": shard_index,
+                            "num_shards": num_shards, **lock.holder_record()})
         _say_prepared(cfg, work, len(rows), skipped)
         return rows, skipped
+
+
+def _refuse_if_a_live_shard_prepared_other_inputs(work: Path, marker: Path, num_shards: int, label: str) -> None:
+    """D was prepared from other input or settings by a shard of this run that still runs: the
+    shards were started with different configs. (A marker of a finished or dead run is just old.)"""
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(data, dict) or data.get("num_shards") != num_shards:
+        return
+    index = data.get("shard_index")
+    if not isinstance(index, int) or not 0 <= index < num_shards:
+        return
+    shard_lock = lock.shard_lock_path(work, num_shards, index)
+    holder = lock.read_holder(shard_lock)
+    if (lock.is_locked(shard_lock) and holder.get("pid") == data.get("pid")
+            and holder.get("host") == data.get("host")):
+        from sdrrl.errors import SdrrlError
+
+        raise SdrrlError(f"{label}: shard {index} of {num_shards}, still running ({lock.describe(holder)}), prepared D "
+                         "from another input, --max-rows or on_bad_row than this shard's config.",
+                         "start every shard of a build with the same config and options (only --shard-index "
+                         "differs); stop the shards and start them again alike (finished work is kept).")
 
 
 def _sample_once(cfg, work: Path, label: str, num_shards: int, run_sample) -> dict:

@@ -212,6 +212,23 @@ def remove_stale_temps(directory: Path, keep: Callable[[str], bool] = lambda des
     return removed
 
 
+# sdrrl.pipeline.translate converts models into ".{name}.converting-{8 random}" (tempfile.mkdtemp)
+_CONVERTING = re.compile(r"^\..+\.converting-[A-Za-z0-9_]{8}$")
+
+
+def remove_stale_conversions(directory: Path) -> list[Path]:
+    """Remove half-made CTranslate2 conversions in ``directory`` (call only holding its lock)."""
+    import shutil
+
+    removed = []
+    if Path(directory).is_dir():
+        for p in Path(directory).iterdir():
+            if _CONVERTING.match(p.name) and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+    return removed
+
+
 def _report_removed(removed: list[Path], label: str) -> None:
     if removed:
         _say(f"{label}: removed {len(removed)} temporary file(s) a killed run left "
@@ -224,9 +241,19 @@ def shard_lock_path(work: Path, num_shards: int, shard_index: int) -> Path:
     return Path(work) / f".sdrrl.shard-{shard_index}-of-{num_shards}.lock"
 
 
-def _live_shard_holders(work: Path) -> list[dict]:
+def _shard_locks(work: Path) -> list[tuple[Path, int]]:
+    """The shard lock files in ``work`` with their shard counts."""
     out = []
     for p in sorted(Path(work).glob(".sdrrl.shard-*-of-*.lock")):
+        m = re.match(r"\.sdrrl\.shard-\d+-of-(\d+)\.lock$", p.name)
+        if m:
+            out.append((p, int(m.group(1))))
+    return out
+
+
+def _live_shard_holders(work: Path) -> list[dict]:
+    out = []
+    for p, _n in _shard_locks(work):
         if is_locked(p):
             info = read_holder(p)
             out.append(info)
@@ -245,7 +272,10 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
         main = DirLock(work / WORK_LOCK, f"work directory {work}",
                        holders=lambda: _live_shard_holders(work) or [read_holder(work / WORK_LOCK)])
         with _acquired(main, wait):
-            _report_removed(remove_stale_temps(work, recursive=True), "work directory")
+            # the default cache root is WORK, so its converted models are in WORK/ct2 (a --cache elsewhere
+            # may be shared with other work directories: not ours to clean)
+            removed = remove_stale_temps(work, recursive=True) + remove_stale_conversions(work / "ct2")
+            _report_removed(removed, "work directory")
             yield
         return
     main = DirLock(work / WORK_LOCK, f"work directory {work} (for shard {shard_index} of {num_shards})",
@@ -254,6 +284,12 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
                     f"shard {shard_index} of {num_shards} of work directory {work}")
     tag = f".shard-{shard_index}-of-{num_shards}."  # the dot: shard-1-of-2 is not shard-1-of-20
     with _acquired(main, wait), _acquired(shard, wait):
+        others = [(p, n) for p, n in _shard_locks(work) if n != num_shards and is_locked(p)]
+        if others:  # acquired first, checked second: of two runs starting together, neither slips through
+            raise SdrrlError(
+                f"The work directory {work} is in use by a run with --num-shards {others[0][1]}, not {num_shards}: "
+                f"{describe(read_holder(others[0][0]))}.",
+                "give every shard of a run the same --num-shards (and config), or wait for that run to end.")
         removed = remove_stale_temps(work, keep=lambda dest: tag not in dest, recursive=True)
         _report_removed(removed, f"shard {shard_index}/{num_shards}")
         yield
