@@ -178,16 +178,17 @@ def test_a_shard_removes_only_its_own_temp_files(tmp_path):
 def test_a_shard_and_an_unsharded_run_exclude_each_other_but_shards_do_not(tmp_path):
     work = tmp_path / "work"
     with lock.hold_work(work, num_shards=2, shard_index=0):
-        holder = subprocess.run([sys.executable, "-c", "import sys\nfrom pathlib import Path\n"
-                                 "from sdrrl.pipeline import lock\n"
-                                 "try:\n    lock.hold_work(Path(sys.argv[1])).__enter__()\n"
-                                 "except Exception as e:\n    print(e)\n"
-                                 "with lock.hold_work(Path(sys.argv[1]), 2, 1):\n    print('shard 1 runs')\n"
-                                 "try:\n    lock.hold_work(Path(sys.argv[1]), 2, 0).__enter__()\n"
-                                 "except Exception as e:\n    print(e)\n"
-                                 "try:\n    lock.hold_work(Path(sys.argv[1]), 3, 2).__enter__()\n"
-                                 "except Exception as e:\n    print(e)\n", str(work)],
-                                env=ENV, capture_output=True, text=True, timeout=60)
+        script = ("import sys\nfrom pathlib import Path\n"
+                  "from sdrrl.pipeline import lock\n"
+                  "try:\n    lock.hold_work(Path(sys.argv[1])).__enter__()\n"
+                  "except Exception as e:\n    print(e)\n"
+                  "with lock.hold_work(Path(sys.argv[1]), 2, 1):\n    print('shard 1 runs')\n"
+                  "try:\n    lock.hold_work(Path(sys.argv[1]), 2, 0).__enter__()\n"
+                  "except Exception as e:\n    print(e)\n"
+                  "try:\n    lock.hold_work(Path(sys.argv[1]), 3, 2).__enter__()\n"
+                  "except Exception as e:\n    print(e)\n")
+        holder = subprocess.run([sys.executable, "-c", script, str(work)], env=ENV, capture_output=True, text=True,
+                                timeout=60)
         lines = holder.stdout.splitlines()
         assert len(lines) == 4, holder.stdout + holder.stderr
         assert lines[0].startswith(f"The work directory {work} is in use by pid {os.getpid()}")

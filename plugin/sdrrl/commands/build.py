@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     timeout = DEFAULT_SHARD_TIMEOUT_S if args.shard_timeout is None else args.shard_timeout
     if timeout <= 0:
-        raise SdrrlError(f"--shard-timeout {timeout:g} must be positive.", "give the seconds a shard may wait, e.g. 3600.")
+        raise SdrrlError(f"--shard-timeout {timeout:g} must be positive.",
+                         "give the seconds a shard may wait, e.g. 3600.")
     run_build(load_config(args, FIELDS), num_shards=args.num_shards, shard_index=args.shard_index,
               wait=wait_arg(args), shard_timeout_s=timeout)
     return 0
