@@ -112,11 +112,17 @@ def test_second_build_on_a_work_dir_is_refused_naming_the_first_or_waits_for_it(
 
 
 def test_killed_holder_is_no_obstacle_and_its_temp_files_are_removed(tiny_models, tmp_path):
-    """A process that holds the work directory is killed with SIGKILL in the middle of an atomic
-    write (sdrrl.io.atomic_open): the lock dies with it, its temporary file stays; the next build
-    runs and removes the temporary file."""
+    """A `sdrrl build` holding the work directory is killed with SIGKILL; then a process holding it
+    is killed in the middle of an atomic write (sdrrl.io.atomic_open): each lock dies with its
+    holder, the temporary file stays; the next build runs and removes the temporary file."""
     cfg = _config(tiny_models, tmp_path / "cfg.yaml")
     work = tmp_path / "work"
+    killed = _build(cfg, work, "--max-rows", "4")
+    _wait_for_holder(work, killed)
+    killed.kill()
+    killed.wait()
+    killed.stderr.close()
+    assert lock.read_holder(work / lock.WORK_LOCK)["pid"] == killed.pid  # its record stays, its lock does not
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
