@@ -133,9 +133,12 @@ def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_i
 
 
 def merged_is_current(final: Path, num_shards: int, merged_also: Sequence[Path] = ()) -> bool:
-    """``final`` (and ``merged_also``) exist and were written after the newest shard marker."""
-    newest = max((_marker(done_marker(shard_path(final, num_shards, i))).get("written_ns") or 0)
-                 for i in range(num_shards))
+    """``final`` (and ``merged_also``) exist and were written after the newest shard marker.
+    File times on both sides: one clock (the file system's), also across machines on NFS."""
+    newest = 0
+    for i in range(num_shards):
+        with contextlib.suppress(FileNotFoundError):
+            newest = max(newest, done_marker(shard_path(final, num_shards, i)).stat().st_mtime_ns)
     for p in (final, *merged_also):
         try:
             if p.stat().st_mtime_ns < newest:
