@@ -152,7 +152,8 @@ class DirLock:
                     raise SdrrlError(f"Waited {waited:.0f} s for the {self.what}, still in use by "
                                      f"{self._describe_holders()}.",
                                      "wait longer (--wait with no number waits as long as it takes).")
-                if wait != 0 and waited >= quiet_s and (last_say is None or time.monotonic() - last_say >= say_every_s):
+                due = last_say is None or time.monotonic() - last_say >= say_every_s
+                if wait != 0 and waited >= quiet_s and due:
                     last_say = time.monotonic()
                     _say(f"waiting for the {self.what}, held by {self._describe_holders()} "
                          f"({waited:.0f} s so far{'' if wait is None else f' of at most {wait:.0f}'}).")
@@ -175,6 +176,9 @@ class DirLock:
         if held[2] > 0:
             return
         del _held[self._key]
+        if self.record:  # no stale name for the next holder's first moments (a killed holder cannot do this)
+            with contextlib.suppress(OSError):
+                os.ftruncate(held[0], 0)
         os.close(held[0])  # closing the descriptor drops the flock
 
     def __enter__(self) -> "DirLock":
