@@ -1,24 +1,34 @@
-"""``sdrrl build --config FILE``: generate, sample, translate and filter for every target language."""
+"""``sdrrl build --config FILE [--num-shards N --shard-index I] [--wait]``: generate, sample, translate and
+filter for every target language (this shard's rows), one writer per work directory."""
 
 from __future__ import annotations
 
 import argparse
 
-from sdrrl.pipeline.cliargs import add_common, load_config
+from sdrrl.pipeline.cliargs import add_common, load_config, wait_arg
 
 FIELDS = {"input": "input", "max_rows": "max_rows"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_common(p, shards=False)
+    add_common(p)
     p.add_argument("--tgt", nargs="+", help="target language(s), ISO 639-3 (default: the config's target_langs)")
     p.add_argument("--src", help="source language (eng or fra)")
     p.add_argument("--input", help="D: alpaca-style JSON Lines")
     p.add_argument("--max-rows", type=int, help="use only the first N rows of D")
+    p.add_argument("--shard-timeout", type=float, metavar="SECONDS",
+                   help="with --num-shards: how long a shard waits for the others before a stage that needs "
+                        "every shard (sampling, filtering) fails (default 86400, a day)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdrrl.pipeline.build import run_build
+    from sdrrl.errors import SdrrlError
+    from sdrrl.pipeline.build import DEFAULT_SHARD_TIMEOUT_S, run_build
 
-    run_build(load_config(args, FIELDS))
+    timeout = DEFAULT_SHARD_TIMEOUT_S if args.shard_timeout is None else args.shard_timeout
+    if timeout <= 0:
+        raise SdrrlError(f"--shard-timeout {timeout:g} must be positive.",
+                         "give the seconds a shard may wait, e.g. 3600.")
+    run_build(load_config(args, FIELDS), num_shards=args.num_shards, shard_index=args.shard_index,
+              wait=wait_arg(args), shard_timeout_s=timeout)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sdrrl.pipeline.cliargs import add_common, add_langs, load_config
+from sdrrl.pipeline.cliargs import add_common, add_langs, load_config, wait_arg
 
 FIELDS = {"qe_model": "filter.qe_model", "qe_threshold": "filter.qe_threshold",
           "qe_batch_size": "filter.qe_batch_size"}
@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdrrl.pipeline import workdir
+    from sdrrl.pipeline import lock, workdir
     from sdrrl.pipeline.cache import Cache
     from sdrrl.pipeline.filters import run_filter
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_lid:
         cfg.filter.lid_enabled = False
     workdir.check_shard(args.num_shards, args.shard_index)
-    with Cache(cfg.cache_path) as cache:
+    with lock.hold_work(cfg.work, args.num_shards, args.shard_index, wait_arg(args)), Cache(cfg.cache_path) as cache:
         for tgt in cfg.target_langs:
             run_filter(cfg.work, cfg, cfg.source_lang, tgt, cache,
                        num_shards=args.num_shards, shard_index=args.shard_index)

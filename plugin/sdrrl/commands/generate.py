@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sdrrl.pipeline.cliargs import add_common, load_config
+from sdrrl.pipeline.cliargs import add_common, load_config, wait_arg
 
 FIELDS = {"input": "input", "model": "generate.model", "backend": "generate.backend",
           "template": "generate.template", "max_new_tokens": "generate.max_new_tokens",
@@ -27,18 +27,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdrrl.pipeline import workdir
+    from sdrrl.pipeline import lock, workdir
     from sdrrl.pipeline.cache import Cache
     from sdrrl.pipeline.generate import run_generate, write_prompts
 
     cfg = load_config(args, FIELDS)
     work = cfg.work
     workdir.check_shard(args.num_shards, args.shard_index)
-    if args.input or args.max_rows is not None or not workdir.source_path(work).exists():
-        workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
-    if args.prompts_only:
-        write_prompts(work, cfg.generate)
-        return 0
-    with Cache(cfg.cache_path) as cache:
-        run_generate(work, cfg, cache, num_shards=args.num_shards, shard_index=args.shard_index)
+    with lock.hold_work(work, args.num_shards, args.shard_index, wait_arg(args)):
+        with lock.shared_work(work, "preparing D"):  # shards share D and the prompts
+            if args.input or args.max_rows is not None or not workdir.source_path(work).exists():
+                workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
+            if args.prompts_only:
+                write_prompts(work, cfg.generate)
+                return 0
+        with Cache(cfg.cache_path) as cache:
+            run_generate(work, cfg, cache, num_shards=args.num_shards, shard_index=args.shard_index)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sdrrl.pipeline.cliargs import add_common, load_config
+from sdrrl.pipeline.cliargs import add_common, load_config, wait_arg
 
 FIELDS = {"seed": "sample.seed", "p_generated": "sample.p_generated"}
 
@@ -16,8 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sdrrl.pipeline import lock
     from sdrrl.pipeline.sample import run_sample
 
     cfg = load_config(args, FIELDS)
-    run_sample(cfg.work, cfg.sample.seed, cfg.sample.p_generated)
+    with lock.hold_work(cfg.work, wait=wait_arg(args)):
+        run_sample(cfg.work, cfg.sample.seed, cfg.sample.p_generated)
     return 0

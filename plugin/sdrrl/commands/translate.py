@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sdrrl.pipeline.cliargs import add_common, add_langs, load_config
+from sdrrl.pipeline.cliargs import add_common, add_langs, load_config, wait_arg
 
 FIELDS = {"model": "translate.model", "backend": "translate.backend", "beam_size": "translate.beam_size",
           "max_length": "translate.max_length", "batch_size": "translate.batch_size",
@@ -24,14 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdrrl.pipeline import workdir
+    from sdrrl.pipeline import lock, workdir
     from sdrrl.pipeline.cache import Cache
     from sdrrl.pipeline.translate import make_translator, run_translate
 
     cfg = load_config(args, FIELDS)
     workdir.check_shard(args.num_shards, args.shard_index)
     translator = make_translator(cfg.translate, cache_root=cfg.cache_path.parent)
-    with Cache(cfg.cache_path) as cache:
+    with lock.hold_work(cfg.work, args.num_shards, args.shard_index, wait_arg(args)), Cache(cfg.cache_path) as cache:
         for tgt in cfg.target_langs:
             run_translate(cfg.work, cfg, cfg.source_lang, tgt, cache, translator,
                           num_shards=args.num_shards, shard_index=args.shard_index)

@@ -3,54 +3,199 @@
 prepare D -> generate G -> sample D_synth -> for each target: translate -> filter. Every model
 output goes through the cache, so a second run of the same build does no model work, and a killed
 build rerun continues where it stopped. Engines are created once and shared by all targets; each
-loads its model only on its first cache miss. (Shards are for the single-stage commands.)
+loads its model only on its first cache miss.
+
+One writer per work directory (:mod:`sdrrl.pipeline.lock`): a second build on the same work
+directory is refused, naming the first, or waits (``wait``).
+
+Sharded (``num_shards`` N > 1, ``shard_index`` I): each of N processes runs the whole build for its
+rows (I, I+N, ...). Work that needs every shard is done by exactly one process, under the shared
+work lock, and recorded by a marker with the fingerprint of its inputs, so the others skip it:
+preparing D (``source.jsonl.done``), merging the generate shards and sampling D_synth
+(``synth.jsonl.done``). Before sampling and before filtering a language, a shard waits for the
+other shards' ``.done`` markers of the stage before (printing which are missing; failing after
+``shard_timeout_s``). The last shard to finish a stage merges its shard files. Every shard translates
+all its languages before filtering any, so a shard waits once per language at most. The merged
+outputs are byte-identical to the unsharded build's.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
-from sdrrl.pipeline import workdir
+from sdrrl.pipeline import lock, workdir
 from sdrrl.pipeline.cache import Cache
 from sdrrl.pipeline.progress import say
 
+DEFAULT_SHARD_TIMEOUT_S = 24 * 3600.0  # shards of a SLURM array may start hours apart
 
-def run_build(cfg, generator=None, translator=None, qe=None) -> dict:
-    """Run every stage; returns per-stage stats including model call counts."""
-    from sdrrl.io import ensure_writable_dir, write_json
+
+def run_build(cfg, generator=None, translator=None, qe=None, num_shards: int = 1, shard_index: int = 0,
+              wait: float | None = 0.0, shard_timeout_s: float = DEFAULT_SHARD_TIMEOUT_S) -> dict:
+    """Run every stage (this shard's part when ``num_shards`` > 1); returns per-stage stats
+    including model call counts. ``wait``: 0 refuses at once if another process holds the work
+    directory, None waits as long as it takes, a number waits up to that many seconds."""
+    from sdrrl.io import ensure_writable_dir
+
+    workdir.check_shard(num_shards, shard_index)
+    work = ensure_writable_dir(cfg.work)
+    with lock.hold_work(work, num_shards, shard_index, wait):
+        return _build(cfg, work, generator, translator, qe, num_shards, shard_index, shard_timeout_s)
+
+
+def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_index: int,
+           shard_timeout_s: float) -> dict:
+    from sdrrl.io import write_json
     from sdrrl.pipeline.filters import CometKiwiFilter, run_filter
     from sdrrl.pipeline.generate import make_generator, run_generate
     from sdrrl.pipeline.sample import run_sample
     from sdrrl.pipeline.translate import make_translator, run_translate
 
     start = time.monotonic()
-    work = ensure_writable_dir(cfg.work)
-    write_json(work / "build.config.json", cfg.to_dict())
+    sharded = num_shards > 1
+    label = "build" + (f" shard {shard_index}/{num_shards}" if sharded else "")
+    src = cfg.source_lang
     stats: dict = {}
     with Cache(cfg.cache_path) as cache:
-        rows, skipped = workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
+        if sharded:
+            rows, skipped = _prepare_once(cfg, work, label, shard_index, num_shards)
+        else:
+            write_json(work / "build.config.json", cfg.to_dict())
+            rows, skipped = workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
+            _say_prepared(cfg, work, len(rows), skipped)
         stats["prepare"] = {"rows": len(rows), "skipped": skipped}
-        say(f"prepare: D = {cfg.input or str(workdir.shipped_sample()) + ' (the shipped sample; set input: for yours)'}, "
-            f"{len(rows)} rows, {skipped} skipped; written to {workdir.source_path(work)}.")
         generator = generator or make_generator(cfg.generate, seed=cfg.sample.seed)
-        stats["generate"] = run_generate(work, cfg, cache, generator)
+        stats["generate"] = run_generate(work, cfg, cache, generator, num_shards, shard_index)
         generator.release()  # a 7B generator need not share the GPU with NLLB and CometKiwi
-        stats["sample"] = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
+        if sharded:
+            workdir.wait_for_shards(workdir.responses_path(work), num_shards, stats["generate"]["inputs"], label,
+                                    "generate", shard_timeout_s, every_s=cfg.progress_every_s)
+            stats["sample"] = _sample_once(cfg, work, label, num_shards, run_sample)
+        else:
+            stats["sample"] = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
         translator = translator or make_translator(cfg.translate, cache_root=cfg.cache_path.parent)
         f = cfg.filter
         if qe is None and f.qe_enabled:
             qe = CometKiwiFilter(f.qe_model, f.qe_threshold, f.qe_batch_size, f.qe_gpus, cache)
-        for tgt in cfg.target_langs:
-            stats[f"translate {cfg.source_lang}-{tgt}"] = run_translate(work, cfg, cfg.source_lang, tgt, cache,
-                                                                        translator)
-            stats[f"filter {cfg.source_lang}-{tgt}"] = run_filter(work, cfg, cfg.source_lang, tgt, cache, qe)
+        if sharded:  # every language translated first: one wait per language, not per stage and language
+            for tgt in cfg.target_langs:
+                stats[f"translate {src}-{tgt}"] = run_translate(work, cfg, src, tgt, cache, translator,
+                                                                num_shards=num_shards, shard_index=shard_index)
+            for tgt in cfg.target_langs:
+                final = workdir.translations_path(work, src, tgt)
+                workdir.wait_for_shards(final, num_shards, stats[f"translate {src}-{tgt}"]["inputs"], label,
+                                        f"translate {src}-{tgt}", shard_timeout_s, every_s=cfg.progress_every_s)
+                workdir.ensure_merged(final, num_shards, "translate")
+                stats[f"filter {src}-{tgt}"] = run_filter(work, cfg, src, tgt, cache, qe,
+                                                          num_shards=num_shards, shard_index=shard_index)
+        else:
+            for tgt in cfg.target_langs:
+                stats[f"translate {src}-{tgt}"] = run_translate(work, cfg, src, tgt, cache, translator)
+                stats[f"filter {src}-{tgt}"] = run_filter(work, cfg, src, tgt, cache, qe)
     stats["model_calls"] = {"generate": generator.calls, "translate": translator.calls,
                             "qe": qe.calls if qe is not None else 0}
     elapsed = time.monotonic() - start
-    kept = {t: stats[f"filter {cfg.source_lang}-{t}"]["kept"] for t in cfg.target_langs}
-    say(f"build: {len(rows)} rows of D ({skipped} skipped) through generate, sample, translate and filter "
-        f"for {cfg.source_lang} -> {', '.join(cfg.target_langs)} in {elapsed:.1f}s; model calls: "
-        f"{json.dumps(stats['model_calls'])}; translations kept per language: {json.dumps(kept)}; "
-        f"outputs in {work / 'filter'}, cache {cfg.cache_path}.")
+    kept = {t: stats[f"filter {src}-{t}"]["kept"] for t in cfg.target_langs}
+    if sharded:
+        merged = all(workdir.filtered_path(work, src, t).exists() for t in cfg.target_langs)
+        say(f"{label}: rows {shard_index}, {shard_index + num_shards}, ... of D ({len(rows)} rows, {skipped} "
+            f"skipped) through generate, sample, translate and filter for {src} -> {', '.join(cfg.target_langs)} "
+            f"in {elapsed:.1f}s; model calls: {json.dumps(stats['model_calls'])}; translations kept per "
+            f"language{' (all shards, merged)' if merged else ' (this shard)'}: {json.dumps(kept)}; "
+            + (f"every shard is done: outputs in {work / 'filter'}." if merged else
+               "the last shard to finish merges the outputs into " + str(work / 'filter') + "."))
+    else:
+        say(f"build: {len(rows)} rows of D ({skipped} skipped) through generate, sample, translate and filter "
+            f"for {src} -> {', '.join(cfg.target_langs)} in {elapsed:.1f}s; model calls: "
+            f"{json.dumps(stats['model_calls'])}; translations kept per language: {json.dumps(kept)}; "
+            f"outputs in {work / 'filter'}, cache {cfg.cache_path}.")
     return stats
+
+
+def _say_prepared(cfg, work: Path, n: int, skipped: int) -> None:
+    say(f"prepare: D = {cfg.input or str(workdir.shipped_sample()) + ' (the shipped sample; set input: for yours)'}, "
+        f"{n} rows, {skipped} skipped; written to {workdir.source_path(work)}.")
+
+
+def _current(marker: Path, inputs: str, output: Path) -> dict | None:
+    """The marker's record if it says ``output`` was made from ``inputs`` and ``output`` is unchanged."""
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("inputs") != inputs or not output.exists():
+        return None
+    return data if data.get("output") == workdir.inputs_digest(output) else None
+
+
+def _prepare_once(cfg, work: Path, label: str, shard_index: int, num_shards: int) -> tuple[list[dict], int]:
+    """D for a sharded build: prepared by the first shard here, reused by the others."""
+    from sdrrl.io import read_jsonl, write_json
+
+    path = Path(cfg.input) if cfg.input else workdir.shipped_sample()
+    source = workdir.source_path(work)
+    marker = workdir.done_marker(source)
+    with lock.shared_work(work, "preparing D"):
+        if not path.exists():  # prepare_source says so, with the fix
+            workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
+        inputs = workdir.inputs_digest(path, [cfg.max_rows, cfg.on_bad_row])
+        done = _current(marker, inputs, source)
+        if done is not None:
+            rows = list(read_jsonl(source))
+            say(f"{label}: D already prepared by {done.get('by', 'another shard')}: {len(rows)} rows in {source}.")
+            return rows, int(done.get("skipped", 0))
+        _refuse_if_a_live_shard_prepared_other_inputs(work, marker, num_shards, label)
+        write_json(work / "build.config.json", cfg.to_dict())
+        rows, skipped = workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
+        write_json(marker, {"inputs": inputs, "output": workdir.inputs_digest(source), "skipped": skipped,
+                            "by": f"shard {shard_index} of {num_shards}", "shard_index": shard_index,
+                            "num_shards": num_shards, **lock.holder_record()})
+        _say_prepared(cfg, work, len(rows), skipped)
+        return rows, skipped
+
+
+def _refuse_if_a_live_shard_prepared_other_inputs(work: Path, marker: Path, num_shards: int, label: str) -> None:
+    """D was prepared from other input or settings by a shard of this run that still runs: the
+    shards were started with different configs. (A marker of a finished or dead run is just old.)"""
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(data, dict) or data.get("num_shards") != num_shards:
+        return
+    index = data.get("shard_index")
+    if not isinstance(index, int) or not 0 <= index < num_shards:
+        return
+    shard_lock = lock.shard_lock_path(work, num_shards, index)
+    holder = lock.read_holder(shard_lock)
+    if (lock.is_locked(shard_lock) and holder.get("pid") == data.get("pid")
+            and holder.get("host") == data.get("host")):
+        from sdrrl.errors import SdrrlError
+
+        raise SdrrlError(f"{label}: shard {index} of {num_shards}, still running ({lock.describe(holder)}), prepared D "
+                         "from another input, --max-rows or on_bad_row than this shard's config.",
+                         "start every shard of a build with the same config and options (only --shard-index "
+                         "differs); stop the shards and start them again alike (finished work is kept).")
+
+
+def _sample_once(cfg, work: Path, label: str, num_shards: int, run_sample) -> dict:
+    """D_synth for a sharded build: merged G and sampled by one shard, reused by the others."""
+    from sdrrl.io import read_jsonl, write_json
+
+    responses = workdir.responses_path(work)
+    workdir.ensure_merged(responses, num_shards, "generate")
+    synth = workdir.synth_path(work)
+    marker = workdir.done_marker(synth)
+    with lock.shared_work(synth.parent, "sampling D_synth"):
+        inputs = workdir.inputs_digest(workdir.source_path(work), responses, [cfg.sample.seed, cfg.sample.p_generated])
+        done = _current(marker, inputs, synth)
+        if done is not None:
+            rows = list(read_jsonl(synth))
+            n_g = sum(r.get("from") == "G" for r in rows)
+            say(f"{label}: D_synth already sampled by another shard: {len(rows)} rows in {synth}.")
+            return {"rows": len(rows), "from_G": n_g, "from_D": len(rows) - n_g}
+        result = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
+        write_json(marker, {"inputs": inputs, "output": workdir.inputs_digest(synth)})
+        return result

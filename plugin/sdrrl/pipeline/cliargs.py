@@ -12,9 +12,25 @@ def add_common(p: argparse.ArgumentParser, shards: bool = True) -> None:
     p.add_argument("--cache", help="SQLite cache file shared by stages, runs and shards (default WORK/cache.sqlite)")
     p.add_argument("--on-bad-row", choices=("error", "skip"), help="bad input rows: stop, or skip+count+log")
     p.add_argument("--progress-every", type=float, metavar="SECONDS", help="seconds between progress lines")
+    p.add_argument("--wait", nargs="?", type=float, const=float("inf"), default=0.0, metavar="SECONDS",
+                   help="if another sdrrl process is writing to the work directory (or this shard), wait for it "
+                        "(as long as it takes, or up to SECONDS) instead of stopping at once")
     if shards:
         p.add_argument("--num-shards", type=int, default=1, help="split the rows into N shards (default 1)")
         p.add_argument("--shard-index", type=int, default=0, help="which shard this process runs (0..N-1)")
+
+
+def wait_arg(args: argparse.Namespace) -> float | None:
+    """--wait as :func:`sdrrl.pipeline.lock.hold_work` takes it: 0 refuse at once, None no limit."""
+    wait = getattr(args, "wait", 0.0)
+    if wait is None or wait == float("inf"):
+        return None
+    if wait < 0:
+        from sdrrl.errors import SdrrlError
+
+        raise SdrrlError(f"--wait {wait:g} is negative.", "give a number of seconds, or --wait alone to wait as "
+                         "long as it takes.")
+    return wait
 
 
 def add_langs(p: argparse.ArgumentParser) -> None:

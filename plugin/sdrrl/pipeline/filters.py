@@ -291,10 +291,12 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
         inputs = workdir.inputs_digest(workdir.synth_path(work), workdir.translations_path(work, src, tgt),
                                        dict(settings, qe_model=Path(fcfg.qe_model).name,
                                             translation_model=Path(cfg.translate.model).name))
-        workdir.write_output(final, out_rows, num_shards, shard_index, inputs)
-        summary = summarize(src, tgt, out_rows, excluded, settings)
-        if final.exists():  # this was the last shard: merge exclusions and summary too
-            summary = merge_filter_shards(work, src, tgt, num_shards, settings)
+        merged: list[dict] = []  # the last shard to finish merges exclusions and summary too
+        workdir.write_output(final, out_rows, num_shards, shard_index, inputs,
+                             merged_also=[workdir.summary_path(work, src, tgt)],
+                             on_merge=lambda: merged.append(merge_filter_shards(work, src, tgt, num_shards,
+                                                                                settings)))
+        summary = merged[0] if merged else summarize(src, tgt, out_rows, excluded, settings)
     say(f"{label}: {summary['rows']} rows; kept {summary['kept']} and rejected {summary['rejected']} "
         f"translations ({_reasons(summary['rejected_by_reason'])}); QE {'off' if not fcfg.qe_enabled else f'tau={fcfg.qe_threshold} with {fcfg.qe_model}, {qe_calls} model call(s)'}; "
         f"LID {'on' if fcfg.lid_enabled else 'off'}; exclusions in {workdir.excluded_path(work, src, tgt)}.")

@@ -273,4 +273,5 @@ def run_generate(work: Path, cfg, cache: Cache, generator: Generator | None = No
         f"{gcfg.model} ({gcfg.backend}, template {gcfg.template!r}, max_new_tokens {gcfg.max_new_tokens}, "
         f"{'greedy' if gcfg.temperature == 0 else f'temperature {gcfg.temperature}'}) in {calls} model call(s), "
         f"{progress.elapsed:.1f}s; written to {path}.")
-    return {"rows": len(rows), "generated": len(todo), "model_calls": calls, "path": str(path)}
+    return {"rows": len(rows), "generated": len(todo), "model_calls": calls, "path": str(path),
+            "inputs": inputs}

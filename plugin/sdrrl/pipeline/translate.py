@@ -348,5 +348,6 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
         f"from the cache, {translated} translated in {calls} model call(s) by {type(translator).__name__} "
         f"(beam {translator.beam_size}) in {progress.elapsed:.1f}s; written to {path}.")
     return {"rows": len(rows), "segments": len(all_segments), "unique_segments": unique, "model_calls": calls,
-            "path": str(path)}
+            "path": str(path),
+            "inputs": inputs}
 

@@ -22,12 +22,14 @@ import contextlib
 import hashlib
 import json
 import re
+import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from sdrrl.errors import SdrrlError
 from sdrrl.io import read_jsonl, write_json, write_jsonl
+from sdrrl.pipeline import lock
 
 
 def source_path(work: Path) -> Path:
@@ -101,9 +103,15 @@ def inputs_digest(*parts: Any) -> str:
 
 
 def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_index: int = 0,
-                 inputs: str | None = None) -> Path:
+                 inputs: str | None = None, merged_also: Sequence[Path] = (),
+                 on_merge: Callable[[], Any] | None = None) -> Path:
     """Write a stage's rows: the final file when unsharded, else the shard file and its marker
-    (which records ``inputs``, the stage's :func:`inputs_digest`)."""
+    (which records ``inputs``, the stage's :func:`inputs_digest`).
+
+    When every shard is done, one process merges them (under the directory's shared-work lock, so
+    exactly one does, even when shards finish at the same moment) and then calls ``on_merge``,
+    which writes ``merged_also`` (e.g. the filter's summary); a merge counts as done when ``final``
+    and every file of ``merged_also`` are newer than every shard's marker."""
     rows = list(rows)
     if num_shards == 1:
         write_jsonl(final, rows)
@@ -112,11 +120,66 @@ def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_i
     write_jsonl(path, rows)
     write_json(done_marker(path), {"rows": len(rows), "num_shards": num_shards, "shard_index": shard_index,
                                    "inputs": inputs, "written_ns": time.time_ns()})
-    with contextlib.suppress(FileNotFoundError):  # a merged file from an earlier run is stale now
-        final.unlink()
-    if all_shards_done(final, num_shards, inputs):  # the last shard to finish merges (atomic, idempotent)
-        merge_shards(final, "merge")
+    with lock.shared_work(final.parent, f"merge of {final.name}"):
+        if all_shards_done(final, num_shards, inputs):  # the last shard to finish merges (atomic, idempotent)
+            if not merged_is_current(final, num_shards, merged_also):
+                merge_shards(final, "merge")
+                if on_merge is not None:
+                    on_merge()
+        else:
+            with contextlib.suppress(FileNotFoundError):  # a merged file from an earlier run is stale now
+                final.unlink()
     return path
+
+
+def merged_is_current(final: Path, num_shards: int, merged_also: Sequence[Path] = ()) -> bool:
+    """``final`` (and ``merged_also``) exist and were written after the newest shard marker.
+    File times on both sides: one clock (the file system's), also across machines on NFS."""
+    newest = 0
+    for i in range(num_shards):
+        with contextlib.suppress(FileNotFoundError):
+            newest = max(newest, done_marker(shard_path(final, num_shards, i)).stat().st_mtime_ns)
+    for p in (final, *merged_also):
+        try:
+            if p.stat().st_mtime_ns < newest:
+                return False
+        except FileNotFoundError:
+            return False
+    return True
+
+
+def ensure_merged(final: Path, num_shards: int, stage: str) -> None:
+    """Merge the (finished) shards of ``final`` unless a current merge exists (one process does it)."""
+    with lock.shared_work(final.parent, f"merge of {final.name}"):
+        if not merged_is_current(final, num_shards):
+            merge_shards(final, stage)
+
+
+def wait_for_shards(final: Path, num_shards: int, inputs: str | None, label: str, stage: str,
+                    timeout_s: float, every_s: float = 30.0, poll_s: float = 0.5) -> None:
+    """Wait (printing which shards are missing) until every shard of ``final`` is done with these
+    ``inputs``; fail after ``timeout_s`` naming the missing shards."""
+    start = time.monotonic()
+    last = None
+    while True:
+        markers = [done_marker(shard_path(final, num_shards, i)) for i in range(num_shards)]
+        missing = [i for i, m in enumerate(markers) if not m.exists() or
+                   (inputs is not None and _marker_inputs(m) != inputs)]
+        if not missing:
+            return
+        waited = time.monotonic() - start
+        names = ", ".join(map(str, missing))
+        if waited >= timeout_s:
+            raise SdrrlError(f"{label}: {stage} shard(s) {names} of {num_shards} did not finish within "
+                             f"{timeout_s:.0f} s (no current .done marker for {final.name}).",
+                             f"start the missing shard processes (`sdrrl build ... --num-shards {num_shards} "
+                             "--shard-index I`, same config), or raise --shard-timeout; finished work is kept "
+                             "and a rerun continues it.")
+        if last is None or time.monotonic() - last >= every_s:
+            last = time.monotonic()
+            print(f"{label}: waiting for {stage} shard(s) {names} of {num_shards} to finish "
+                  f"({waited:.0f} s so far, at most {timeout_s:.0f} s).", file=sys.stderr, flush=True)
+        time.sleep(poll_s)
 
 
 def _marker(marker: Path) -> dict:
@@ -190,7 +253,9 @@ def merge_shards(final: Path, stage: str) -> Path:
 def read_output(final: Path, stage: str) -> list[dict]:
     """A stage's rows: the merged file, merging finished shards first if needed."""
     if not final.exists():
-        merge_shards(final, stage)
+        with lock.shared_work(final.parent, f"merge of {final.name}"):
+            if not final.exists():
+                merge_shards(final, stage)
     return list(read_jsonl(final))
 
 

@@ -1,0 +1,323 @@
+"""One writer per directory: advisory locks the kernel releases when their holder dies.
+
+A lock is ``fcntl.flock`` on a small lock file. The kernel drops it when the holder's last file
+descriptor closes, so a ``kill -9``'d holder leaves nothing to clean up: the file stays, the lock
+does not. The holder writes who it is (pid, host, command line, since when) into the lock file, so a
+refused process can name it. (flock works across machines on NFSv4 and Lustre with ``flock``
+mounts; on a file system without it, every process on one machine still excludes the others.)
+
+Three kinds of lock, used by every pipeline command (``sdrrl build`` and the stage commands):
+
+* ``WORK/.sdrrl.lock``: the work directory. An unsharded run takes it exclusively; each shard of a
+  sharded run takes it shared, so shards run side by side but never next to an unsharded run.
+* ``WORK/.sdrrl.shard-I-of-N.lock``: shard I of N, exclusive: one process per shard.
+* ``DIR/.sdrrl-shared.lock``: work that shards share (preparing D, sampling, merging shard files in
+  DIR), exclusive and held only while doing it, so exactly one process does it.
+
+:class:`DirLock` is not tied to the pipeline: ``sdrrl export`` can take one on its registry directory.
+Locks are re-entrant within one process (flock on a second descriptor would conflict with the first).
+
+Holding a lock also makes a process the owner of the temporary files (``.NAME.XXXX.tmp``, written by
+:func:`sdrrl.io.atomic_open`) it covers, so it removes those a killed writer left (:func:`remove_stale_temps`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import json
+import os
+import re
+import shlex
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sdrrl.errors import SdrrlError
+
+WORK_LOCK = ".sdrrl.lock"
+SHARED_LOCK = ".sdrrl-shared.lock"
+
+# path -> [fd, mode, depth] for the locks this process holds (re-entrancy)
+_held: dict[str, list] = {}
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def holder_record(**extra) -> dict:
+    now = time.time()
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(["sdrrl", *sys.argv[1:]])
+            if Path(sys.argv[0]).name in ("sdrrl", "cli.py", "__main__.py") else shlex.join(sys.argv),
+            "since": _dt.datetime.fromtimestamp(now, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "since_epoch": now, **extra}
+
+
+def read_holder(path: Path) -> dict:
+    """What the lock file says about its holder ({} if nothing readable)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def describe(info: dict) -> str:
+    if not info.get("pid"):
+        return "another process (it has not written its name yet)"
+    ago = ""
+    if isinstance(info.get("since_epoch"), (int, float)):
+        ago = f", {max(0, int(time.time() - info['since_epoch']))} s ago"
+    host = f" on {info['host']}" if info.get("host") and info["host"] != socket.gethostname() else ""
+    return f"pid {info['pid']}{host} (`{info.get('command', '?')}`), since {info.get('since', '?')}{ago}"
+
+
+def is_locked(path: Path) -> bool:
+    """Whether some process holds ``path`` exclusively now (a probe; the answer may change at once)."""
+    if str(Path(path).resolve()) in _held:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+class DirLock:
+    """An flock on ``path``; ``shared`` for readers-side-by-side. Use as a context manager or
+    ``acquire``/``release``. ``what`` names the locked thing in messages ("work directory W")."""
+
+    def __init__(self, path: str | os.PathLike, what: str, shared: bool = False, record: bool = True,
+                 holders: Callable[[], list[dict]] | None = None):
+        self.path = Path(path)
+        self.what = what
+        self.shared = shared
+        self.record = record and not shared  # a shared lock has several holders: no single record
+        self.holders = holders
+        self._key = str(self.path.resolve())
+
+    def _describe_holders(self) -> str:
+        infos = self.holders() if self.holders else []
+        if not infos:
+            infos = [read_holder(self.path)]
+        return "; ".join(describe(i) for i in infos)
+
+    def acquire(self, wait: float | None = 0.0, poll_s: float = 0.5, say_every_s: float = 60.0,
+                quiet_s: float = 0.0) -> "DirLock":
+        """Take the lock. ``wait`` 0: refuse at once if it is held; None: wait as long as it takes;
+        a number: wait up to that many seconds. A wait longer than ``quiet_s`` prints who holds the lock."""
+        mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
+        if self._key in _held:
+            held = _held[self._key]
+            if held[1] == fcntl.LOCK_SH and mode == fcntl.LOCK_EX:
+                raise RuntimeError(f"{self.path}: cannot upgrade a shared lock held by this process")
+            held[2] += 1
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise SdrrlError(f"Cannot create the lock file {str(self.path)!r}: {err.strerror or err}.",
+                             "make the directory writable for this user.") from None
+        start = time.monotonic()
+        last_say = None
+        # "at once" still allows a moment: a probe (is_locked) may hold the file for microseconds
+        limit = 0.3 if wait == 0 else wait
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    break
+                except OSError as err:
+                    if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                        raise
+                waited = time.monotonic() - start
+                if limit is not None and waited >= limit:
+                    if not wait:
+                        raise SdrrlError(
+                            f"The {self.what} is in use by {self._describe_holders()}; one writer at a time.",
+                            "wait for it to finish, or run the same command with --wait to start when it does "
+                            "(a killed holder releases the lock by itself).")
+                    raise SdrrlError(f"Waited {waited:.0f} s for the {self.what}, still in use by "
+                                     f"{self._describe_holders()}.",
+                                     "wait longer (--wait with no number waits as long as it takes).")
+                due = last_say is None or time.monotonic() - last_say >= say_every_s
+                if wait != 0 and waited >= quiet_s and due:
+                    last_say = time.monotonic()
+                    _say(f"waiting for the {self.what}, held by {self._describe_holders()} "
+                         f"({waited:.0f} s so far{'' if wait is None else f' of at most {wait:.0f}'}).")
+                time.sleep(min(poll_s, 0.1) if wait == 0 else poll_s)
+        except BaseException:
+            os.close(fd)
+            raise
+        if self.record:
+            data = json.dumps(holder_record()).encode("utf-8")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+        _held[self._key] = [fd, mode, 1]
+        return self
+
+    def release(self) -> None:
+        held = _held.get(self._key)
+        if held is None:
+            return
+        held[2] -= 1
+        if held[2] > 0:
+            return
+        del _held[self._key]
+        if self.record:  # no stale name for the next holder's first moments (a killed holder cannot do this)
+            with contextlib.suppress(OSError):
+                os.ftruncate(held[0], 0)
+        os.close(held[0])  # closing the descriptor drops the flock
+
+    def __enter__(self) -> "DirLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+# -- temporary files -------------------------------------------------------------------------------
+
+# sdrrl.io.atomic_open names them ".{dest.name}.{8 random}.tmp" (tempfile.mkstemp)
+_TEMP = re.compile(r"^\.(?P<dest>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+_SHARD = re.compile(r"\.shard-\d+-of-\d+(\.|$)")
+
+
+def remove_stale_temps(directory: Path, keep: Callable[[str], bool] = lambda dest: False,
+                       recursive: bool = False) -> list[Path]:
+    """Remove temporary files of :func:`sdrrl.io.atomic_open` whose destination name ``keep`` does not
+    claim (for a live writer). Call only while holding the lock that covers those writers."""
+    removed: list[Path] = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    walk = os.walk(directory) if recursive else [(str(directory), [], os.listdir(directory))]
+    for root, _dirs, files in walk:
+        for name in files:
+            m = _TEMP.match(name)
+            if not m or keep(m.group("dest")):
+                continue
+            path = Path(root) / name
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+# sdrrl.pipeline.translate converts models into ".{name}.converting-{8 random}" (tempfile.mkdtemp)
+_CONVERTING = re.compile(r"^\..+\.converting-[A-Za-z0-9_]{8}$")
+
+
+def remove_stale_conversions(directory: Path) -> list[Path]:
+    """Remove half-made CTranslate2 conversions in ``directory`` (call only holding its lock)."""
+    import shutil
+
+    removed = []
+    if Path(directory).is_dir():
+        for p in Path(directory).iterdir():
+            if _CONVERTING.match(p.name) and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+    return removed
+
+
+def _report_removed(removed: list[Path], label: str) -> None:
+    if removed:
+        _say(f"{label}: removed {len(removed)} temporary file(s) a killed run left "
+             f"({', '.join(str(p) for p in removed[:3])}{' ...' if len(removed) > 3 else ''}).")
+
+
+# -- the pipeline's locks --------------------------------------------------------------------------
+
+def shard_lock_path(work: Path, num_shards: int, shard_index: int) -> Path:
+    return Path(work) / f".sdrrl.shard-{shard_index}-of-{num_shards}.lock"
+
+
+def _shard_locks(work: Path) -> list[tuple[Path, int]]:
+    """The shard lock files in ``work`` with their shard counts."""
+    out = []
+    for p in sorted(Path(work).glob(".sdrrl.shard-*-of-*.lock")):
+        m = re.match(r"\.sdrrl\.shard-\d+-of-(\d+)\.lock$", p.name)
+        if m:
+            out.append((p, int(m.group(1))))
+    return out
+
+
+def _live_shard_holders(work: Path) -> list[dict]:
+    out = []
+    for p, _n in _shard_locks(work):
+        if is_locked(p):
+            info = read_holder(p)
+            out.append(info)
+    return out
+
+
+@contextlib.contextmanager
+def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0,
+              wait: float | None = 0.0) -> Iterator[None]:
+    """Hold the work directory for one pipeline command: exclusively when unsharded, or for shard I
+    of N (shared with the other shards). Removes the temporary files this holder owns that a
+    killed run left: all of them under WORK when unsharded, its own shard's when sharded."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    if num_shards == 1:
+        main = DirLock(work / WORK_LOCK, f"work directory {work}",
+                       holders=lambda: _live_shard_holders(work) or [read_holder(work / WORK_LOCK)])
+        with _acquired(main, wait):
+            # the default cache root is WORK, so its converted models are in WORK/ct2 (a --cache elsewhere
+            # may be shared with other work directories: not ours to clean)
+            removed = remove_stale_temps(work, recursive=True) + remove_stale_conversions(work / "ct2")
+            _report_removed(removed, "work directory")
+            yield
+        return
+    main = DirLock(work / WORK_LOCK, f"work directory {work} (for shard {shard_index} of {num_shards})",
+                   shared=True, holders=lambda: [read_holder(work / WORK_LOCK)])
+    shard = DirLock(shard_lock_path(work, num_shards, shard_index),
+                    f"shard {shard_index} of {num_shards} of work directory {work}")
+    tag = f".shard-{shard_index}-of-{num_shards}."  # the dot: shard-1-of-2 is not shard-1-of-20
+    with _acquired(main, wait), _acquired(shard, wait):
+        others = [(p, n) for p, n in _shard_locks(work) if n != num_shards and is_locked(p)]
+        if others:  # acquired first, checked second: of two runs starting together, neither slips through
+            raise SdrrlError(
+                f"The work directory {work} is in use by a run with --num-shards {others[0][1]}, not {num_shards}: "
+                f"{describe(read_holder(others[0][0]))}.",
+                "give every shard of a run the same --num-shards (and config), or wait for that run to end.")
+        removed = remove_stale_temps(work, keep=lambda dest: tag not in dest, recursive=True)
+        _report_removed(removed, f"shard {shard_index}/{num_shards}")
+        yield
+
+
+@contextlib.contextmanager
+def _acquired(lock: DirLock, wait: float | None, quiet_s: float = 0.0) -> Iterator[DirLock]:
+    lock.acquire(wait, quiet_s=quiet_s)
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def shared_work(directory: str | os.PathLike, label: str = "shared work") -> Iterator[None]:
+    """Hold ``DIR/.sdrrl-shared.lock`` while doing work that shards share in DIR (waits as long as
+    another shard does it). Removes the unsharded temporary files in DIR a killed run left: only
+    a holder of this lock (or of the whole work directory) writes them."""
+    directory = Path(directory)
+    lock = DirLock(directory / SHARED_LOCK, f"lock for the {label} in {directory}")
+    first = lock._key not in _held
+    with _acquired(lock, None, quiet_s=2.0):  # merges take a moment; say so only when it is long
+        if first:
+            removed = remove_stale_temps(directory, keep=lambda dest: bool(_SHARD.search(dest)))
+            _report_removed(removed, label)
+        yield
