@@ -273,7 +273,8 @@ class PairComposer:
             direction = "reverse" if translated else "forward"
             side = "tgt" if translated else "src"
             switch = codeswitch.CodeSwitcher(self.dictionary(direction), self.cfg.code_switch.p,
-                                             f"{self.cfg.seed}-{self.src}-{self.tgt}-{side}-questions")
+                                             f"{self.cfg.seed}-{self.src}-{self.tgt}-{side}-questions",
+                                             lang=self.tgt if translated else self.src)
             out = {}
             for r in rows:
                 q = r.get(field)
