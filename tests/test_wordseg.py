@@ -131,3 +131,35 @@ def test_comp_cut_points_fall_between_words():
                                    "Complete in {lang}.", 1, Counter()))
     assert rows[0]["output"] == "日本の首都はどこですか？"
     assert len(rows[0]["input"]) in {2, 3, 5, 6, 8, 10}
+
+
+def test_export_switches_japanese_questions_by_words(tmp_path):
+    """Through the composer: the translated (Japanese) questions of D_TL/D_TT are switched word by
+    word with the ja-en dictionary, and nothing is inserted between the untouched words."""
+    import json
+    import shutil
+
+    from fixtures.compose import helpers
+    from sdrrl.compose.export import export
+
+    work = helpers.copy_work(tmp_path / "work")
+    questions = list(CASES["jpn"]["questions"])
+    rows = helpers.rows(helpers.WORK / "filter" / "eng-ind.jsonl")
+    for i, r in enumerate(rows):  # Japanese questions in place of the Indonesian ones
+        r["x_mt"] = questions[i % len(questions)] if r.get("x_mt") else r.get("x_mt")
+    (work / "filter" / "eng-jpn.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                                   encoding="utf-8")
+    shutil.copy(work / "filter" / "eng-ind.excluded.jsonl", work / "filter" / "eng-jpn.excluded.jsonl")
+    dicts = tmp_path / "dicts"
+    dicts.mkdir()
+    _dictionary(dicts, "jpn")
+    (dicts / "en-ja.txt").write_text("what 何\n", encoding="utf-8")
+    cfg = helpers.config(tmp_path, work=work, targets=["jpn"], methods=["xcot"],
+                         code_switch={"p": 1.0, "dictionaries": str(dicts)})
+    export(cfg, tmp_path / "out")
+    tt = helpers.rows(tmp_path / "out" / "xcot_eng-jpn_tt.jsonl")
+    switch = codeswitch.CodeSwitcher(codeswitch.load_muse(dicts / "ja-en.txt"), 1.0, 0, lang="jpn")
+    expected = {switch(q) for q in questions}
+    assert "japanのcapitalはwhereですか？" in expected
+    assert len(tt) >= 6 and {r["instruction"] for r in tt} <= expected
+    assert sum("japan" in r["instruction"] for r in tt) >= 2
