@@ -33,6 +33,9 @@ def test_sentence_split():
         "日本の首都は東京です。", "猫が好きです！", "本当？"]
     assert monolingual.sentences("ខ្ញុំស្រលាញ់ប្រទេសកម្ពុជា។តើអ្នកសុខសប្បាយទេ?") == [
         "ខ្ញុំស្រលាញ់ប្រទេសកម្ពុជា។", "តើអ្នកសុខសប្បាយទេ?"]
+    thai = "วันนี้อากาศดีมาก เราไปเดินเล่นที่สวนกัน\nแมวนอนอยู่บนโต๊ะ"
+    assert monolingual.sentences(thai, "tha") == ["วันนี้อากาศดีมาก", "เราไปเดินเล่นที่สวนกัน", "แมวนอนอยู่บนโต๊ะ"]
+    assert monolingual.sentences(thai) == ["วันนี้อากาศดีมาก เราไปเดินเล่นที่สวนกัน", "แมวนอนอยู่บนโต๊ะ"]
 
 
 def test_comp_from_shipped_monolingual_file_without_parallel_corpus(tmp_path):

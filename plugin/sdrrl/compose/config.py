@@ -77,7 +77,7 @@ class CompletionConfig:
     config: str | None = None       # the dataset's config name, e.g. "20231101.{iso1}" (Wikipedia)
     split: str = "train"
     sentences: int | None = None    # how many; None: parallel.pairs (the paper's D_comp size, 1,000)
-    max_documents: int = 100_000    # documents read from the corpus (a dataset is read as a stream)
+    max_documents: int = 10_000     # documents read (a dataset: the first ones of its stream)
     max_chars: int = 500            # longer "sentences" (unsplit paragraphs, lists) are dropped
 
 
@@ -153,7 +153,7 @@ class ComposeConfig:
                              "use a positive number, or leave it out to take parallel.pairs.")
         if c.max_documents < 1 or c.max_chars < 2:
             raise SdrrlError(f"completion.max_documents = {c.max_documents}, completion.max_chars = {c.max_chars}.",
-                             "use positive numbers (defaults: 100000 and 500).")
+                             "use positive numbers (defaults: 10000 and 500).")
         if self.duplicates not in ("link", "copy"):
             raise SdrrlError(f"duplicates = {self.duplicates!r}.", "use 'link' or 'copy'.")
         for name, subsets in (("cit_subsets", self.baselines.cit_subsets),
