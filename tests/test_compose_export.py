@@ -309,7 +309,7 @@ def test_shipped_paper_config_loads_and_holds_the_papers_values():
     path = Path(cc.__file__).with_name("paper.yaml")
     cfg = cc.load(path)
     default = cc.from_mapping({})
-    for section in ("parallel", "templates", "baselines"):
+    for section in ("parallel", "completion", "templates", "baselines"):
         assert getattr(cfg, section) == getattr(default, section), section
     assert cfg.code_switch.p == 0.15 and cfg.parallel.pairs == 1000 and cfg.seed == default.seed
     assert cfg.methods == cc.ALL_METHODS

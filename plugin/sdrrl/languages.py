@@ -28,6 +28,10 @@ class Language:
     # Other CLD3 answers that still mean "this language": CLD3 labels a quarter to a third of
     # correct Indonesian as Malay ("ms"), which would otherwise be rejected as off-target.
     cld3_also: tuple[str, ...] = ()
+    # How the composer finds words (code-switching, D_comp's cut points): "space" (runs of word
+    # characters) for scripts written with spaces; a real segmenter for those without one
+    # (sdrrl/wordseg.py: "mecab" for Japanese, "newmm" for Thai, "khmernltk" for Khmer).
+    segmenter: str = "space"
 
     @property
     def cld3_codes(self) -> frozenset[str]:
@@ -51,15 +55,18 @@ _TABLE: tuple[Language, ...] = (
     Language("nob", "Norwegian", "nob_Latn", "no", "nob_Latn", None, "no", "en-no", "no"),
     Language("ind", "Indonesian", "ind_Latn", "id", "ind_Latn", "indonesian", None, "en-id", "id",
              cld3_also=("ms",)),
-    Language("jpn", "Japanese", "jpn_Jpan", "ja", "jpn_Jpan", "japanese", "ja", "en-ja", "ja"),
+    Language("jpn", "Japanese", "jpn_Jpan", "ja", "jpn_Jpan", "japanese", "ja", "en-ja", "ja",
+             segmenter="mecab"),
     Language("kor", "Korean", "kor_Hang", "ko", "kor_Hang", "korean", "ko", "en-ko", "ko"),
     Language("por", "Portuguese", "por_Latn", "pt", "por_Latn", "portuguese", "pt", "en-pt", "pt"),
     Language("slv", "Slovenian", "slv_Latn", "sl", "slv_Latn", None, None, "en-sl", "sl"),
     Language("vie", "Vietnamese", "vie_Latn", "vi", "vie_Latn", "vietnamese", "vi", "en-vi", "vi"),
     Language("pol", "Polish", "pol_Latn", "pl", "pol_Latn", None, "pl", "en-pl", "pl"),
     # ... and the two SeaLLM targets (appendix B)
-    Language("tha", "Thai", "tha_Thai", "th", "tha_Thai", "thai", "th", "en-th", "th"),
-    Language("khm", "Khmer", "khm_Khmr", "km", "khm_Khmr", None, "km", "en-km", "km", muse=False),
+    Language("tha", "Thai", "tha_Thai", "th", "tha_Thai", "thai", "th", "en-th", "th",
+             segmenter="newmm"),
+    Language("khm", "Khmer", "khm_Khmr", "km", "khm_Khmr", None, "km", "en-km", "km", muse=False,
+             segmenter="khmernltk"),
     # resource-rich source languages (section 4.1 and appendix C)
     Language("eng", "English", "eng_Latn", "en", "eng_Latn", "english", "en", None, "en",
              role="source"),

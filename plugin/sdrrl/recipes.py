@@ -24,6 +24,16 @@ def dataset_names(method: str, src: str, tgt: str) -> list[str]:
     return [entry_name(method, src, tgt, spec.kind) for spec in method_subsets(method, ComposeConfig())]
 
 
+def multi_dataset_names(method: str, sources, targets) -> list[str]:
+    """Every registry name of one method over several sources and targets (source-major, then
+    target, then subset): what one model trained on many languages reads (README "Many languages
+    in one model")."""
+    return [n for src in sources for tgt in targets for n in dataset_names(method, src, tgt)]
+
+
+# The paper's 14 LLaMA-2 targets (section 4.1): the table's targets without the SeaLLM-only two.
+LLAMA2_TARGETS = ("ces", "dan", "ukr", "bul", "fin", "hun", "nob", "ind", "jpn", "kor", "por", "slv", "vie", "pol")
+
 ABLATIONS = ("sdrrl-no-tl-lt", "sdrrl-no-synth", "sdrrl-no-mt-comp", "sdrrl-no-cs", "sdrrl-only-mt-comp")
 
 Item = tuple[str, Any, str]
@@ -160,6 +170,16 @@ RECIPES: dict[str, list[Item]] = {
                            model_name_or_path=("SeaLLMs/SeaLLM-7B-v2", "appendix B: SeaLLM-7B (our pick of release)")),
     # appendix C: French as the resource-rich source (targets ind, jpn, kor)
     "sdrrl_llama2_fra": _paper("sdrrl", src="fra", tgt="ind"),
+    # beyond the paper: one model for all 14 targets (6 subsets x 14 = 84 registry entries)
+    "sdrrl_llama2_multi": _with(
+        PAPER_BASE,
+        dataset=(",".join(multi_dataset_names("sdrrl", ["eng"], LLAMA2_TARGETS)),
+                 "beyond the paper: every subset of the 14 targets (84 entries); add a second source's "
+                 "entries (sdrrl_fra-*) with a dataset= override"),
+        mix_strategy=("interleave_over",
+                      "equal weight per language and subset: LLaMA-Factory round-robins the 84 datasets and "
+                      "oversamples each to the largest one's size (measured, README)"),
+        output_dir="saves/llama2-7b/sdrrl/eng-multi"),
     # one GPU
     "sdrrl_llama2_lora": _paper("sdrrl", **LORA),
     # the embedded default: tiny Llama on CPU, same structure as the paper recipe (early stopping included)

@@ -5,11 +5,13 @@ with probability ``p``; everything else (spacing, punctuation, newlines) is kept
 Responses and template text never pass through here: the composer calls this on bare questions
 only, before any template wraps them.
 
-Tokens are maximal runs of Unicode word characters and combining marks (Thai, Khmer signs),
+Words are found by :mod:`sdrrl.wordseg` for the question's language: maximal runs of Unicode
+word characters and combining marks (Thai, Khmer signs) for scripts written with spaces, and the
+language table's word segmenter for those without (Japanese: MeCab/UniDic, Thai: newmm, Khmer:
+khmer-nltk), so their questions are switched at p of their dictionary-covered words too. Words are
 looked up lower-cased (MUSE dictionaries are lower-case); a replacement takes the capitalisation
-of the word it replaces. Scripts written without spaces (Japanese, Thai, Khmer) come out as long
-runs that a word dictionary rarely covers, so their questions are switched far less than p of
-their words: a word segmenter would fix that.
+of the word it replaces. Nothing is inserted around a replacement: Japanese words that touched
+still touch (``日本のcapitalはどこ``).
 """
 
 from __future__ import annotations
@@ -17,32 +19,15 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sdrrl import wordseg
 from sdrrl.errors import SdrrlError
 
 
-def _combining_marks() -> str:
-    """A regex class body of the combining marks (Unicode category M) of the BMP. ``\\w`` does not
-    match them, yet Thai and Khmer vowel and tone signs (and decomposed accents) are marks inside
-    words: without them ``ไม่`` would be cut into ``ไม`` + ``่``. ~8 ms, once."""
-    import unicodedata
-
-    ranges: list[list[int]] = []
-    for c in range(0x300, 0x10000):
-        if unicodedata.category(chr(c)).startswith("M"):
-            if ranges and ranges[-1][1] == c - 1:
-                ranges[-1][1] = c
-            else:
-                ranges.append([c, c])
-    return "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges)
-
-
-_WORD_CHARS = r"[\w" + _combining_marks() + "]+"
-WORD = re.compile(_WORD_CHARS)
-_SPLIT = re.compile("(" + _WORD_CHARS + ")")  # keeps the separators: switched text keeps its layout
+WORD = wordseg.WORD
+_SPLIT = wordseg._SPLIT  # keeps the separators: switched text keeps its layout
 
 
 @dataclass
@@ -134,8 +119,12 @@ def _match_case(original: str, replacement: str) -> str:
 class CodeSwitcher:
     """Applies Eq. 5 to a stream of questions with one seeded random stream (reproducible)."""
 
-    def __init__(self, dictionary: Dictionary, p: float, seed: int | str):
+    def __init__(self, dictionary: Dictionary, p: float, seed: int | str, lang: str | None = None):
+        """``lang`` (ISO 639-3) is the language of the questions: it chooses the word segmenter."""
         self.table = dictionary.table
+        self.lang = lang
+        self._split = (wordseg._SPLIT.split if wordseg.segmenter_of(lang) == "space"
+                       else lambda text: wordseg.split_words(text, lang))
         self.p = p
         self.rng = random.Random(seed)
         self.covered_tokens = 0
@@ -147,7 +136,7 @@ class CodeSwitcher:
         """``text`` split into separators and words (words at odd positions) and the positions
         of the dictionary-covered words. Kept by the caller so several subsets switch the same
         question without tokenising it again."""
-        parts = _SPLIT.split(text)
+        parts = self._split(text)
         table = self.table
         return parts, [i for i in range(1, len(parts), 2) if parts[i].lower() in table]
 
@@ -178,6 +167,23 @@ class CodeSwitcher:
             new = tr if isinstance(tr, str) else tr[rng.randrange(len(tr))]
             out[j] = _match_case(word, new)
             self.replaced += 1
+            if j > 1 and not parts[j - 1]:  # touching words (a segmented script): see _spaced
+                _space_between(out, j - 2, j)
+            if j + 2 < len(out) and not parts[j + 1]:
+                _space_between(out, j, j + 2)
             i += 1 + self._gap()
         self._skip = i - n
         return "".join(out)
+
+
+def _spaced(ch: str) -> bool:
+    """A letter or digit of a script written with spaces (Latin, Greek, Cyrillic, Armenian)."""
+    return ch.isalnum() and ord(ch) < 0x0590
+
+
+def _space_between(out: list[str], a: int, b: int) -> None:
+    """Words a and b touched in the original (Japanese, Thai, Khmer); if a replacement made them
+    two words of a spaced script that would read as one (``write`` + ``book``), one space goes
+    between them. Japanese next to English (``japanの``) stays as it was."""
+    if out[a] and out[b] and not out[a + 1] and _spaced(out[a][-1]) and _spaced(out[b][0]):
+        out[a + 1] = " "

@@ -60,6 +60,25 @@ class ParallelConfig:
     # With fewer usable pairs than ``pairs``: use what there is (and record both numbers in the
     # manifest), or stop when this is false.
     allow_fewer: bool = True
+    # Write D_mt (both translation directions of the pairs). False leaves D_mt out of every method,
+    # e.g. with D_comp from monolingual text (``completion.corpus``) and no parallel corpus at all.
+    mt: bool = True
+
+
+@dataclass
+class CompletionConfig:
+    """Where D_comp's sentences come from (beyond the paper; ``compose/monolingual.py``)."""
+
+    # None: the parallel corpus's target side (the paper). Else a monolingual corpus of the target
+    # language: a local .txt (one document per line) or .jsonl file, or a `datasets` id / local
+    # folder; may hold {tgt} (ISO 639-3) and {iso1} (two-letter code) placeholders.
+    corpus: str | None = None
+    text_column: str = "text"       # the text field of a .jsonl file or dataset
+    config: str | None = None       # the dataset's config name, e.g. "20231101.{iso1}" (Wikipedia)
+    split: str = "train"
+    sentences: int | None = None    # how many; None: parallel.pairs (the paper's D_comp size, 1,000)
+    max_documents: int = 10_000     # documents read (a dataset: the first ones of its stream)
+    max_chars: int = 500            # longer "sentences" (unsplit paragraphs, lists) are dropped
 
 
 @dataclass
@@ -94,6 +113,7 @@ class ComposeConfig:
     seed: int = 42
     code_switch: CodeSwitchConfig = field(default_factory=CodeSwitchConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    completion: CompletionConfig = field(default_factory=CompletionConfig)
     templates: TemplateConfig = field(default_factory=TemplateConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     # Identical datasets under several registry names (e.g. sdrrl_*_ll and sdrrl-no-mt-comp_*_ll)
@@ -128,6 +148,13 @@ class ComposeConfig:
                              "use a value in [0, 1] (the paper's is 0.15).")
         if self.parallel.pairs < 1:
             raise SdrrlError(f"parallel.pairs = {self.parallel.pairs}.", "use a positive number (paper: 1000).")
+        c = self.completion
+        if c.sentences is not None and c.sentences < 1:
+            raise SdrrlError(f"completion.sentences = {c.sentences}.",
+                             "use a positive number, or leave it out to take parallel.pairs.")
+        if c.max_documents < 1 or c.max_chars < 2:
+            raise SdrrlError(f"completion.max_documents = {c.max_documents}, completion.max_chars = {c.max_chars}.",
+                             "use positive numbers (defaults: 10000 and 500).")
         if self.duplicates not in ("link", "copy"):
             raise SdrrlError(f"duplicates = {self.duplicates!r}.", "use 'link' or 'copy'.")
         for name, subsets in (("cit_subsets", self.baselines.cit_subsets),
@@ -146,7 +173,8 @@ def from_mapping(data: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> 
         data["targets"] = [data["targets"]]
     if isinstance(data.get("methods"), str):
         data["methods"] = [data["methods"]]
-    sections = {"code_switch": CodeSwitchConfig, "parallel": ParallelConfig, "templates": TemplateConfig,
+    sections = {"code_switch": CodeSwitchConfig, "parallel": ParallelConfig, "completion": CompletionConfig,
+                "templates": TemplateConfig,
                 "baselines": BaselineConfig}
     cfg = configfile.build(ComposeConfig, data, "", sections, lists_as_tuples=True)
     cfg.base_dir = str(base_dir)

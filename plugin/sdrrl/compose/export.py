@@ -137,6 +137,7 @@ class PairComposer:
         self._dicts: dict[str, codeswitch.Dictionary] = {}
         self._questions: dict[tuple, list] = {}
         self._parallel: parallel.ParallelSample | None = None
+        self._monolingual = None
         self.has_filter_subsets = any(e.spec.kind in ("tl", "lt", "tt") for e in entries)
 
     # --- inputs, each loaded at most once -------------------------------------------------
@@ -228,6 +229,24 @@ class PairComposer:
             self._parallel = s
         return self._parallel
 
+    def monolingual_sample(self):
+        """D_comp's sentences from ``completion.corpus`` (beyond the paper), drawn once per pair."""
+        if self._monolingual is None:
+            from sdrrl.compose import monolingual
+
+            c, pc = self.cfg.completion, self.cfg.parallel
+            asked = c.sentences or pc.pairs
+            s = monolingual.sample_sentences(c.corpus, self.tgt, asked, self.cfg.seed, text_column=c.text_column,
+                                             config=c.config, split=c.split, max_documents=c.max_documents,
+                                             max_chars=c.max_chars, allow_fewer=pc.allow_fewer,
+                                             resolve=self.cfg.path)
+            if len(s.sentences) < asked:
+                self.notes.append(f"{self.tgt}: the monolingual corpus gave {len(s.sentences)} usable sentences, "
+                                  f"fewer than the {asked} asked ({s.documents} documents; "
+                                  f"dropped: {dict(s.dropped) or 'none'}).")
+            self._monolingual = s
+        return self._monolingual
+
     def column(self, rows_key: str, field: str) -> list:
         """A JSON-encoded column of the synth or filter rows, encoded once per pair."""
         key = ("column", rows_key, field)
@@ -273,7 +292,8 @@ class PairComposer:
             direction = "reverse" if translated else "forward"
             side = "tgt" if translated else "src"
             switch = codeswitch.CodeSwitcher(self.dictionary(direction), self.cfg.code_switch.p,
-                                             f"{self.cfg.seed}-{self.src}-{self.tgt}-{side}-questions")
+                                             f"{self.cfg.seed}-{self.src}-{self.tgt}-{side}-questions",
+                                             lang=self.tgt if translated else self.src)
             out = {}
             for r in rows:
                 q = r.get(field)
@@ -293,6 +313,11 @@ class PairComposer:
         t = self.cfg.templates
         if spec.kind == "mt":
             cfg.update(template=t.mt, parallel_pairs=self.cfg.parallel.pairs, parallel_corpus=self.cfg.parallel.corpus)
+        elif spec.kind == "comp" and self.cfg.completion.corpus:
+            c = self.cfg.completion
+            cfg.update(template=t.comp, completion_corpus=c.corpus, completion_config=c.config,
+                       completion_split=c.split, completion_text_column=c.text_column,
+                       completion_sentences=c.sentences or self.cfg.parallel.pairs)
         elif spec.kind == "comp":
             cfg.update(template=t.comp, parallel_pairs=self.cfg.parallel.pairs, parallel_corpus=self.cfg.parallel.corpus)
         else:
@@ -306,7 +331,17 @@ class PairComposer:
         dropped: Counter = Counter()
         sources: list[dict] = []
         extra: dict = {}
-        if spec.kind in PARALLEL_SUBSETS:
+        if spec.kind == "comp" and self.cfg.completion.corpus:
+            mono = self.monolingual_sample()
+            sources.append(dict(mono.source))
+            extra["monolingual"] = mono.stats()
+            template = self.cfg.templates.comp
+
+            def rows_fn():
+                pairs = [("", sentence) for sentence in mono.sentences]
+                return list(parallel.comp_rows(pairs, self.src, self.tgt, template, self.cfg.seed, dropped))
+            total, what = len(mono.sentences), "the monolingual sample"
+        elif spec.kind in PARALLEL_SUBSETS:
             sample = self.parallel_sample()
             sources.append(dict(sample.source))
             extra["parallel"] = sample.stats()

@@ -33,7 +33,13 @@ def _transfer(kinds, responses: str, code_switch: bool, template: str = "plain")
 
 
 def method_subsets(method: str, cfg: ComposeConfig) -> list[SubsetSpec]:
-    """The subsets a method trains on, for one source/target pair."""
+    """The subsets a method trains on, for one source/target pair (without D_mt when
+    ``parallel.mt`` is false)."""
+    specs = _method_subsets(method, cfg)
+    return specs if cfg.parallel.mt else [s for s in specs if s.kind != "mt"]
+
+
+def _method_subsets(method: str, cfg: ComposeConfig) -> list[SubsetSpec]:
     b = cfg.baselines
     if method == "sdrrl":
         return _transfer(TRANSFER_SUBSETS, "synth", True) + [MT, COMP]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from sdrrl import languages
+from sdrrl import languages, wordseg
 from sdrrl.errors import SdrrlError
 
 OPUS100 = "Helsinki-NLP/opus-100"
@@ -154,9 +154,15 @@ def mt_rows(pairs: list[tuple[str, str]], src: str, tgt: str, template: str) -> 
         yield {"instruction": backward, "input": t, "output": s}
 
 
-def split_prefix(sentence: str, rng: random.Random) -> str | None:
-    """A proper, non-empty prefix cut at a random word boundary (between two random letters for
-    scripts written without spaces); None when the sentence is too short to split."""
+def split_prefix(sentence: str, rng: random.Random, lang: str | None = None) -> str | None:
+    """A proper, non-empty prefix cut at a random word boundary; None when the sentence is too
+    short to split. Words are space-separated runs, or, for a language written without spaces
+    (``lang`` with a word segmenter in the language table: Japanese, Thai, Khmer), the segmenter's
+    words (the cut falls right after one of them); a single word is cut between two letters."""
+    if lang is not None and wordseg.segmenter_of(lang) != "space":
+        ends = wordseg.word_ends(sentence, lang)[:-1]
+        if ends:
+            return sentence[:ends[rng.randint(0, len(ends) - 1)]]
     words = list(_NONSPACE.finditer(sentence))
     if len(words) >= 2:
         k = rng.randint(1, len(words) - 1)
@@ -176,7 +182,7 @@ def comp_rows(pairs: list[tuple[str, str]], src: str, tgt: str, template: str, s
     instruction = template.format(lang=languages.get(tgt).name)
     rng = random.Random(f"{seed}-{src}-{tgt}-comp")
     for _, t in pairs:
-        prefix = split_prefix(t, rng)
+        prefix = split_prefix(t, rng, tgt)
         if prefix is None:
             dropped["target sentence too short to split"] += 1
             continue
