@@ -18,7 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sdrrl.pipeline import preflight
     from sdrrl.pipeline.build import run_build
 
-    run_build(load_config(args, FIELDS))
+    cfg = load_config(args, FIELDS)
+    preflight.check(cfg, "generate", needs_input=True)  # every model and file of every stage, before any work
+    run_build(cfg)
     return 0

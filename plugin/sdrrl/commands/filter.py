@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sdrrl.pipeline.cliargs import add_common, add_langs, load_config
+from sdrrl.pipeline.cliargs import add_common, add_preflight, add_langs, load_config, preflight
 
 FIELDS = {"qe_model": "filter.qe_model", "qe_threshold": "filter.qe_threshold",
           "qe_batch_size": "filter.qe_batch_size"}
@@ -12,6 +12,7 @@ FIELDS = {"qe_model": "filter.qe_model", "qe_threshold": "filter.qe_threshold",
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
+    add_preflight(p)
     add_langs(p)
     p.add_argument("--qe-model", help="COMET QE checkpoint (paper: Unbabel/wmt22-cometkiwi-da) or its local path")
     p.add_argument("--qe-threshold", type=float, help="reject QE scores below this (paper: 0.8)")
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_lid:
         cfg.filter.lid_enabled = False
     workdir.check_shard(args.num_shards, args.shard_index)
+    preflight(args, cfg, "filter")
     with Cache(cfg.cache_path) as cache:
         for tgt in cfg.target_langs:
             run_filter(cfg.work, cfg, cfg.source_lang, tgt, cache,

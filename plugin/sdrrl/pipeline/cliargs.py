@@ -17,6 +17,20 @@ def add_common(p: argparse.ArgumentParser, shards: bool = True) -> None:
         p.add_argument("--shard-index", type=int, default=0, help="which shard this process runs (0..N-1)")
 
 
+def add_preflight(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preflight", choices=("all", "stage"), default="all",
+                   help="before any model work, check the models and files of this stage and every later one "
+                        "(all, the default), or of this stage only (stage: for stages run in different "
+                        "environments or on different machines)")
+
+
+def preflight(args: argparse.Namespace, cfg, stage: str, needs_input: bool = False) -> None:
+    """Raise every missing model, file or folder of ``stage`` (and later stages) at once."""
+    from sdrrl.pipeline import preflight as pre
+
+    pre.check(cfg, stage, only=getattr(args, "preflight", "all") == "stage", needs_input=needs_input)
+
+
 def add_langs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--src", help="source language, ISO 639-3 (eng or fra; default: the config's source_lang)")
     p.add_argument("--tgt", nargs="+", help="target language(s), ISO 639-3 (default: the config's target_langs)")
