@@ -303,14 +303,16 @@ def test_build_end_to_end_then_a_second_run_does_no_model_work(tiny_models, tmp_
     assert {p: p.read_bytes() for p in sorted((work / "filter").iterdir())} == snapshot
 
 
-def test_build_cli_bad_language_and_bad_rows(tmp_path):
+def test_build_cli_bad_language_and_bad_rows(tiny_models, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "plugin"))
     cfg = tmp_path / "c.yaml"
     cfg.write_text("target_langs: [xyz]\n")
     r = subprocess.run([sys.executable, "-m", "sdrrl.cli", "build", "--config", str(cfg)], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Unknown language code 'xyz'" in r.stderr
-    cfg.write_text(f"work_dir: w\ninput: {REPO / 'tests/fixtures/pipeline/bad_rows.jsonl'}\n")
+    models = (f"generate: {{model: {tiny_models.llama}}}\ntranslate: {{model: {tiny_models.nllb}}}\n"
+              f"filter: {{qe_model: {tiny_models.comet_qe}}}\n")  # the preflight checks them before reading D
+    cfg.write_text(f"work_dir: w\ninput: {REPO / 'tests/fixtures/pipeline/bad_rows.jsonl'}\n" + models)
     r = subprocess.run([sys.executable, "-m", "sdrrl.cli", "build", "--config", str(cfg)], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "row 2: missing 'output'" in r.stderr
