@@ -221,3 +221,26 @@ def test_build_fails_when_a_language_keeps_nothing_and_warns_under_half(tiny_mod
     assert 0 < expected < len(scores) / 2
     assert f"warning: ind kept only {expected} of {len(scores)} translations" in r.stderr
     assert f"qe_threshold {threshold} rejected {len(scores) - expected}" in r.stderr
+
+
+def test_export_preflight_names_every_missing_input_before_writing(tmp_path):
+    base = yaml.safe_load(FIXTURE_CONFIG.read_text())
+    base.update(work_dir=str(FIXTURE_CONFIG.parent / "work"), targets=["ind", "ces"], methods=["sdrrl", "sft"],
+                code_switch={"dictionaries": str(tmp_path / "muse")},
+                parallel={"corpus": str(tmp_path / "opus" / "{src}-{tgt}.tsv"), "pairs": 10})
+    cfg = tmp_path / "export.yaml"
+    cfg.write_text(yaml.safe_dump(base), encoding="utf-8")
+    out = tmp_path / "registry"
+    r = sdrrl("export", "--config", str(cfg), "--out", str(out))
+    lines = error_lines(r.stderr)
+    assert r.returncode == 2 and len(lines) == 4, r.stderr
+    assert all(line.startswith("sdrrl export: error: preflight: ") and "Fix:" in line for line in lines)
+    expected = ["filter/eng-ces.jsonl' does not exist",  # fixture work dir: ind only
+                f"code_switch.dictionaries: path '{tmp_path / 'muse'}' does not exist",  # once for both pairs
+                "opus/eng-ind.tsv' (for eng-ind) does not exist", "opus/eng-ces.tsv' (for eng-ces) does not exist"]
+    assert sorted(next(i for i, line in enumerate(lines) if e in line) for e in expected) == [0, 1, 2, 3]
+    assert not out.exists()
+    (tmp_path / "muse").mkdir()
+    r = sdrrl("export", "--config", str(cfg), "--out", str(out))
+    assert "no bilingual dictionary en-id.txt (or id-en.txt) for eng-ind" in r.stderr
+    assert "no bilingual dictionary en-cs.txt (or cs-en.txt) for eng-ces" in r.stderr and not out.exists()
