@@ -137,6 +137,11 @@ def test_library_users_get_every_problem_in_one_error():
                                      "methods": ["nope"]})
     assert [p.problem.split(" ")[0] for p in err.value.problems] == ["workers", "code_switch.max_malformed_fraction",
                                                                       "Unknown"]
+    # a config built in Python (not read from a mapping) gets its ranges checked by validate()
+    with pytest.raises(configfile.ConfigError, match=r"filter.qe_threshold = 7 is not a score in \[0, 1\]"):
+        config.PipelineConfig(filter=config.FilterConfig(qe_threshold=7)).validate()
+    with pytest.raises(configfile.ConfigError, match="parallel.pairs = 0 is not a positive integer"):
+        compose_config.ComposeConfig(parallel=compose_config.ParallelConfig(pairs=0)).validate()
 
 
 # -- preflight: models and files before any model work ----------------------------------------------

@@ -191,6 +191,17 @@ def check_range(key: str, value: Any, allowed: Range, default: Any = dataclasses
     return SdrrlError(f"{key} = {_shown(value)} {problem}.", f"use {what}{paper}.")
 
 
+def check_ranges(obj: Any, ranges: Mapping[str, Range], problems: list[SdrrlError]) -> None:
+    """Range problems of an already built config object (``ranges`` keys are dotted attribute paths)."""
+    for key, allowed in ranges.items():
+        value = obj
+        for part in key.split("."):
+            value = getattr(value, part, None)
+        err = check_range(key, value, allowed)
+        if err is not None:
+            problems.append(err)
+
+
 def build(cls: type, data: Any, where: str = "", sections: Mapping[str, type] | None = None,
           lists_as_tuples: bool = False, problems: list[SdrrlError] | None = None,
           ranges: Mapping[str, Range] | None = None) -> Any:

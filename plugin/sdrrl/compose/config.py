@@ -111,8 +111,9 @@ class ComposeConfig:
         return data
 
     def validate(self) -> "ComposeConfig":
-        """Every problem of the values at once (types and ranges are checked by ``from_mapping``)."""
+        """Every problem of the values at once, ranges included (types are checked when a mapping is read)."""
         problems: list[SdrrlError] = []
+        configfile.check_ranges(self, RANGES, problems)
         self.check(problems)
         configfile.raise_problems(problems)
         return self

@@ -126,8 +126,9 @@ class PipelineConfig:
         return Path(self.cache) if self.cache else self.work / "cache.sqlite"
 
     def validate(self) -> "PipelineConfig":
-        """Every problem of the values at once (types and ranges are checked by ``from_dict``)."""
+        """Every problem of the values at once, ranges included (types are checked when a mapping is read)."""
         problems: list[SdrrlError] = []
+        configfile.check_ranges(self, RANGES, problems)
         self.check(problems)
         configfile.raise_problems(problems)
         return self
