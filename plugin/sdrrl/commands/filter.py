@@ -33,8 +33,14 @@ def run(args: argparse.Namespace) -> int:
         cfg.filter.lid_enabled = False
     workdir.check_shard(args.num_shards, args.shard_index)
     preflight(args, cfg, "filter")
+    summaries = {}
     with Cache(cfg.cache_path) as cache:
         for tgt in cfg.target_langs:
-            run_filter(cfg.work, cfg, cfg.source_lang, tgt, cache,
-                       num_shards=args.num_shards, shard_index=args.shard_index)
+            summaries[tgt] = run_filter(cfg.work, cfg, cfg.source_lang, tgt, cache,
+                                        num_shards=args.num_shards, shard_index=args.shard_index)
+    if args.num_shards == 1:  # a shard's counts are partial
+        from sdrrl.pipeline.build import report_kept
+
+        # the table and warnings; an empty language fails `sdrrl build` and, later, `sdrrl export`
+        report_kept(cfg, summaries, "filter", fail_on_empty=False)
     return 0

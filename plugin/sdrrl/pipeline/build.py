@@ -79,10 +79,11 @@ def _by_label(summary: dict, fcfg) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def report_kept(cfg, summaries: dict[str, dict]) -> None:
+def report_kept(cfg, summaries: dict[str, dict], command: str = "build", fail_on_empty: bool = True) -> None:
     """Print the per-language table of kept and rejected translations (by filter and setting); warn
     where a language keeps under ``KEEP_WARN`` of its translations; raise (every language at once)
-    where one keeps none: an empty language would otherwise surface only at export time."""
+    where one keeps none (only a warning when not ``fail_on_empty``): an empty language would
+    otherwise surface only at export time."""
     from sdrrl import configfile
     from sdrrl.errors import SdrrlError
 
@@ -96,7 +97,7 @@ def report_kept(cfg, summaries: dict[str, dict]) -> None:
         table.append((tgt, str(s["rows"]), str(translated), str(s["kept"]), share, reasons))
     widths = [max(len(r[i]) for r in [head, *table]) for i in range(len(head) - 1)]
     lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in [head, *table]]
-    say(f"build: translations kept and rejected per language (counts per field and every rejection: "
+    say(f"{command}: translations kept and rejected per language (counts per field and every rejection: "
         f"{cfg.work / 'filter'}/{src}-LANG.summary.json and .excluded.jsonl):\n" + "\n".join(lines))
     problems = []
     for tgt, s in summaries.items():
@@ -118,11 +119,14 @@ def report_kept(cfg, summaries: dict[str, dict]) -> None:
                 "wrong or untrained; good translations mean the filter setting is too strict for them: change it "
                 "in the config's filter: section (the paper: qe_threshold 0.8, language ID on)."))
         elif s["kept"] < KEEP_WARN * translated:
-            say(f"build: warning: {tgt} kept only {s['kept']} of {translated} translations "
+            say(f"{command}: warning: {tgt} kept only {s['kept']} of {translated} translations "
                 f"({100 * s['kept'] / translated:.0f}%, under {KEEP_WARN:.0%}): "
                 + ", ".join(f"{label} rejected {n}" for label, n in labels.items())
                 + f"; the rejected texts are in {excluded}.")
-    configfile.raise_problems(problems)
+    if fail_on_empty:
+        configfile.raise_problems(problems)
+    for p in problems:
+        say(f"{command}: warning: {p}")
 
 
 # A language keeping under this share of its translations gets a warning (our choice: the paper
