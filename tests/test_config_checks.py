@@ -249,3 +249,27 @@ def test_export_preflight_names_every_missing_input_before_writing(tmp_path):
     r = sdrrl("export", "--config", str(cfg), "--out", str(out))
     assert "no bilingual dictionary en-id.txt (or id-en.txt) for eng-ind" in r.stderr
     assert "no bilingual dictionary en-cs.txt (or cs-en.txt) for eng-ces" in r.stderr and not out.exists()
+
+
+def test_online_hub_answers_become_clear_problems(monkeypatch):
+    """With the hub on, an uncached id is asked about (metadata only); the hub's answer is faked here
+    (no network in tests), the wording around it is what is tested."""
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    repo = "sdrrl-test/not-a-model-anywhere"
+    asked = []
+    for error, expected in ((GatedRepoError("gated"), "is gated and this machine may not download it"),
+                            (RepositoryNotFoundError("404"), "does not exist on the Hugging Face hub"),
+                            (ConnectionError("down"), "cannot reach the Hugging Face hub")):
+        def fake_auth_check(repo_id, error=error, **kw):
+            asked.append(repo_id)
+            raise error
+        monkeypatch.setattr(huggingface_hub, "auth_check", fake_auth_check)
+        err = preflight.hf_model_problem(repo, "generate.model")
+        assert err is not None and expected in str(err) and "generate.model" in str(err)
+    monkeypatch.setattr(huggingface_hub, "auth_check", lambda repo_id, **kw: asked.append(repo_id))
+    assert preflight.hf_model_problem(repo, "generate.model") is None
+    assert asked == [repo] * 4
