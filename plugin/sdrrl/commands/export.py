@@ -24,9 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sdrrl.compose import config as compose_config
-    from sdrrl.compose.export import export
-
     from sdrrl.compose import preflight
+    from sdrrl.compose.export import export
 
     cfg = compose_config.load(args.config)
     if args.workers is not None:
