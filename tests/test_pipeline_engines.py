@@ -104,7 +104,7 @@ def test_killed_translate_resumes_to_identical_output(tiny_models, tmp_path):
     def command(work: Path) -> list[str]:
         return [sys.executable, "-m", "sdrrl.cli", "translate", "--work-dir", str(work), "--tgt", "ces",
                 "--model", str(tiny_models.nllb), "--backend", "transformers", "--max-length", str(MAX_LENGTH),
-                "--batch-size", "2", "--device", "cpu"]
+                "--batch-size", "2", "--device", "cpu", "--preflight", "stage"]  # no QE model here: not checked
 
     killed = tmp_path / "killed"
     write_jsonl(workdir.synth_path(killed), rows)
@@ -303,14 +303,16 @@ def test_build_end_to_end_then_a_second_run_does_no_model_work(tiny_models, tmp_
     assert {p: p.read_bytes() for p in sorted((work / "filter").iterdir())} == snapshot
 
 
-def test_build_cli_bad_language_and_bad_rows(tmp_path):
+def test_build_cli_bad_language_and_bad_rows(tiny_models, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "plugin"))
     cfg = tmp_path / "c.yaml"
     cfg.write_text("target_langs: [xyz]\n")
     r = subprocess.run([sys.executable, "-m", "sdrrl.cli", "build", "--config", str(cfg)], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Unknown language code 'xyz'" in r.stderr
-    cfg.write_text(f"work_dir: w\ninput: {REPO / 'tests/fixtures/pipeline/bad_rows.jsonl'}\n")
+    models = (f"generate: {{model: {tiny_models.llama}}}\ntranslate: {{model: {tiny_models.nllb}}}\n"
+              f"filter: {{qe_model: {tiny_models.comet_qe}}}\n")  # the preflight checks them before reading D
+    cfg.write_text(f"work_dir: w\ninput: {REPO / 'tests/fixtures/pipeline/bad_rows.jsonl'}\n" + models)
     r = subprocess.run([sys.executable, "-m", "sdrrl.cli", "build", "--config", str(cfg)], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "row 2: missing 'output'" in r.stderr
@@ -328,11 +330,12 @@ def test_single_stage_commands_with_shards_in_separate_processes(tiny_models, tm
     # generate runs in-process above; here D and G are given, as from another machine's generate run
     workdir.prepare_source(Path(work), None, max_rows=5)
     write_jsonl(workdir.responses_path(Path(work)), [{"id": str(i), "response": f"Answer number {i}."} for i in range(5)])
-    r = sdrrl("sample", "--work-dir", work, "--seed", "7")
+    # --preflight stage: each command checks its own stage's models only (the later stages' are not set here)
+    r = sdrrl("sample", "--work-dir", work, "--seed", "7", "--preflight", "stage")
     assert r.returncode == 0 and "D_synth has 5 rows" in r.stderr, r.stderr[-2000:]
 
     common = ["--work-dir", work, "--tgt", "ces", "--model", str(tiny_models.nllb), "--backend", "ctranslate2",
-              "--max-length", str(MAX_LENGTH), "--num-shards", "2"]
+              "--max-length", str(MAX_LENGTH), "--num-shards", "2", "--preflight", "stage"]
     r = sdrrl("filter", "--work-dir", work, "--tgt", "ces", "--no-qe")
     assert r.returncode == 2 and "not exist and no shards" in r.stderr
     r = sdrrl("translate", *common, "--shard-index", "1")

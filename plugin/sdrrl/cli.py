@@ -62,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args) or 0)
     except SdrrlError as err:
-        print(f"sdrrl {args.command}: error: {err}", file=sys.stderr)
+        lines = err.lines() if hasattr(err, "lines") else [str(err)]  # a ConfigError: one line per problem
+        for line in lines:
+            print(f"sdrrl {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sdrrl {args.command}: interrupted; finished work is kept, run again to resume.",

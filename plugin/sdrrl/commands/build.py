@@ -23,12 +23,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sdrrl.errors import SdrrlError
+    from sdrrl.pipeline import preflight
     from sdrrl.pipeline.build import DEFAULT_SHARD_TIMEOUT_S, run_build
 
     timeout = DEFAULT_SHARD_TIMEOUT_S if args.shard_timeout is None else args.shard_timeout
     if timeout <= 0:
         raise SdrrlError(f"--shard-timeout {timeout:g} must be positive.",
                          "give the seconds a shard may wait, e.g. 3600.")
-    run_build(load_config(args, FIELDS), num_shards=args.num_shards, shard_index=args.shard_index,
+    cfg = load_config(args, FIELDS)
+    preflight.check(cfg, "generate", needs_input=True)  # every model and file of every stage, before any work
+    run_build(cfg, num_shards=args.num_shards, shard_index=args.shard_index,
               wait=wait_arg(args), shard_timeout_s=timeout)
     return 0

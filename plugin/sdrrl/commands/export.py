@@ -24,11 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sdrrl.compose import config as compose_config
+    from sdrrl.compose import preflight
     from sdrrl.compose.export import export
 
     cfg = compose_config.load(args.config)
     if args.workers is not None:
         cfg.workers = args.workers
+    preflight.check(cfg)  # every input the config names, all at once, before anything is written
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     try:
         manifest = export(cfg, args.out, overwrite=args.overwrite, log=log)

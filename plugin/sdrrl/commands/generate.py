@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sdrrl.pipeline.cliargs import add_common, load_config, wait_arg
+from sdrrl.pipeline.cliargs import add_common, add_preflight, load_config, preflight, wait_arg
 
 FIELDS = {"input": "input", "model": "generate.model", "backend": "generate.backend",
           "template": "generate.template", "max_new_tokens": "generate.max_new_tokens",
@@ -13,6 +13,7 @@ FIELDS = {"input": "input", "model": "generate.model", "backend": "generate.back
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
+    add_preflight(p)
     p.add_argument("--input", help="D: alpaca-style JSON Lines (default: the config's input, else the shipped sample)")
     p.add_argument("--max-rows", type=int, help="use only the first N rows of D")
     p.add_argument("--model", help="generator model M (path or hub id)")
@@ -34,9 +35,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args, FIELDS)
     work = cfg.work
     workdir.check_shard(args.num_shards, args.shard_index)
+    needs_input = bool(args.input or args.max_rows is not None or not workdir.source_path(work).exists())
+    preflight(args, cfg, "generate", needs_input)
     with lock.hold_work(work, args.num_shards, args.shard_index, wait_arg(args)):
         with lock.shared_work(work, "preparing D"):  # shards share D and the prompts
-            if args.input or args.max_rows is not None or not workdir.source_path(work).exists():
+            if needs_input:
                 workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
             if args.prompts_only:
                 write_prompts(work, cfg.generate)

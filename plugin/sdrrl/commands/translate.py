@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sdrrl.pipeline.cliargs import add_common, add_langs, load_config, wait_arg
+from sdrrl.pipeline.cliargs import add_common, add_preflight, add_langs, load_config, preflight, wait_arg
 
 FIELDS = {"model": "translate.model", "backend": "translate.backend", "beam_size": "translate.beam_size",
           "max_length": "translate.max_length", "batch_size": "translate.batch_size",
@@ -13,6 +13,7 @@ FIELDS = {"model": "translate.model", "backend": "translate.backend", "beam_size
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
+    add_preflight(p)
     add_langs(p)
     p.add_argument("--model", help="NLLB model (path or hub id; paper: facebook/nllb-200-3.3B)")
     p.add_argument("--backend", choices=("transformers", "ctranslate2"))
@@ -30,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args, FIELDS)
     workdir.check_shard(args.num_shards, args.shard_index)
-    translator = make_translator(cfg.translate, cache_root=cfg.cache_path.parent)
-    with lock.hold_work(cfg.work, args.num_shards, args.shard_index, wait_arg(args)), Cache(cfg.cache_path) as cache:
-        for tgt in cfg.target_langs:
-            run_translate(cfg.work, cfg, cfg.source_lang, tgt, cache, translator,
-                          num_shards=args.num_shards, shard_index=args.shard_index)
+    preflight(args, cfg, "translate")
+    with lock.hold_work(cfg.work, args.num_shards, args.shard_index, wait_arg(args)):
+        translator = make_translator(cfg.translate, cache_root=cfg.cache_path.parent)
+        with Cache(cfg.cache_path) as cache:
+            for tgt in cfg.target_langs:
+                run_translate(cfg.work, cfg, cfg.source_lang, tgt, cache, translator,
+                              num_shards=args.num_shards, shard_index=args.shard_index)
     return 0

@@ -132,40 +132,56 @@ class ComposeConfig:
         return data
 
     def validate(self) -> "ComposeConfig":
-        languages.get(self.source)
+        """Every problem of the values at once, ranges included (types are checked when a mapping is read)."""
+        problems: list[SdrrlError] = []
+        configfile.check_ranges(self, RANGES, problems)
+        self.check(problems)
+        configfile.raise_problems(problems)
+        return self
+
+    def check(self, problems: list[SdrrlError]) -> None:
+        """Append a problem for each value the composer cannot run with."""
+        try:
+            languages.get(self.source)
+        except SdrrlError as err:
+            problems.append(SdrrlError(f"source: {err.problem}", err.fix))
         if not self.targets:
-            raise SdrrlError("The config names no target languages.", "add e.g. `targets: [ind]`.")
+            problems.append(SdrrlError("The config names no target languages.", "add e.g. `targets: [ind]`."))
         for t in self.targets:
-            languages.get(t)
+            try:
+                languages.get(t)
+            except SdrrlError as err:
+                problems.append(SdrrlError(f"targets: {err.problem}", err.fix))
+                continue
             if t == self.source:
-                raise SdrrlError(f"Target {t!r} equals the source language.", "remove it from `targets`.")
+                problems.append(SdrrlError(f"Target {t!r} equals the source language.", "remove it from `targets`."))
         unknown = [m for m in self.methods if m not in ALL_METHODS]
         if unknown or not self.methods:
-            raise SdrrlError(f"Unknown method(s) {unknown or '(none given)'}.",
-                             f"use some of: {', '.join(ALL_METHODS)}, or `methods: all`.")
-        if not 0.0 <= self.code_switch.p <= 1.0:
-            raise SdrrlError(f"code_switch.p = {self.code_switch.p} is not a probability.",
-                             "use a value in [0, 1] (the paper's is 0.15).")
-        if self.parallel.pairs < 1:
-            raise SdrrlError(f"parallel.pairs = {self.parallel.pairs}.", "use a positive number (paper: 1000).")
-        c = self.completion
-        if c.sentences is not None and c.sentences < 1:
-            raise SdrrlError(f"completion.sentences = {c.sentences}.",
-                             "use a positive number, or leave it out to take parallel.pairs.")
-        if c.max_documents < 1 or c.max_chars < 2:
-            raise SdrrlError(f"completion.max_documents = {c.max_documents}, completion.max_chars = {c.max_chars}.",
-                             "use positive numbers (defaults: 10000 and 500).")
+            problems.append(SdrrlError(f"Unknown method(s) {unknown or '(none given)'}.",
+                                       f"use some of: {', '.join(ALL_METHODS)}, or `methods: all`."))
         if self.duplicates not in ("link", "copy"):
-            raise SdrrlError(f"duplicates = {self.duplicates!r}.", "use 'link' or 'copy'.")
+            problems.append(SdrrlError(f"duplicates = {self.duplicates!r}.", "use 'link' or 'copy'."))
         for name, subsets in (("cit_subsets", self.baselines.cit_subsets),
                               ("xcot_subsets", self.baselines.xcot_subsets)):
             bad = [s for s in subsets if s not in ("ll", "tl", "lt", "tt")]
             if bad or not subsets:
-                raise SdrrlError(f"baselines.{name} = {list(subsets)}.", "use some of ll, tl, lt, tt.")
-        return self
+                problems.append(SdrrlError(f"baselines.{name} = {list(subsets)}.", "use some of ll, tl, lt, tt."))
 
 
-def from_mapping(data: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> ComposeConfig:
+# Allowed values of the numbers (types come from the annotations above).
+RANGES: dict[str, configfile.Range] = {
+    "workers": configfile.NON_NEGATIVE,
+    "code_switch.p": configfile.PROBABILITY,
+    "code_switch.max_malformed_fraction": configfile.PROBABILITY,
+    "parallel.pairs": configfile.AT_LEAST_ONE,
+    "completion.sentences": configfile.AT_LEAST_ONE,     # None (the default) takes parallel.pairs
+    "completion.max_documents": configfile.AT_LEAST_ONE,
+    "completion.max_chars": configfile.Range(2, None),
+}
+
+
+def from_mapping(data: Mapping[str, Any], base_dir: str | os.PathLike = ".", source: str | None = None) -> ComposeConfig:
+    """A checked config: every type, range and value problem is raised at once (a ConfigError)."""
     data = dict(data)
     if data.get("methods") == "all":
         data["methods"] = list(ALL_METHODS)
@@ -176,16 +192,20 @@ def from_mapping(data: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> 
     sections = {"code_switch": CodeSwitchConfig, "parallel": ParallelConfig, "completion": CompletionConfig,
                 "templates": TemplateConfig,
                 "baselines": BaselineConfig}
-    cfg = configfile.build(ComposeConfig, data, "", sections, lists_as_tuples=True)
+    problems: list[SdrrlError] = []
+    cfg = configfile.build(ComposeConfig, data, "", sections, lists_as_tuples=True, problems=problems,
+                           ranges=RANGES)
     cfg.base_dir = str(base_dir)
-    return cfg.validate()
+    cfg.check(problems)
+    configfile.raise_problems(problems, source)
+    return cfg
 
 
 def load(path: str | os.PathLike) -> ComposeConfig:
     """Read a YAML or JSON config file; its folder becomes the base of relative paths."""
     p = Path(path)
     data = configfile.read_mapping(p)
-    return from_mapping(data or {}, p.resolve().parent)
+    return from_mapping(data or {}, p.resolve().parent, str(p))
 
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"

@@ -111,6 +111,12 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
             f"for {src} -> {', '.join(cfg.target_langs)} in {elapsed:.1f}s; model calls: "
             f"{json.dumps(stats['model_calls'])}; translations kept per language: {json.dumps(kept)}; "
             f"outputs in {work / 'filter'}, cache {cfg.cache_path}.")
+    if not sharded:
+        report_kept(cfg, {t: stats[f"filter {src}-{t}"] for t in cfg.target_langs})
+    elif merged:  # the last shard: the merged summaries count every shard's rows
+        report_kept(cfg, {t: json.loads(workdir.summary_path(work, src, t).read_text(encoding="utf-8"))
+                          for t in cfg.target_langs})
+    # every output is written before report_kept: a language that kept nothing fails the build there
     return stats
 
 
@@ -199,3 +205,79 @@ def _sample_once(cfg, work: Path, label: str, num_shards: int, run_sample) -> di
         result = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
         write_json(marker, {"inputs": inputs, "output": workdir.inputs_digest(synth)})
         return result
+
+
+def reason_label(reason: str, fcfg) -> str:
+    """A rejection reason (``stage:reason``) as the filter setting that made it."""
+    stage, _, why = reason.partition(":")
+    if stage == "qe":
+        return f"qe_threshold {fcfg.qe_threshold}"
+    if stage == "lid":
+        return f"language ID ({fcfg.lid_backend}, lid_min_letters {fcfg.lid_min_letters})"
+    return {"length_ratio": f"length ratio outside [{fcfg.min_length_ratio}, {fcfg.max_length_ratio}]",
+            "repetition": f"max_repeats {fcfg.max_repeats}",
+            "copy_of_source": f"copy_min_letters {fcfg.copy_min_letters}",
+            "empty": "empty translation"}.get(why, f"{stage} {why}")
+
+
+def _by_label(summary: dict, fcfg) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for reason, n in summary["rejected_by_reason"].items():
+        label = reason_label(reason, fcfg)
+        counts[label] = counts.get(label, 0) + n
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def report_kept(cfg, summaries: dict[str, dict], command: str = "build", fail_on_empty: bool = True) -> None:
+    """Print the per-language table of kept and rejected translations (by filter and setting); warn
+    where a language keeps under ``KEEP_WARN`` of its translations; raise (every language at once)
+    where one keeps none (only a warning when not ``fail_on_empty``): an empty language would
+    otherwise surface only at export time."""
+    from sdrrl import configfile
+    from sdrrl.errors import SdrrlError
+
+    src, fcfg = cfg.source_lang, cfg.filter
+    head = ("lang", "rows", "translated", "kept", "kept %", "rejected by filter (setting)")
+    table = []
+    for tgt, s in summaries.items():
+        translated = s["kept"] + s["rejected"]
+        share = f"{100 * s['kept'] / translated:.0f}%" if translated else "-"
+        reasons = ", ".join(f"{label}: {n}" for label, n in _by_label(s, fcfg).items()) or "none"
+        table.append((tgt, str(s["rows"]), str(translated), str(s["kept"]), share, reasons))
+    widths = [max(len(r[i]) for r in [head, *table]) for i in range(len(head) - 1)]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in [head, *table]]
+    say(f"{command}: translations kept and rejected per language (counts per field and every rejection: "
+        f"{cfg.work / 'filter'}/{src}-LANG.summary.json and .excluded.jsonl):\n" + "\n".join(lines))
+    problems = []
+    for tgt, s in summaries.items():
+        translated = s["kept"] + s["rejected"]
+        labels = _by_label(s, fcfg)
+        excluded = cfg.work / "filter" / f"{src}-{tgt}.excluded.jsonl"
+        if s["kept"] == 0:
+            if len(labels) == 1:
+                (label, n), = labels.items()
+                what = f"{label} rejected all {n} translations of {tgt} ({s['rows']} rows)"
+            elif labels:
+                what = (f"{tgt} kept none of its {translated} translations ({s['rows']} rows): "
+                        + ", ".join(f"{label} rejected {n}" for label, n in labels.items()))
+            else:
+                what = f"{tgt} has no translations at all ({s['rows']} rows)"
+            problems.append(SdrrlError(
+                f"{what}; nothing of {tgt} can be exported.",
+                f"read the rejected texts in {excluded}: noise means the translation model (translate.model) is "
+                "wrong or untrained; good translations mean the filter setting is too strict for them: change it "
+                "in the config's filter: section (the paper: qe_threshold 0.8, language ID on)."))
+        elif s["kept"] < KEEP_WARN * translated:
+            say(f"{command}: warning: {tgt} kept only {s['kept']} of {translated} translations "
+                f"({100 * s['kept'] / translated:.0f}%, under {KEEP_WARN:.0%}): "
+                + ", ".join(f"{label} rejected {n}" for label, n in labels.items())
+                + f"; the rejected texts are in {excluded}.")
+    if fail_on_empty:
+        configfile.raise_problems(problems)
+    for p in problems:
+        say(f"{command}: warning: {p}")
+
+
+# A language keeping under this share of its translations gets a warning (our choice: the paper
+# reports no kept rates; at half, something other than ordinary noisy translations is usually wrong).
+KEEP_WARN = 0.5

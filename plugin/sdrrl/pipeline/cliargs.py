@@ -33,6 +33,20 @@ def wait_arg(args: argparse.Namespace) -> float | None:
     return wait
 
 
+def add_preflight(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preflight", choices=("all", "stage"), default="all",
+                   help="before any model work, check the models and files of this stage and every later one "
+                        "(all, the default), or of this stage only (stage: for stages run in different "
+                        "environments or on different machines)")
+
+
+def preflight(args: argparse.Namespace, cfg, stage: str, needs_input: bool = False) -> None:
+    """Raise every missing model, file or folder of ``stage`` (and later stages) at once."""
+    from sdrrl.pipeline import preflight as pre
+
+    pre.check(cfg, stage, only=getattr(args, "preflight", "all") == "stage", needs_input=needs_input)
+
+
 def add_langs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--src", help="source language, ISO 639-3 (eng or fra; default: the config's source_lang)")
     p.add_argument("--tgt", nargs="+", help="target language(s), ISO 639-3 (default: the config's target_langs)")

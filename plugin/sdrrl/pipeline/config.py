@@ -126,53 +126,95 @@ class PipelineConfig:
         return Path(self.cache) if self.cache else self.work / "cache.sqlite"
 
     def validate(self) -> "PipelineConfig":
+        """Every problem of the values at once, ranges included (types are checked when a mapping is read)."""
+        problems: list[SdrrlError] = []
+        configfile.check_ranges(self, RANGES, problems)
+        self.check(problems)
+        configfile.raise_problems(problems)
+        return self
+
+    def check(self, problems: list[SdrrlError]) -> None:
+        """Append a problem for each value this pipeline cannot run with (languages, choices, bounds)."""
         from sdrrl import languages
 
-        src = languages.get(self.source_lang)
-        if src.role != "source":
-            raise SdrrlError(f"source_lang {self.source_lang!r} is not a resource-rich source language.",
-                             f"use one of {', '.join(languages.SOURCES)}.")
+        try:
+            src = languages.get(self.source_lang)
+            if src.role != "source":
+                problems.append(SdrrlError(f"source_lang = {self.source_lang!r} is not a resource-rich source language.",
+                                           f"use one of {', '.join(languages.SOURCES)}."))
+        except SdrrlError as err:
+            problems.append(SdrrlError(f"source_lang: {err.problem}", err.fix))
         if isinstance(self.target_langs, str):
             self.target_langs = [self.target_langs]
         if not self.target_langs:
-            raise SdrrlError("target_langs is empty.", "name at least one target language, e.g. [ind].")
+            problems.append(SdrrlError("target_langs is empty.", "name at least one target language, e.g. [ind]."))
         for t in self.target_langs:
-            languages.get(t)
+            try:
+                languages.get(t)
+            except SdrrlError as err:
+                problems.append(SdrrlError(f"target_langs: {err.problem}", err.fix))
+                continue
             if t == self.source_lang:
-                raise SdrrlError(f"target language {t!r} equals the source language.",
-                                 "remove it from target_langs.")
-        _choice("on_bad_row", self.on_bad_row, ("error", "skip"))
-        _choice("generate.backend", self.generate.backend, ("transformers", "vllm"))
-        _choice("translate.backend", self.translate.backend, ("transformers", "ctranslate2"))
-        _choice("filter.lid_backend", self.filter.lid_backend, ("gcld3",))
-        if not 0.0 <= self.sample.p_generated <= 1.0:
-            raise SdrrlError(f"sample.p_generated={self.sample.p_generated} is not a probability.",
-                             "use a value in [0, 1]; the paper's is 0.5.")
-        for name, val in (("translate.beam_size", self.translate.beam_size),
-                          ("translate.batch_size", self.translate.batch_size),
-                          ("translate.max_length", self.translate.max_length),
-                          ("generate.batch_size", self.generate.batch_size),
-                          ("generate.max_new_tokens", self.generate.max_new_tokens),
-                          ("filter.qe_batch_size", self.filter.qe_batch_size)):
-            if not isinstance(val, int) or val < 1:
-                raise SdrrlError(f"{name}={val!r} must be a positive integer.", f"fix {name} in the config.")
-        return self
+                problems.append(SdrrlError(f"target language {t!r} equals the source language.",
+                                           "remove it from target_langs."))
+        for name, value, allowed in (("on_bad_row", self.on_bad_row, ("error", "skip")),
+                                     ("generate.backend", self.generate.backend, ("transformers", "vllm")),
+                                     ("translate.backend", self.translate.backend, ("transformers", "ctranslate2")),
+                                     ("filter.lid_backend", self.filter.lid_backend, ("gcld3",))):
+            if value not in allowed:
+                problems.append(SdrrlError(f"{name}={value!r} is not supported.", f"use one of: {', '.join(allowed)}."))
+        f = self.filter
+        if f.min_length_ratio > f.max_length_ratio:
+            problems.append(SdrrlError(f"filter.min_length_ratio = {f.min_length_ratio} is above filter.max_length_ratio "
+                                       f"= {f.max_length_ratio}: every translation would be rejected.",
+                                       "make min_length_ratio <= max_length_ratio (defaults 0.2 and 5.0)."))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise SdrrlError(f"{name}={value!r} is not supported.", f"use one of: {', '.join(allowed)}.")
-
-
 _SECTIONS = {"generate": GenerateConfig, "sample": SampleConfig, "translate": TranslateConfig,
              "filter": FilterConfig}
 
+# Allowed values of the numbers (types come from the annotations above). Probabilities and the QE
+# threshold (CometKiwi scores live on [0, 1]) in [0, 1]; sizes and counts positive.
+RANGES: dict[str, configfile.Range] = {
+    "max_rows": configfile.AT_LEAST_ONE,
+    "progress_every_s": configfile.POSITIVE,
+    "generate.max_new_tokens": configfile.AT_LEAST_ONE,
+    "generate.temperature": configfile.NON_NEGATIVE,
+    "generate.top_p": configfile.Range(0.0, 1.0, low_open=True),
+    "generate.batch_size": configfile.AT_LEAST_ONE,
+    "generate.vllm_tensor_parallel_size": configfile.AT_LEAST_ONE,
+    "sample.p_generated": configfile.PROBABILITY,
+    "translate.beam_size": configfile.AT_LEAST_ONE,
+    "translate.max_length": configfile.AT_LEAST_ONE,
+    "translate.length_penalty": configfile.NON_NEGATIVE,
+    "translate.batch_size": configfile.AT_LEAST_ONE,
+    "translate.max_segment_tokens": configfile.AT_LEAST_ONE,
+    "translate.ct2_inter_threads": configfile.AT_LEAST_ONE,
+    "filter.qe_threshold": configfile.PROBABILITY,
+    "filter.qe_batch_size": configfile.AT_LEAST_ONE,
+    "filter.qe_gpus": configfile.NON_NEGATIVE,
+    "filter.lid_min_letters": configfile.NON_NEGATIVE,
+    "filter.min_length_ratio": configfile.NON_NEGATIVE,
+    "filter.max_length_ratio": configfile.POSITIVE,
+    "filter.ratio_min_source_chars": configfile.NON_NEGATIVE,
+    "filter.max_repeats": configfile.Range(2, None),  # 1 would call every text a loop
+    "filter.copy_min_letters": configfile.NON_NEGATIVE,
+}
 
-def from_dict(data: Mapping[str, Any] | None) -> PipelineConfig:
-    return configfile.build(PipelineConfig, data or {}, "", _SECTIONS).validate()
+
+def from_dict(data: Mapping[str, Any] | None, source: str | None = None) -> PipelineConfig:
+    """A checked config: every type, range and value problem is raised at once (a ConfigError)."""
+    data = dict(data or {})
+    if isinstance(data.get("target_langs"), str):
+        data["target_langs"] = [data["target_langs"]]
+    problems: list[SdrrlError] = []
+    cfg = configfile.build(PipelineConfig, data, "", _SECTIONS, problems=problems, ranges=RANGES)
+    cfg.check(problems)
+    configfile.raise_problems(problems, source)
+    return cfg
 
 
 def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
@@ -181,9 +223,9 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Pipeli
     data = configfile.read_mapping(p)
     data = dict(data)
     for key in ("work_dir", "input", "cache"):
-        if data.get(key) and not Path(data[key]).is_absolute():
+        if isinstance(data.get(key), str) and data[key] and not Path(data[key]).is_absolute():
             data[key] = str((p.parent / data[key]).resolve())
     for k, v in (overrides or {}).items():
         if v is not None:
             data[k] = v
-    return from_dict(data)
+    return from_dict(data, str(p))

@@ -1,0 +1,70 @@
+"""Preflight of ``sdrrl export``: every input the config names exists, reported all at once before
+anything is composed or written: the pipeline outputs each method reads, the bilingual dictionary
+of each code-switched pair, and a local parallel corpus for each pair that needs D_mt/D_comp.
+
+(``parallel.corpus: opus100`` is loaded through ``datasets``, which reports a missing offline copy
+itself; its cache layout is not checked here.)
+"""
+
+from __future__ import annotations
+
+from sdrrl import configfile, languages
+from sdrrl.compose.config import ComposeConfig
+from sdrrl.errors import SdrrlError
+
+PARALLEL = ("mt", "comp")
+
+
+def problems(cfg: ComposeConfig) -> list[SdrrlError]:
+    from sdrrl.compose.methods import plan
+
+    entries = plan(cfg)
+    found: list[SdrrlError] = []
+    work = cfg.path(cfg.work_dir)
+    run = "run `sdrrl build` (or the stage that writes it) on that work directory, or fix work_dir in the config."
+    if not work.is_dir():
+        return [SdrrlError(f"work_dir: path {str(work)!r} does not exist.", run)]
+
+    def need(path, what: str) -> None:
+        if not path.is_file():
+            found.append(SdrrlError(f"{what} {str(path)!r} does not exist (the export reads it).", run))
+
+    pairs = [e for e in entries if e.method != "sft"]
+    if any(e.method == "sft" for e in entries):
+        need(work / "source.jsonl", "pipeline output")
+    if any(e.spec.kind not in PARALLEL for e in pairs):
+        need(work / "sample" / "synth.jsonl", "pipeline output")
+    for tgt in dict.fromkeys(e.target for e in pairs):
+        mine = [e for e in pairs if e.target == tgt]
+        if any(e.spec.kind in ("tl", "lt", "tt") for e in mine):
+            need(work / "filter" / f"{cfg.source}-{tgt}.jsonl", "pipeline output")
+        if any(e.spec.code_switch for e in mine):
+            found.extend(_dictionary_problems(cfg, tgt))
+        if any(e.spec.kind in PARALLEL for e in mine) and cfg.parallel.corpus != "opus100":
+            path = cfg.path(cfg.parallel.corpus.format(src=cfg.source, tgt=tgt))
+            if not path.is_file():
+                found.append(SdrrlError(f"parallel.corpus: path {str(path)!r} (for {cfg.source}-{tgt}) does not exist.",
+                                        "set parallel.corpus to 'opus100' or to an existing .tsv/.jsonl file "
+                                        "(it may contain {src} and {tgt})."))
+    return list({str(p): p for p in found}.values())  # one line per problem, however many pairs share it
+
+
+def _dictionary_problems(cfg: ComposeConfig, tgt: str) -> list[SdrrlError]:
+    cs = cfg.code_switch
+    if not cs.dictionaries:
+        return [SdrrlError("code_switch.dictionaries is not set, and code-switching needs bilingual dictionaries.",
+                           "set it to a folder of MUSE files (en-id.txt, ...), or choose methods without "
+                           "code-switching (e.g. sdrrl-no-cs).")]
+    folder = cfg.path(cs.dictionaries)
+    if not folder.is_dir():
+        return [SdrrlError(f"code_switch.dictionaries: path {str(folder)!r} does not exist.",
+                           "set it to the folder holding the MUSE files (en-id.txt, ...).")]
+    a, b = languages.get(cfg.source).dictionary, languages.get(tgt).dictionary
+    if not ((folder / f"{a}-{b}.txt").is_file() or (folder / f"{b}-{a}.txt").is_file()):
+        return [SdrrlError(f"code_switch.dictionaries: no bilingual dictionary {a}-{b}.txt (or {b}-{a}.txt) for "
+                           f"{cfg.source}-{tgt} in {str(folder)!r}.", f"add the MUSE file {a}-{b}.txt there.")]
+    return []
+
+
+def check(cfg: ComposeConfig) -> None:
+    configfile.raise_problems(problems(cfg), "preflight")
