@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from sdrrl.errors import SdrrlError
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = compose_config.load(args.config)
     if args.workers is not None:
         cfg.workers = args.workers
-    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    start = time.perf_counter()
     try:
         manifest = export(cfg, args.out, overwrite=args.overwrite, log=log)
     except SdrrlError:
@@ -39,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
             except SdrrlError as err:
                 log(f"no Hugging Face copy: {err}")
         raise
-    print(f"exported {len(manifest['last_export'])} dataset(s) to {args.out} in {manifest['seconds']} s "
-          f"(dataset_info.json and manifest.json updated)")
+    print(f"exported {len(manifest['last_export'])} dataset(s) to {args.out} in {time.perf_counter() - start:.2f} s "
+          f"(the registry folder was switched to the new export in one step; dataset_info.json and manifest.json updated)")
     if args.hf_copy:
         _hf_copy(args, manifest, log)
     return 0

@@ -18,6 +18,7 @@ scale); a dataset that several methods share byte for byte (e.g. ``sdrrl_*_ll`` 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ from sdrrl.compose.config import ComposeConfig
 from sdrrl.compose.methods import PlannedEntry, plan
 from sdrrl.compose.subsets import PARALLEL_SUBSETS, SubsetSpec, json_string, transfer_lines
 from sdrrl.errors import SdrrlError
-from sdrrl.io import atomic_open, ensure_writable_dir, write_json
+from sdrrl.io import atomic_open, write_json
 from sdrrl.registry import Entry, update_dataset_info, write_dataset
 
 MANIFEST = "manifest.json"
@@ -416,17 +417,84 @@ def _load_manifest(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _exported_at() -> tuple[str, bool]:
+    """UTC time of the export, or ``SOURCE_DATE_EPOCH``'s (reproducible-builds convention: then the
+    manifest holds no wall-clock values, so two exports of the same inputs are byte-identical)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), False
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch))), True
+    except (ValueError, OverflowError, OSError):
+        raise SdrrlError(f"SOURCE_DATE_EPOCH={epoch!r} is not a number of seconds since 1970.",
+                         "set it to an integer such as 1700000000, or unset it.") from None
+
+
 def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = False,
            log: Callable[[str], None] = lambda s: None) -> dict:
     """Compose and export everything ``cfg`` asks for into ``out_dir``; returns the manifest.
 
-    Entries that could be built are written and registered even when others fail; the failures
-    are then raised together, naming each dataset and why.
+    The export is a transaction (:func:`sdrrl.staging.replace_dir`): everything is written into a
+    stage beside ``out_dir``, which then replaces ``out_dir`` in one atomic step, so a killed, failed
+    or disk-full export leaves the registry exactly as it was or exactly as the new export.
+    Entries that could be built are written and registered even when others fail (the failures are
+    then raised together, naming each dataset and why); when none could be built, or on any other
+    error, ``out_dir`` is left as it was.
     """
+    from sdrrl import staging
+    from sdrrl.errors import DiskFullError
+
     cfg.validate()
+    exported_at, reproducible = _exported_at()
     start = time.perf_counter()
-    out = ensure_writable_dir(out_dir)
+    target = staging.resolve(out_dir)
     entries = plan(cfg)
+    kept = f"{str(target)!r} was left exactly as it was (nothing in it changed)"
+    stage = ""
+    try:
+        with staging.replace_dir(target, log=log) as out:
+            stage = str(out)
+            log(f"staging the new registry in {out}; it replaces {target} in one step when complete")
+            manifest, errors, ordered = _export_into(cfg, entries, out, overwrite, log)
+            if not ordered:
+                raise SdrrlError(f"None of the {len(entries)} dataset(s) could be composed, so {kept}: "
+                                 + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
+                                 "each message above names its fix; run the export again once the inputs are fixed.")
+            manifest.update({"exported_at": exported_at})
+            if reproducible:
+                manifest.pop("seconds", None)
+            else:
+                manifest["seconds"] = round(time.perf_counter() - start, 2)
+            write_json(out / MANIFEST, manifest)
+    except DiskFullError as err:
+        raise SdrrlError(f"Out of disk space (or quota) while staging the new registry "
+                         f"({Path(err.path or '?').name}); {kept}.",
+                         "free space (df -h) or export to another disk, then run the same command again.") from None
+    except SdrrlError as err:  # name the registry, not the stage that was just removed
+        if stage and stage in str(err):
+            raise type(err)(err.problem.replace(stage, str(target)),
+                            err.fix.replace(stage, str(target)) if err.fix else err.fix) from None
+        raise
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise SdrrlError(f"Out of disk space (or quota) while staging the new registry; {kept}.",
+                             "free space (df -h) or export to another disk, then run the same command again.") from None
+        raise SdrrlError(f"Could not write the new registry ({err.strerror or err}: {err.filename or ''}); {kept}.",
+                         "fix the cause (permissions, disk) and run the same command again.") from None
+    for note in manifest["notes"]:
+        log(f"note: {note}")
+    if errors:
+        head = (f"{len(entries) - len(ordered)} dataset(s) could not be composed (the other {len(ordered)} "
+                f"were exported to {target}): ")
+        raise SdrrlError(head + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
+                         f"each message above names its fix; all are listed in {target / MANIFEST} ('errors'). "
+                         "Run the export again once the inputs are fixed.")
+    return manifest
+
+
+def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, overwrite: bool,
+                 log: Callable[[str], None]) -> tuple[dict, list[str], dict]:
+    """Compose every entry into the stage ``out``; returns (manifest without its time, errors, entries)."""
     results: dict[str, dict] = {}
     errors: list[str] = []
     notes: list[str] = []
@@ -467,7 +535,10 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
         if workers > 1 and hasattr(os, "fork"):
             import multiprocessing
 
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            from sdrrl.staging import die_with_parent
+
+            with multiprocessing.get_context("fork").Pool(workers, initializer=die_with_parent,
+                                                           initargs=(os.getpid(),)) as pool:
                 outcomes = pool.imap(_run_pair, jobs)
                 for (src, tgt, _), outcome in zip(jobs, outcomes):
                     log(f"composed {src}-{tgt}: {len(outcome['results'])} dataset(s)")
@@ -487,21 +558,11 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
     ordered = {e.name: results[e.name] for e in entries if e.name in results}
     if ordered:
         update_dataset_info(out, [Entry(n, r["file"]) for n, r in ordered.items()], replace=overwrite)
-    manifest_path = out / MANIFEST
-    manifest = _load_manifest(manifest_path)
+    manifest = _load_manifest(out / MANIFEST)
     from sdrrl import __version__
 
-    manifest.update({"sdrrl_version": __version__, "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     "config": cfg.to_json(), "notes": notes, "errors": errors})
+    manifest.update({"sdrrl_version": __version__, "exported_at": None, "config": cfg.to_json(),
+                     "notes": notes, "errors": errors})
     manifest.setdefault("entries", {}).update(ordered)
     manifest["last_export"] = list(ordered)
-    manifest["seconds"] = round(time.perf_counter() - start, 2)
-    write_json(manifest_path, manifest)
-    for note in notes:
-        log(f"note: {note}")
-    if errors:
-        head = f"{len(entries) - len(ordered)} dataset(s) could not be composed (the other {len(ordered)} were exported): "
-        raise SdrrlError(head + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
-                         f"each message above names its fix; all are listed in {manifest_path} ('errors'). "
-                         "Run the export again once the inputs are fixed.")
-    return manifest
+    return manifest, errors, ordered
