@@ -33,7 +33,7 @@ from sdrrl.compose import codeswitch, parallel
 from sdrrl.compose.config import ComposeConfig
 from sdrrl.compose.methods import PlannedEntry, plan
 from sdrrl.compose.subsets import PARALLEL_SUBSETS, SubsetSpec, json_string, transfer_lines
-from sdrrl.errors import SdrrlError
+from sdrrl.errors import DiskFullError, SdrrlError
 from sdrrl.io import atomic_open, write_json
 from sdrrl.registry import Entry, update_dataset_info, write_dataset
 
@@ -369,6 +369,8 @@ class PairComposer:
         for entry in self.entries:
             try:
                 results[entry.name] = self.build(entry)
+            except DiskFullError:  # not a problem of this dataset: the whole export stops
+                raise
             except SdrrlError as err:
                 failed.setdefault(str(err), []).append(entry.name)
         errors = [msg if len(names) == 1 and names[0] in msg else f"{', '.join(names)}: {msg}"
@@ -383,6 +385,8 @@ def _run_pair(args) -> dict:
     comp = PairComposer(cfg, src, tgt, entries, _SHARED["out"], _SHARED["synth"], _SHARED["written"])
     try:
         return comp.run()
+    except DiskFullError as err:  # re-raised by the parent (an exception's own pickling loses fields)
+        return {"results": {}, "errors": [], "notes": comp.notes, "fatal": [err.problem, err.fix, err.path]}
     except SdrrlError as err:
         return {"results": {}, "errors": [str(err)], "notes": comp.notes}
 
@@ -442,7 +446,6 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
     error, ``out_dir`` is left as it was.
     """
     from sdrrl import staging
-    from sdrrl.errors import DiskFullError
 
     cfg.validate()
     exported_at, reproducible = _exported_at()
@@ -503,6 +506,8 @@ def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, ove
         if e.method == "sft":
             try:
                 results[e.name] = _compose_sft(cfg, e, out)
+            except DiskFullError:
+                raise
             except SdrrlError as err:
                 errors.append(str(err))
 
@@ -523,6 +528,8 @@ def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, ove
                 results[e.name] = comp.build(e)
                 written = comp.writer.written
                 shared[("*", e.spec.key())] = e.name
+            except DiskFullError:
+                raise
             except SdrrlError as err:
                 errors.append(str(err))
 
@@ -541,6 +548,8 @@ def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, ove
                                                            initargs=(os.getpid(),)) as pool:
                 outcomes = pool.imap(_run_pair, jobs)
                 for (src, tgt, _), outcome in zip(jobs, outcomes):
+                    if outcome.get("fatal"):
+                        raise DiskFullError(*outcome["fatal"])
                     log(f"composed {src}-{tgt}: {len(outcome['results'])} dataset(s)")
                     results.update(outcome["results"])
                     errors.extend(outcome["errors"])
@@ -548,6 +557,8 @@ def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, ove
         else:
             for job in jobs:
                 outcome = _run_pair(job)
+                if outcome.get("fatal"):
+                    raise DiskFullError(*outcome["fatal"])
                 log(f"composed {job[0]}-{job[1]}: {len(outcome['results'])} dataset(s)")
                 results.update(outcome["results"])
                 errors.extend(outcome["errors"])
