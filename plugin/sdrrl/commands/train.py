@@ -3,6 +3,8 @@
 LLaMA-Factory finds a missing dataset only after loading the model, with a message that does not say
 how to produce it. This preflight checks, before anything heavy starts, that every dataset the recipe
 names is registered and its file exists with the declared columns, and says which command makes it.
+It reads every data file through, line by line, and names the first bad line of each (invalid JSON,
+a missing column, or a last line cut off without its newline).
 Then it hands the unchanged arguments to the unmodified ``llamafactory-cli train``.
 """
 
@@ -57,7 +59,7 @@ def preflight(args: dict) -> list[str]:
             f"`sdrrl export --config CONFIG --out {dataset_dir}` for that method and language pair "
             "(see README, 'Training'), and run from the directory the recipe's dataset_dir is relative to")
     try:
-        registry.validate(dataset_dir, names, full=False)
+        registry.validate(dataset_dir, names, full=True)  # every line of every file, streamed
     except RegistryError as err:
         raise SdrrlError(f"Recipe cannot train yet: {err.problem}", make) from None
     return names
