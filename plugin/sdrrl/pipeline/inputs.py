@@ -6,8 +6,8 @@
 * a JSON array of objects, e.g. Stanford Alpaca's ``alpaca_data.json`` as published (the file is
   recognised by its first character, ``[``, whatever its name),
 * a Parquet file (``.parquet``), read batch by batch with pyarrow,
-* a ``datasets`` folder (a local folder ``datasets.load_dataset`` reads: data files, or a dataset
-  card with ``configs:`` such as the ``--hf-copy`` folders),
+* a ``datasets`` folder (a local folder of data files ``datasets.load_dataset`` reads as one
+  ``train`` split, e.g. ``data/train-*.parquet``),
 * a Hugging Face hub dataset id such as ``tatsu-lab/alpaca`` (or ``hf:ID`` to be explicit), loaded
   with ``datasets.load_dataset(ID, split="train")``: from the local cache when ``HF_DATASETS_OFFLINE``
   / ``HF_HUB_OFFLINE`` is set, else downloaded. A local path that exists always wins over an id.
