@@ -60,3 +60,31 @@ def test_check_only_names_a_row_without_its_columns_by_line(tmp_path):
     proc = check(tmp_path)
     assert proc.returncode == 2
     assert "sdrrl_eng-ind_mt.jsonl line 25 lacks declared column(s) ['output']" in proc.stderr
+
+
+def test_check_only_refuses_a_registry_that_mixes_two_exports(tmp_path):
+    """The mix issue 10 found after a killed export (a data file of seed 42 beside a manifest of
+    seed 43), made by hand here: the manifest's sha256 of each file names the stranger."""
+    from fixtures.compose import helpers
+    from sdrrl.compose.export import export
+
+    reg, other = tmp_path / "reg", tmp_path / "other"
+    subsets = ("ll", "tl", "lt", "tt", "mt", "comp")
+    export(helpers.config(tmp_path, methods=["sdrrl"], parallel={"pairs": 12}), reg)
+    export(helpers.config(tmp_path, methods=["sdrrl"], parallel={"pairs": 12}, seed=43), other)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({**as_dict(RECIPES["sdrrl_tiny_cpu"]), "dataset_dir": str(reg),
+                                      "dataset": [f"sdrrl_eng-ind_{s}" for s in subsets],
+                                      "model_name_or_path": str(tmp_path)}))
+    run = [SDRRL, "train", "--check-only", str(recipe)]
+    ok = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    name = "sdrrl_eng-ind_tt.jsonl"
+    assert (other / name).read_bytes() != (reg / name).read_bytes()
+    (reg / name).unlink()
+    (reg / name).write_bytes((other / name).read_bytes())  # valid JSON Lines, same columns, other export
+    proc = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, proc.stderr
+    assert f"1 data file(s) in {str(reg)!r} are not the files the export recorded in manifest.json" in err
+    assert name in err and "sdrrl_eng-ind_ll" not in err

@@ -2,8 +2,9 @@
 
 Writes ``DIR/{name}.jsonl`` through :func:`sdrrl.registry.write_dataset`, merges
 ``DIR/dataset_info.json`` through :func:`sdrrl.registry.update_dataset_info`, and merges
-``DIR/manifest.json``: per entry its row count, method, languages, config values, input files with
-content hashes, and rows dropped by reason.
+``DIR/manifest.json``: per entry its data file's sha256 and row count, method, languages, config
+values, input files with content hashes, and rows dropped by reason. All of it is written into a
+stage that replaces ``DIR`` in one step (:mod:`sdrrl.staging`).
 
 Speed at paper scale (52,002 rows x 14 languages x every method, see benchmarks/bench_export.py):
 one process per language pair; each question is code-switched once per side and reused by every
@@ -66,6 +67,14 @@ def _read_jsonl_hashed(path: Path, required: tuple[str, ...]) -> tuple[list[dict
                              "re-run the stage that wrote it with this sdrrl version.")
         rows.append(row)
     return rows, hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _link_or_copy(src: Path, dest: Path, mode: str) -> None:
@@ -567,6 +576,12 @@ def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, ove
         _SHARED.clear()
 
     ordered = {e.name: results[e.name] for e in entries if e.name in results}
+    hashes: dict[tuple, str] = {}  # per inode: a hard-linked duplicate is hashed once
+    for r in ordered.values():  # `sdrrl train` checks the files against these (a mixed registry fails)
+        st = os.stat(out / r["file"])
+        if (st.st_dev, st.st_ino) not in hashes:
+            hashes[(st.st_dev, st.st_ino)] = file_sha256(out / r["file"])
+        r["sha256"] = hashes[(st.st_dev, st.st_ino)]
     if ordered:
         update_dataset_info(out, [Entry(n, r["file"]) for n, r in ordered.items()], replace=overwrite)
     manifest = _load_manifest(out / MANIFEST)
