@@ -25,6 +25,7 @@ from sdrrl.registry import validate
 SDRRL = str(Path(sys.executable).parent / "sdrrl")
 EPOCH = "1700000000"
 MARK = "staging the new registry"
+SWITCHED = "to the new content in one step"
 
 
 def snapshot(folder: Path) -> dict:
@@ -123,14 +124,14 @@ def test_kill_9_at_random_moments_leaves_old_or_new_and_no_worker(setup):
         if i % 5 == 0:  # now and then a moment during start-up (config, plan, lock)
             time.sleep(rng.uniform(0, total * 0.6))
         else:  # mostly while the stage is written, switched in and the old folder removed
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                line = proc.stderr.readline()
-                if not line or MARK in line:
-                    break
-            time.sleep(rng.uniform(0, window * 1.1))
+            marks = [MARK, SWITCHED] if i % 5 == 4 else [MARK]  # some right after the switch
+            for mark in marks:
+                line = "-"
+                while line and mark not in line:
+                    line = proc.stderr.readline()
+            time.sleep(rng.uniform(0, 0.05) if i % 5 == 4 else rng.uniform(0, window * 1.1))
         killed_while_running += proc.poll() is None
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.send_signal(signal.SIGKILL)  # a no-op when it already finished
         proc.wait(timeout=30)
         proc.stderr.close()
         deadline = time.monotonic() + 0.5  # the kernel kills them at once; left alone, they work on
@@ -144,6 +145,7 @@ def test_kill_9_at_random_moments_leaves_old_or_new_and_no_worker(setup):
         outcomes["old" if state == OLD else "new"] += 1
     print(f"kills: {killed_while_running} while running; registry old: {outcomes['old']}, new: {outcomes['new']}")
     assert killed_while_running >= 15, (killed_while_running, outcomes)
+    assert outcomes["old"] >= 1 and outcomes["new"] >= 4, outcomes  # every 5th kill follows the switch
     # the next export removes what the killed ones left beside the registry and ends at the new one
     done = run_export(new_cfg, reg)
     assert done.returncode == 0, done.stderr

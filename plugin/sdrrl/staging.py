@@ -217,6 +217,7 @@ def replace_dir(target: str | os.PathLike, *, log: Callable[[str], None] = lambd
             _fsync_tree(stage)
             cwd = os.getcwd()
             _swap(stage, target)
+            log(f"switched {target} to the new content in one step; removing the old one")
             if cwd == str(target) or cwd.startswith(str(target) + os.sep):
                 with contextlib.suppress(OSError):
                     os.chdir(cwd)  # stay in the (new) folder of that name, not the old one

@@ -99,26 +99,32 @@ class _Writer:
 
     def __init__(self, out: Path, mode: str, written: dict | None = None):
         self.out, self.mode = out, mode
-        # key -> (first name, rows, drops): what a later name with the same content links to
-        self.written: dict[Any, tuple[str, int, dict]] = dict(written or {})
+        # key -> (first name, rows, drops, sha256): what a later name with the same content links to
+        self.written: dict[Any, tuple[str, int, dict, str]] = dict(written or {})
 
     def write(self, name: str, key: Any, rows_fn: Callable[[], list],
-              dropped: Counter) -> tuple[int, str | None, dict]:
+              dropped: Counter) -> tuple[int, str | None, dict, str]:
         """``rows_fn`` returns row dicts (validated and written by ``registry.write_dataset``) or
-        ready JSON lines from ``subsets.transfer_lines`` (the paper-scale path; same bytes)."""
+        ready JSON lines from ``subsets.transfer_lines`` (the paper-scale path; same bytes).
+        Returns (rows, name it links to or None, drops, sha256 of the file)."""
         if key in self.written:
-            first, n, drops = self.written[key]
+            first, n, drops, sha = self.written[key]
             _link_or_copy(self.out / f"{first}.jsonl", self.out / f"{name}.jsonl", self.mode)
-            return n, first, drops
+            return n, first, drops, sha
         rows = rows_fn()
         if rows and isinstance(rows[0], str):
-            with atomic_open(self.out / f"{name}.jsonl") as fh:
-                fh.writelines(rows)
-            n = len(rows)
+            h = hashlib.sha256()  # hashed as written, in the worker that writes it
+            with atomic_open(self.out / f"{name}.jsonl", "wb") as fh:
+                for i in range(0, len(rows), 8192):
+                    chunk = "".join(rows[i:i + 8192]).encode("utf-8")
+                    h.update(chunk)
+                    fh.write(chunk)
+            n, sha = len(rows), h.hexdigest()
         else:
             _, n = write_dataset(self.out, name, rows)
-        self.written[key] = (name, n, dict(dropped))
-        return n, None, dict(dropped)
+            sha = file_sha256(self.out / f"{name}.jsonl")
+        self.written[key] = (name, n, dict(dropped), sha)
+        return n, None, dict(dropped), sha
 
 
 def _empty_error(name: str, total: int, dropped: Counter, what: str) -> SdrrlError:
@@ -364,8 +370,8 @@ class PairComposer:
                 raise _empty_error(entry.name, total, dropped, what)
             return out
         key = ("*", spec.key()) if spec.pair_independent else (self.tgt, spec.key())
-        n, same_as, drops = self.writer.write(entry.name, key, guarded, dropped)
-        result = {"file": f"{entry.name}.jsonl", "rows": n, "method": entry.method, "subset": spec.kind,
+        n, same_as, drops, sha = self.writer.write(entry.name, key, guarded, dropped)
+        result = {"file": f"{entry.name}.jsonl", "sha256": sha, "rows": n, "method": entry.method, "subset": spec.kind,
                   "source": self.src, "target": self.tgt, "config": self.entry_config(spec),
                   "inputs": sources, "dropped": drops, **extra}
         if same_as:
@@ -415,7 +421,8 @@ def _compose_sft(cfg: ComposeConfig, entry: PlannedEntry, out: Path) -> dict:
     if not kept:
         raise _empty_error(entry.name, len(rows), dropped, str(path))
     _, n = write_dataset(out, entry.name, kept)
-    return {"file": f"{entry.name}.jsonl", "rows": n, "method": "sft", "subset": None, "source": cfg.source,
+    return {"file": f"{entry.name}.jsonl", "sha256": file_sha256(out / f"{entry.name}.jsonl"), "rows": n,
+            "method": "sft", "subset": None, "source": cfg.source,
             "target": None, "config": {"seed": cfg.seed}, "inputs": [{"path": str(path), "sha256": sha}],
             "dropped": dict(dropped)}
 
@@ -576,12 +583,6 @@ def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, ove
         _SHARED.clear()
 
     ordered = {e.name: results[e.name] for e in entries if e.name in results}
-    hashes: dict[tuple, str] = {}  # per inode: a hard-linked duplicate is hashed once
-    for r in ordered.values():  # `sdrrl train` checks the files against these (a mixed registry fails)
-        st = os.stat(out / r["file"])
-        if (st.st_dev, st.st_ino) not in hashes:
-            hashes[(st.st_dev, st.st_ino)] = file_sha256(out / r["file"])
-        r["sha256"] = hashes[(st.st_dev, st.st_ino)]
     if ordered:
         update_dataset_info(out, [Entry(n, r["file"]) for n, r in ordered.items()], replace=overwrite)
     manifest = _load_manifest(out / MANIFEST)
