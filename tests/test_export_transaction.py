@@ -216,3 +216,30 @@ def test_without_rename_exchange_the_two_rename_switch_and_its_repair(setup, mon
     assert snapshot(reg) == old and leftovers(reg) == []
     export(compose_config.load(new_cfg), reg)
     assert "cit_eng-ind_tl.jsonl" in snapshot(reg) and leftovers(reg) == []
+
+
+def test_a_second_export_into_the_same_registry_waits_for_the_first(setup):
+    import fcntl
+    import threading
+
+    tmp, old_cfg, _ = setup
+    from sdrrl.compose import config as compose_config
+
+    reg = tmp / "locked"
+    reg.mkdir()
+    fd = os.open(reg, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running export holds it
+    logs: list[str] = []
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(m=export(compose_config.load(old_cfg), reg,
+                                                                   log=logs.append)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not any("waiting for another sdrrl export" in line for line in logs) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    assert any("waiting for another sdrrl export" in line for line in logs) and "m" not in result
+    assert not (reg / "dataset_info.json").exists() and leftovers(reg) == []  # nothing staged while waiting
+    os.close(fd)
+    worker.join(timeout=60)
+    assert "m" in result and (reg / "dataset_info.json").is_file()
