@@ -215,12 +215,17 @@ def replace_dir(target: str | os.PathLike, *, log: Callable[[str], None] = lambd
             _link_tree(target, stage)
             yield stage
             _fsync_tree(stage)
-            cwd = os.getcwd()
+            try:
+                cwd = os.getcwd()
+            except OSError:
+                cwd = ""
             _swap(stage, target)
             log(f"switched {target} to the new content in one step; removing the old one")
             if cwd == str(target) or cwd.startswith(str(target) + os.sep):
                 with contextlib.suppress(OSError):
                     os.chdir(cwd)  # stay in the (new) folder of that name, not the old one
+                log(f"note: the current directory was inside {target}, which is now a new folder: "
+                    f"a shell started there still sees the old (deleted) one; `cd \"$PWD\"` shows the new one")
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
