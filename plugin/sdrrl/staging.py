@@ -199,7 +199,7 @@ def replace_dir(target: str | os.PathLike, *, log: Callable[[str], None] = lambd
         raise SdrrlError(f"Cannot open the registry folder {str(target)!r}: {err.strerror or err}.",
                          "choose a writable output folder, or fix its permissions.") from None
     try:
-        for left in _siblings(target, STAGE_TAG):
+        for left in _siblings(target, STAGE_TAG) + _siblings(target, OLD_TAG):  # OLD: a switch that completed
             shutil.rmtree(left, ignore_errors=True)
             log(f"removed {left}, left by an interrupted export")
         try:
