@@ -214,6 +214,8 @@ def test_without_rename_exchange_the_two_rename_switch_and_its_repair(setup, mon
         export(helpers.config(tmp, methods=["xcot"], code_switch={"dictionaries": None}), reg, log=logs.append)
     assert any("restored" in line for line in logs)
     assert snapshot(reg) == old and leftovers(reg) == []
+    # a kill after both renames: the registry is new, the old folder still beside it
+    (reg.with_name(f".{reg.name}.{staging.OLD_TAG}998") / "sub").mkdir(parents=True)
     export(compose_config.load(new_cfg), reg)
     assert "cit_eng-ind_tl.jsonl" in snapshot(reg) and leftovers(reg) == []
 
