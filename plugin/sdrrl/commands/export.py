@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, metavar="FILE",
                    help="YAML/JSON compose config (work_dir, source, targets, methods, code_switch, parallel, ...)")
     p.add_argument("--out", required=True, metavar="DIR",
-                   help="registry folder: data files, dataset_info.json (merged) and manifest.json")
+                   help="registry folder: data files, dataset_info.json (merged) and manifest.json; written "
+                        "beside it and switched in one step, so a killed or failed export leaves it as it was")
     p.add_argument("--overwrite", action="store_true",
                    help="replace dataset_info.json entries of the same name that differ")
     p.add_argument("--workers", type=int, default=None, help="processes (default: config value, 0 = all CPUs)")
