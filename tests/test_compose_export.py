@@ -134,6 +134,7 @@ def test_manifest_records_counts_config_and_input_hashes(exported):
     for name, entry in saved["entries"].items():
         lines = (out / entry["file"]).read_text(encoding="utf-8").count("\n")
         assert entry["rows"] == lines, name
+        assert entry["sha256"] == hashlib.sha256((out / entry["file"]).read_bytes()).hexdigest(), name
         assert entry["method"] == name.split("_")[0] and entry["source"] == "eng"
         for src in entry["inputs"]:
             path = Path(src.get("path") or src.get("corpus"))

@@ -21,5 +21,13 @@ class RegistryError(SdrrlError):
     """A dataset_info.json or data file that LLaMA-Factory would reject or misread."""
 
 
+class DiskFullError(SdrrlError):
+    """A write failed for want of space or quota (ENOSPC, EDQUOT); ``path`` is the file being written."""
+
+    def __init__(self, problem: str, fix: str | None = None, path: str | None = None):
+        SdrrlError.__init__(self, problem, fix)
+        self.path = path
+
+
 class ModelNotFoundError(SdrrlError):
     """A model path or hub id that cannot be loaded (offline, or a typo)."""

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from sdrrl.errors import SdrrlError
+from sdrrl.errors import DiskFullError, SdrrlError
 
 
 def _umask() -> int:
@@ -56,10 +56,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            raise SdrrlError(
-                f"Out of disk space while writing {str(dest)!r}; nothing was replaced.",
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(
+                f"Out of disk space (or quota) while writing {str(dest)!r}; that file was not replaced.",
                 "free space (df -h) or point the output at another disk, then run the same command again.",
+                path=str(dest),
             ) from None
         raise
 

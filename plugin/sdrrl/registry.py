@@ -280,33 +280,61 @@ def _file_problems(root: Path, name: str, spec: dict, full: bool) -> list[str]:
     if not any(f.suffix in DATA_EXTENSIONS for f in files):
         return []  # parquet/csv/arrow/text are validated by LLaMA-Factory's own loader
     for f in files:
-        try:
-            with f.open(encoding="utf-8") as fh:
-                if f.suffix == ".json" and fh.read(1) == "[":
-                    fh.seek(0)
-                    records = json.load(fh)
-                else:
-                    fh.seek(0)
-                    records = (json.loads(line) for line in fh if line.strip())
-                for i, rec in enumerate(records):
-                    missing = [c for c in required if not isinstance(rec.get(c), (str, list)) or not rec.get(c)]
-                    missing += [c for c in optional if c not in rec and query != c]
-                    if missing:
-                        problems.append(f"dataset {name!r}: {f.name} row {i} lacks declared column(s) {missing}")
-                        break
-                    query_seen = query_seen or query in rec
-                    rows += 1
-                    if not full:
-                        read_all = False
-                        break
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            problems.append(f"dataset {name!r}: {f.name} is not valid JSON ({err})")
+        for where, rec in _records(f, full):
+            if isinstance(rec, str):  # the first unreadable line of this file
+                problems.append(f"dataset {name!r}: {f.name} {where}: {rec}")
+                break
+            missing = [c for c in required if not isinstance(rec.get(c), (str, list)) or not rec.get(c)]
+            missing += [c for c in optional if c not in rec and query != c]
+            if missing:
+                problems.append(f"dataset {name!r}: {f.name} {where} lacks declared column(s) {missing}")
+                break
+            query_seen = query_seen or query in rec
+            rows += 1
+            if not full:
+                read_all = False
+                break
     if not problems and rows == 0:
         problems.append(f"dataset {name!r}: {str(target)!r} holds no rows")
     if not problems and query and read_all and not query_seen:
         # a query column may be absent from some rows, but one that no row has is a KeyError in LF
         problems.append(f"dataset {name!r}: no row has the declared query column {query!r}")
     return problems
+
+
+def _records(path: Path, full: bool):
+    """Yield (where, row) for each row of a JSON / JSON Lines data file, streaming line by line;
+    at the first bad line yield (where, problem) and stop. With ``full``, a last line without its
+    newline is a problem: every file ``sdrrl export`` writes ends with one, so the file was cut."""
+    with path.open("rb") as fh:
+        if path.suffix == ".json" and fh.read(1) == b"[":  # a JSON array: LF's json builder reads it whole
+            fh.seek(0)
+            try:
+                records = json.loads(fh.read().decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                yield "", f"is not valid JSON ({err})"
+                return
+            for i, rec in enumerate(records):
+                yield f"row {i}", rec if isinstance(rec, dict) else f"row is {type(rec).__name__}, not an object"
+            return
+        fh.seek(0)
+        for lineno, raw in enumerate(fh, 1):
+            where = f"line {lineno}"
+            if full and not raw.endswith(b"\n"):
+                yield where, ("ends without a newline: the file was cut mid-line (an interrupted write or "
+                              "copy?)")
+                return
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                yield where, f"is not UTF-8 ({err.reason} at byte {err.start})"
+                return
+            except json.JSONDecodeError as err:
+                yield where, f"is not valid JSON ({err.msg} at column {err.colno})"
+                return
+            yield where, rec if isinstance(rec, dict) else f"is {type(rec).__name__}, not a JSON object"
 
 
 def count_rows(dataset_dir: str | os.PathLike, name: str) -> int:

@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.add_argument("--tgt", nargs="+", help="target language(s), ISO 639-3 (default: the config's target_langs)")
     p.add_argument("--src", help="source language (eng or fra)")
-    p.add_argument("--input", help="D: alpaca-style JSON Lines")
+    p.add_argument("--input", help="D: alpaca-style JSON Lines, JSON array (alpaca_data.json), Parquet, datasets folder or hub id")
     p.add_argument("--max-rows", type=int, help="use only the first N rows of D")
     p.add_argument("--shard-timeout", type=float, metavar="SECONDS",
                    help="with --num-shards: how long a shard waits for the others before a stage that needs "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from sdrrl.errors import SdrrlError
@@ -13,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, metavar="FILE",
                    help="YAML/JSON compose config (work_dir, source, targets, methods, code_switch, parallel, ...)")
     p.add_argument("--out", required=True, metavar="DIR",
-                   help="registry folder: data files, dataset_info.json (merged) and manifest.json")
+                   help="registry folder: data files, dataset_info.json (merged) and manifest.json; written "
+                        "beside it and switched in one step, so a killed or failed export leaves it as it was")
     p.add_argument("--overwrite", action="store_true",
                    help="replace dataset_info.json entries of the same name that differ")
     p.add_argument("--workers", type=int, default=None, help="processes (default: config value, 0 = all CPUs)")
@@ -31,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         cfg.workers = args.workers
     preflight.check(cfg)  # every input the config names, all at once, before anything is written
-    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    start = time.perf_counter()
     try:
         manifest = export(cfg, args.out, overwrite=args.overwrite, log=log)
     except SdrrlError:
@@ -41,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
             except SdrrlError as err:
                 log(f"no Hugging Face copy: {err}")
         raise
-    print(f"exported {len(manifest['last_export'])} dataset(s) to {args.out} in {manifest['seconds']} s "
-          f"(dataset_info.json and manifest.json updated)")
+    print(f"exported {len(manifest['last_export'])} dataset(s) to {args.out} in {time.perf_counter() - start:.2f} s "
+          f"(the registry folder was switched to the new export in one step; dataset_info.json and manifest.json updated)")
     if args.hf_copy:
         _hf_copy(args, manifest, log)
     return 0

@@ -14,7 +14,8 @@ FIELDS = {"input": "input", "model": "generate.model", "backend": "generate.back
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
     add_preflight(p)
-    p.add_argument("--input", help="D: alpaca-style JSON Lines (default: the config's input, else the shipped sample)")
+    p.add_argument("--input", help="D: alpaca-style JSON Lines, JSON array, Parquet, datasets folder or hub id "
+                                   "(default: the config's input, else the shipped sample)")
     p.add_argument("--max-rows", type=int, help="use only the first N rows of D")
     p.add_argument("--model", help="generator model M (path or hub id)")
     p.add_argument("--backend", choices=("transformers", "vllm"))

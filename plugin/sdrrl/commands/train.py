@@ -3,6 +3,8 @@
 LLaMA-Factory finds a missing dataset only after loading the model, with a message that does not say
 how to produce it. This preflight checks, before anything heavy starts, that every dataset the recipe
 names is registered and its file exists with the declared columns, and says which command makes it.
+It reads every data file through, line by line, and names the first bad line of each (invalid JSON,
+a missing column, or a last line cut off without its newline).
 Then it hands the unchanged arguments to the unmodified ``llamafactory-cli train``.
 """
 
@@ -57,10 +59,42 @@ def preflight(args: dict) -> list[str]:
             f"`sdrrl export --config CONFIG --out {dataset_dir}` for that method and language pair "
             "(see README, 'Training'), and run from the directory the recipe's dataset_dir is relative to")
     try:
-        registry.validate(dataset_dir, names, full=False)
+        info = registry.validate(dataset_dir, names, full=True)  # every line of every file, streamed
     except RegistryError as err:
         raise SdrrlError(f"Recipe cannot train yet: {err.problem}", make) from None
+    check_export_hashes(dataset_dir, info, names)
     return names
+
+
+def check_export_hashes(dataset_dir: Path, info: dict, names: list[str]) -> None:
+    """Each data file ``sdrrl export`` wrote must still be the file its manifest.json describes
+    (sha256): a registry that mixes two exports, or a file changed since, is named."""
+    import json
+
+    from sdrrl.compose.export import MANIFEST, file_sha256
+    from sdrrl.errors import SdrrlError
+
+    path = dataset_dir / MANIFEST
+    if not path.is_file():
+        return  # not made by sdrrl export (or by a version before manifests)
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8")).get("entries") or {}
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+        raise SdrrlError(f"{path} is not a valid manifest.", "export again (`sdrrl export --out DIR`).") from None
+    bad = []
+    for name in names:
+        entry = entries.get(name) if isinstance(entries, dict) else None
+        if not isinstance(entry, dict) or not entry.get("sha256") or entry.get("file") != info[name].get("file_name"):
+            continue
+        if file_sha256(dataset_dir / entry["file"]) != entry["sha256"]:
+            bad.append(entry["file"])
+    if bad:
+        raise SdrrlError(
+            f"Recipe cannot train yet: {len(bad)} data file(s) in {str(dataset_dir)!r} are not the files the export "
+            f"recorded in {MANIFEST} (sha256 differs): {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; the "
+            "registry mixes two exports, or the files were changed since.",
+            "run `sdrrl export` into that folder again (it replaces the folder in one step); if you changed a "
+            f"file on purpose, remove its entry from {MANIFEST}.")
 
 
 def check_model(args: dict) -> None:

@@ -2,8 +2,9 @@
 
 Writes ``DIR/{name}.jsonl`` through :func:`sdrrl.registry.write_dataset`, merges
 ``DIR/dataset_info.json`` through :func:`sdrrl.registry.update_dataset_info`, and merges
-``DIR/manifest.json``: per entry its row count, method, languages, config values, input files with
-content hashes, and rows dropped by reason.
+``DIR/manifest.json``: per entry its data file's sha256 and row count, method, languages, config
+values, input files with content hashes, and rows dropped by reason. All of it is written into a
+stage that replaces ``DIR`` in one step (:mod:`sdrrl.staging`).
 
 Speed at paper scale (52,002 rows x 14 languages x every method, see benchmarks/bench_export.py):
 one process per language pair; each question is code-switched once per side and reused by every
@@ -18,6 +19,7 @@ scale); a dataset that several methods share byte for byte (e.g. ``sdrrl_*_ll`` 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -32,8 +34,8 @@ from sdrrl.compose import codeswitch, parallel
 from sdrrl.compose.config import ComposeConfig
 from sdrrl.compose.methods import PlannedEntry, plan
 from sdrrl.compose.subsets import PARALLEL_SUBSETS, SubsetSpec, json_string, transfer_lines
-from sdrrl.errors import SdrrlError
-from sdrrl.io import atomic_open, ensure_writable_dir, write_json
+from sdrrl.errors import DiskFullError, SdrrlError
+from sdrrl.io import atomic_open, write_json
 from sdrrl.registry import Entry, update_dataset_info, write_dataset
 
 MANIFEST = "manifest.json"
@@ -67,6 +69,14 @@ def _read_jsonl_hashed(path: Path, required: tuple[str, ...]) -> tuple[list[dict
     return rows, hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _link_or_copy(src: Path, dest: Path, mode: str) -> None:
     """Give ``dest`` the content of ``src`` atomically: a hard link, or a copy where links fail."""
     if mode == "link":
@@ -89,26 +99,32 @@ class _Writer:
 
     def __init__(self, out: Path, mode: str, written: dict | None = None):
         self.out, self.mode = out, mode
-        # key -> (first name, rows, drops): what a later name with the same content links to
-        self.written: dict[Any, tuple[str, int, dict]] = dict(written or {})
+        # key -> (first name, rows, drops, sha256): what a later name with the same content links to
+        self.written: dict[Any, tuple[str, int, dict, str]] = dict(written or {})
 
     def write(self, name: str, key: Any, rows_fn: Callable[[], list],
-              dropped: Counter) -> tuple[int, str | None, dict]:
+              dropped: Counter) -> tuple[int, str | None, dict, str]:
         """``rows_fn`` returns row dicts (validated and written by ``registry.write_dataset``) or
-        ready JSON lines from ``subsets.transfer_lines`` (the paper-scale path; same bytes)."""
+        ready JSON lines from ``subsets.transfer_lines`` (the paper-scale path; same bytes).
+        Returns (rows, name it links to or None, drops, sha256 of the file)."""
         if key in self.written:
-            first, n, drops = self.written[key]
+            first, n, drops, sha = self.written[key]
             _link_or_copy(self.out / f"{first}.jsonl", self.out / f"{name}.jsonl", self.mode)
-            return n, first, drops
+            return n, first, drops, sha
         rows = rows_fn()
         if rows and isinstance(rows[0], str):
-            with atomic_open(self.out / f"{name}.jsonl") as fh:
-                fh.writelines(rows)
-            n = len(rows)
+            h = hashlib.sha256()  # hashed as written, in the worker that writes it
+            with atomic_open(self.out / f"{name}.jsonl", "wb") as fh:
+                for i in range(0, len(rows), 8192):
+                    chunk = "".join(rows[i:i + 8192]).encode("utf-8")
+                    h.update(chunk)
+                    fh.write(chunk)
+            n, sha = len(rows), h.hexdigest()
         else:
             _, n = write_dataset(self.out, name, rows)
-        self.written[key] = (name, n, dict(dropped))
-        return n, None, dict(dropped)
+            sha = file_sha256(self.out / f"{name}.jsonl")
+        self.written[key] = (name, n, dict(dropped), sha)
+        return n, None, dict(dropped), sha
 
 
 def _empty_error(name: str, total: int, dropped: Counter, what: str) -> SdrrlError:
@@ -389,8 +405,8 @@ class PairComposer:
                 raise _empty_error(entry.name, total, dropped, what)
             return out
         key = ("*", spec.key()) if spec.pair_independent else (self.tgt, spec.key())
-        n, same_as, drops = self.writer.write(entry.name, key, guarded, dropped)
-        result = {"file": f"{entry.name}.jsonl", "rows": n, "method": entry.method, "subset": spec.kind,
+        n, same_as, drops, sha = self.writer.write(entry.name, key, guarded, dropped)
+        result = {"file": f"{entry.name}.jsonl", "sha256": sha, "rows": n, "method": entry.method, "subset": spec.kind,
                   "source": self.src, "target": self.tgt, "config": self.entry_config(spec),
                   "inputs": sources, "dropped": drops, **extra}
         if same_as:
@@ -403,6 +419,8 @@ class PairComposer:
         for entry in self.entries:
             try:
                 results[entry.name] = self.build(entry)
+            except DiskFullError:  # not a problem of this dataset: the whole export stops
+                raise
             except SdrrlError as err:
                 failed.setdefault(str(err), []).append(entry.name)
         errors = [msg if len(names) == 1 and names[0] in msg else f"{', '.join(names)}: {msg}"
@@ -417,6 +435,8 @@ def _run_pair(args) -> dict:
     comp = PairComposer(cfg, src, tgt, entries, _SHARED["out"], _SHARED["synth"], _SHARED["written"])
     try:
         return comp.run()
+    except DiskFullError as err:  # re-raised by the parent (an exception's own pickling loses fields)
+        return {"results": {}, "errors": [], "notes": comp.notes, "fatal": [err.problem, err.fix, err.path]}
     except SdrrlError as err:
         return {"results": {}, "errors": [str(err)], "notes": comp.notes}
 
@@ -436,7 +456,8 @@ def _compose_sft(cfg: ComposeConfig, entry: PlannedEntry, out: Path) -> dict:
     if not kept:
         raise _empty_error(entry.name, len(rows), dropped, str(path))
     _, n = write_dataset(out, entry.name, kept)
-    return {"file": f"{entry.name}.jsonl", "rows": n, "method": "sft", "subset": None, "source": cfg.source,
+    return {"file": f"{entry.name}.jsonl", "sha256": file_sha256(out / f"{entry.name}.jsonl"), "rows": n,
+            "method": "sft", "subset": None, "source": cfg.source,
             "target": None, "config": {"seed": cfg.seed}, "inputs": [{"path": str(path), "sha256": sha}],
             "dropped": dict(dropped)}
 
@@ -451,17 +472,83 @@ def _load_manifest(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _exported_at() -> tuple[str, bool]:
+    """UTC time of the export, or ``SOURCE_DATE_EPOCH``'s (reproducible-builds convention: then the
+    manifest holds no wall-clock values, so two exports of the same inputs are byte-identical)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), False
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch))), True
+    except (ValueError, OverflowError, OSError):
+        raise SdrrlError(f"SOURCE_DATE_EPOCH={epoch!r} is not a number of seconds since 1970.",
+                         "set it to an integer such as 1700000000, or unset it.") from None
+
+
 def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = False,
            log: Callable[[str], None] = lambda s: None) -> dict:
     """Compose and export everything ``cfg`` asks for into ``out_dir``; returns the manifest.
 
-    Entries that could be built are written and registered even when others fail; the failures
-    are then raised together, naming each dataset and why.
+    The export is a transaction (:func:`sdrrl.staging.replace_dir`): everything is written into a
+    stage beside ``out_dir``, which then replaces ``out_dir`` in one atomic step, so a killed, failed
+    or disk-full export leaves the registry exactly as it was or exactly as the new export.
+    Entries that could be built are written and registered even when others fail (the failures are
+    then raised together, naming each dataset and why); when none could be built, or on any other
+    error, ``out_dir`` is left as it was.
     """
+    from sdrrl import staging
+
     cfg.validate()
+    exported_at, reproducible = _exported_at()
     start = time.perf_counter()
-    out = ensure_writable_dir(out_dir)
+    target = staging.resolve(out_dir)
     entries = plan(cfg)
+    kept = f"{str(target)!r} was left exactly as it was (nothing in it changed)"
+    stage = ""
+    try:
+        with staging.replace_dir(target, log=log) as out:
+            stage = str(out)
+            log(f"staging the new registry in {out}; it replaces {target} in one step when complete")
+            manifest, errors, ordered = _export_into(cfg, entries, out, overwrite, log)
+            if not ordered:
+                raise SdrrlError(f"None of the {len(entries)} dataset(s) could be composed, so {kept}: "
+                                 + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
+                                 "each message above names its fix; run the export again once the inputs are fixed.")
+            manifest.update({"exported_at": exported_at})
+            if reproducible:
+                manifest.pop("seconds", None)
+            else:
+                manifest["seconds"] = round(time.perf_counter() - start, 2)
+            write_json(out / MANIFEST, manifest)
+    except DiskFullError as err:
+        raise SdrrlError(f"Out of disk space (or quota) while staging the new registry "
+                         f"({Path(err.path or '?').name}); {kept}.",
+                         "free space (df -h) or export to another disk, then run the same command again.") from None
+    except SdrrlError as err:  # name the registry, not the stage that was just removed
+        if stage and stage in str(err):
+            raise type(err)(err.problem.replace(stage, str(target)),
+                            err.fix.replace(stage, str(target)) if err.fix else err.fix) from None
+        raise
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise SdrrlError(f"Out of disk space (or quota) while staging the new registry; {kept}.",
+                             "free space (df -h) or export to another disk, then run the same command again.") from None
+        raise SdrrlError(f"Could not write the new registry ({err.strerror or err}: {err.filename or ''}); {kept}.",
+                         "fix the cause (permissions, disk) and run the same command again.") from None
+    for note in manifest["notes"]:
+        log(f"note: {note}")
+    if errors:
+        head = (f"{len(entries) - len(ordered)} dataset(s) could not be composed (the other {len(ordered)} "
+                f"were exported to {target}): ")
+        raise SdrrlError(head + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
+                         f"each message above names its fix; all are listed in {target / MANIFEST} ('errors'). "
+                         "Run the export again once the inputs are fixed.")
+    return manifest
+
+
+def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, overwrite: bool,
+                 log: Callable[[str], None]) -> tuple[dict, list[str], dict]:
+    """Compose every entry into the stage ``out``; returns (manifest without its time, errors, entries)."""
     results: dict[str, dict] = {}
     errors: list[str] = []
     notes: list[str] = []
@@ -470,6 +557,8 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
         if e.method == "sft":
             try:
                 results[e.name] = _compose_sft(cfg, e, out)
+            except DiskFullError:
+                raise
             except SdrrlError as err:
                 errors.append(str(err))
 
@@ -490,6 +579,8 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
                 results[e.name] = comp.build(e)
                 written = comp.writer.written
                 shared[("*", e.spec.key())] = e.name
+            except DiskFullError:
+                raise
             except SdrrlError as err:
                 errors.append(str(err))
 
@@ -502,9 +593,14 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
         if workers > 1 and hasattr(os, "fork"):
             import multiprocessing
 
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            from sdrrl.staging import die_with_parent
+
+            with multiprocessing.get_context("fork").Pool(workers, initializer=die_with_parent,
+                                                           initargs=(os.getpid(),)) as pool:
                 outcomes = pool.imap(_run_pair, jobs)
                 for (src, tgt, _), outcome in zip(jobs, outcomes):
+                    if outcome.get("fatal"):
+                        raise DiskFullError(*outcome["fatal"])
                     log(f"composed {src}-{tgt}: {len(outcome['results'])} dataset(s)")
                     results.update(outcome["results"])
                     errors.extend(outcome["errors"])
@@ -512,6 +608,8 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
         else:
             for job in jobs:
                 outcome = _run_pair(job)
+                if outcome.get("fatal"):
+                    raise DiskFullError(*outcome["fatal"])
                 log(f"composed {job[0]}-{job[1]}: {len(outcome['results'])} dataset(s)")
                 results.update(outcome["results"])
                 errors.extend(outcome["errors"])
@@ -522,21 +620,11 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
     ordered = {e.name: results[e.name] for e in entries if e.name in results}
     if ordered:
         update_dataset_info(out, [Entry(n, r["file"]) for n, r in ordered.items()], replace=overwrite)
-    manifest_path = out / MANIFEST
-    manifest = _load_manifest(manifest_path)
+    manifest = _load_manifest(out / MANIFEST)
     from sdrrl import __version__
 
-    manifest.update({"sdrrl_version": __version__, "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     "config": cfg.to_json(), "notes": notes, "errors": errors})
+    manifest.update({"sdrrl_version": __version__, "exported_at": None, "config": cfg.to_json(),
+                     "notes": notes, "errors": errors})
     manifest.setdefault("entries", {}).update(ordered)
     manifest["last_export"] = list(ordered)
-    manifest["seconds"] = round(time.perf_counter() - start, 2)
-    write_json(manifest_path, manifest)
-    for note in notes:
-        log(f"note: {note}")
-    if errors:
-        head = f"{len(entries) - len(ordered)} dataset(s) could not be composed (the other {len(ordered)} were exported): "
-        raise SdrrlError(head + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
-                         f"each message above names its fix; all are listed in {manifest_path} ('errors'). "
-                         "Run the export again once the inputs are fixed.")
-    return manifest
+    return manifest, errors, ordered

@@ -103,7 +103,8 @@ class FilterConfig:
 @dataclass
 class PipelineConfig:
     work_dir: str = "sdrrl_work"
-    # D: alpaca-style JSON Lines (instruction, input, output). None = the shipped sample.
+    # D: alpaca-style rows (instruction, input, output) as JSON Lines, a JSON array, Parquet, a datasets
+    # folder or a hub dataset id (pipeline/inputs.py). None = the shipped sample.
     input: str | None = None
     source_lang: str = "eng"  # eng or fra (appendix C)
     target_langs: list[str] = field(default_factory=lambda: ["ind"])
@@ -223,6 +224,12 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Pipeli
     data = configfile.read_mapping(p)
     data = dict(data)
     for key in ("work_dir", "input", "cache"):
+        if key == "input" and isinstance(data.get(key), str) and data[key] \
+                and not (p.parent / data[key]).exists():
+            from sdrrl.pipeline.inputs import looks_like_hub_id
+
+            if looks_like_hub_id(data[key]):
+                continue  # a hub dataset id such as tatsu-lab/alpaca, not a path
         if isinstance(data.get(key), str) and data[key] and not Path(data[key]).is_absolute():
             data[key] = str((p.parent / data[key]).resolve())
     for k, v in (overrides or {}).items():

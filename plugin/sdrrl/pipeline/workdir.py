@@ -269,18 +269,18 @@ def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = 
                    max_rows: int | None = None) -> tuple[list[dict], int]:
     """Validate D and write ``WORK/source.jsonl``; returns (rows, skipped).
 
+    D is JSON Lines, a JSON array, Parquet, a ``datasets`` folder or a hub id (:mod:`sdrrl.pipeline.inputs`).
     A row needs a non-empty string ``instruction`` and a string ``output``; ``input`` is optional.
     Bad rows raise (``on_bad_row: error``) or are skipped, counted and logged to
     ``WORK/source.skipped.jsonl`` (``on_bad_row: skip``).
     """
-    path = Path(input_path) if input_path else shipped_sample()
-    if not path.exists():
-        raise SdrrlError(f"Input file not found: {str(path)!r}.",
-                         "set `input:` (or --input) to an alpaca-style JSON Lines file.")
+    from sdrrl.pipeline import inputs
+
+    path = input_path or shipped_sample()  # a file, a datasets folder or a hub id (pipeline/inputs.py)
     rows: list[dict] = []
     skipped: list[dict] = []
     seen: set[str] = set()
-    for index, row in enumerate(read_jsonl(path)):
+    for index, row in enumerate(inputs.rows(path)):
         if max_rows is not None and len(rows) >= max_rows:
             break
         problem = _row_problem(row)
@@ -302,7 +302,7 @@ def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = 
                      "output": row["output"]})
     if not rows:
         raise SdrrlError(f"{path}: no usable rows (file empty{' or every row bad' if skipped else ''}).",
-                         "point `input:` at a non-empty alpaca-style JSON Lines file.")
+                         "point `input:` at a non-empty alpaca-style instruction set.")
     write_jsonl(source_path(work), rows)
     skipped_file = work / "source.skipped.jsonl"
     if skipped:

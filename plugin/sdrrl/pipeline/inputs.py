@@ -1,0 +1,122 @@
+"""Read the instruction set D from any of the forms it is published in.
+
+``input:`` (or ``--input``) may be
+
+* a JSON Lines file (one object per line; ``.jsonl``, or any name),
+* a JSON array of objects, e.g. Stanford Alpaca's ``alpaca_data.json`` as published (the file is
+  recognised by its first character, ``[``, whatever its name),
+* a Parquet file (``.parquet``), read batch by batch with pyarrow,
+* a ``datasets`` folder (a local folder of data files ``datasets.load_dataset`` reads as one
+  ``train`` split, e.g. ``data/train-*.parquet``),
+* a Hugging Face hub dataset id such as ``tatsu-lab/alpaca`` (or ``hf:ID`` to be explicit), loaded
+  with ``datasets.load_dataset(ID, split="train")``: from the local cache when ``HF_DATASETS_OFFLINE``
+  / ``HF_HUB_OFFLINE`` is set, else downloaded. A local path that exists always wins over an id.
+
+Every form yields the same rows in the same order, so the work directory's ``source.jsonl`` is the
+same whatever form D came in. Extra columns (the hub's alpaca has ``text``) are ignored later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from sdrrl.errors import SdrrlError
+from sdrrl.io import read_jsonl
+
+HUB_PREFIX = "hf:"
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".tsv", ".txt", ".gz", ".arrow")
+FIX = ("give a JSON Lines file, a JSON array (alpaca_data.json), a Parquet file, a datasets folder, or a hub "
+       "dataset id such as tatsu-lab/alpaca.")
+
+
+def looks_like_hub_id(value: str) -> bool:
+    """``org/name`` without a file suffix, or ``hf:ID``; a path that exists is never an id."""
+    value = str(value)
+    if value.startswith(HUB_PREFIX):
+        return True
+    return bool(_HUB_ID.fullmatch(value)) and not value.lower().endswith(_FILE_SUFFIXES)
+
+
+def rows(source: str | os.PathLike) -> Iterator[dict]:
+    """Yield D's rows (dicts) from a file, folder or hub id; raise SdrrlError naming what is wrong."""
+    text = str(source)
+    path = Path(text)
+    if not text.startswith(HUB_PREFIX) and path.exists():
+        if path.is_dir():
+            return _from_datasets(text, local=True)
+        if path.suffix.lower() == ".parquet":
+            return _from_parquet(path)
+        if _first_char(path) == "[":
+            return _from_json_array(path)
+        return read_jsonl(path)
+    if looks_like_hub_id(text):
+        return _from_datasets(text[len(HUB_PREFIX):] if text.startswith(HUB_PREFIX) else text, local=False)
+    raise SdrrlError(f"Input file not found: {text!r}.", "set `input:` (or --input) to an existing file; " + FIX)
+
+
+def _first_char(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    return head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")[:1]
+
+
+def _objects(items: Any, where: str) -> Iterator[dict]:
+    for i, row in enumerate(items, 1):
+        if not isinstance(row, dict):
+            raise SdrrlError(f"{where}: element {i} is {type(row).__name__}, not an object.",
+                             "each element must be an object such as {\"instruction\": ..., \"output\": ...}.")
+        yield row
+
+
+def _from_json_array(path: Path) -> Iterator[dict]:
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as err:
+        raise SdrrlError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}).",
+                         "fix the file; a JSON array input must be one complete array of objects.") from None
+    except UnicodeDecodeError as err:
+        raise SdrrlError(f"{path}: not UTF-8 ({err.reason}).", "save the file as UTF-8.") from None
+    return _objects(data, f"{path} (JSON array)")
+
+
+def _from_parquet(path: Path) -> Iterator[dict]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise SdrrlError(f"{path}: not a readable Parquet file ({err}).", FIX) from None
+
+    def gen():
+        for batch in pf.iter_batches(batch_size=4096):
+            yield from batch.to_pylist()
+    return gen()
+
+
+def _from_datasets(name: str, local: bool) -> Iterator[dict]:
+    import datasets
+
+    offline = any(os.environ.get(v, "0") not in ("0", "", "false", "False")
+                  for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+    try:
+        ds = datasets.load_dataset(name, split="train")
+    except Exception as err:  # datasets raises many types (connection, not found, offline, format)
+        msg = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+        if local:
+            raise SdrrlError(f"Input folder {name!r} is not a dataset `datasets` can read ({msg}).", FIX) from None
+        if offline:
+            raise SdrrlError(
+                f"Input {name!r} is not a local file, and as a hub dataset it is not in the local cache "
+                f"while HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set ({type(err).__name__}).",
+                f"load it once on a connected machine (python -c \"import datasets; datasets.load_dataset('{name}')\") "
+                "and copy the cache, or download the file and give its path.") from None
+        raise SdrrlError(f"Input {name!r} is not a local file and could not be loaded from the hub ({msg}).",
+                         "check the dataset id and your connection, or download the file and give its path.") from None
+    return iter(ds)
