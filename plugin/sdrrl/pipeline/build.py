@@ -37,7 +37,8 @@ def run_build(cfg, generator=None, translator=None, qe=None) -> dict:
         stats["generate"] = run_generate(work, cfg, cache, generator)
         generator.release()  # a 7B generator need not share the GPU with NLLB and CometKiwi
         stats["sample"] = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
-        translator = translator or make_translator(cfg.translate, cache_root=cfg.cache_path.parent)
+        translator = translator or make_translator(cfg.translate, cache_root=cfg.cache_path.parent,
+                                                   generate=cfg.generate, seed=cfg.sample.seed)
         f = cfg.filter
         if qe is None and f.qe_enabled:
             qe = CometKiwiFilter(f.qe_model, f.qe_threshold, f.qe_batch_size, f.qe_gpus, cache)

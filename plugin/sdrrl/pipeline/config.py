@@ -54,7 +54,8 @@ class TranslateConfig:
     """T(x), T(y), T(y_hat) with NLLB (section 3.2.2, appendix A)."""
 
     model: str = "facebook/nllb-200-3.3B"
-    # "transformers" is what the paper used; "ctranslate2" gives the same translations faster.
+    # "transformers" is what the paper used; "ctranslate2" gives the same translations faster;
+    # "llm" is self-translation (beyond the paper): an instruction-following LLM, the llm_* fields.
     backend: str = "transformers"
     beam_size: int = 4  # appendix A
     max_length: int = 200  # NLLB's generation_config default (the paper kept HF defaults)
@@ -71,6 +72,17 @@ class TranslateConfig:
     # y_hat is only used by D_synth rows taken from G; translating it for rows from D costs a
     # third more translation and nothing reads it. True translates it for every row.
     translate_all_responses: bool = False
+    # Self-translation (backend "llm"; the paper is silent, these are our choices). None = the
+    # generate stage's value: M_theta itself, its LLaMA-Factory template, its engine (transformers
+    # or vllm) and dtype. The prompt is Table 1's translation instruction; the segment follows it
+    # on the next line. Greedy; the answer is cut at its first line break. llm_max_new_tokens:
+    # segments are at most max_segment_tokens (200) of the LLM's tokens, and a translation into a
+    # script the LLM's vocabulary covers poorly may take twice as many.
+    llm_model: str | None = None
+    llm_template: str | None = None
+    llm_engine: str | None = None
+    llm_prompt: str = "Translate the following sentence from {from_lang} to {to_lang}."
+    llm_max_new_tokens: int = 400
 
 
 @dataclass
@@ -143,7 +155,16 @@ class PipelineConfig:
                                  "remove it from target_langs.")
         _choice("on_bad_row", self.on_bad_row, ("error", "skip"))
         _choice("generate.backend", self.generate.backend, ("transformers", "vllm"))
-        _choice("translate.backend", self.translate.backend, ("transformers", "ctranslate2"))
+        _choice("translate.backend", self.translate.backend, ("transformers", "ctranslate2", "llm"))
+        if self.translate.llm_engine is not None:
+            _choice("translate.llm_engine", self.translate.llm_engine, ("transformers", "vllm"))
+        try:
+            self.translate.llm_prompt.format(from_lang="English", to_lang="Czech")
+        except (KeyError, IndexError, ValueError, AttributeError) as err:
+            raise SdrrlError(f"translate.llm_prompt={self.translate.llm_prompt!r} is not a template with "
+                             f"{{from_lang}} and {{to_lang}} ({type(err).__name__}: {err}).",
+                             "write it like Table 1's: 'Translate the following sentence from {from_lang} "
+                             "to {to_lang}.'") from None
         _choice("filter.lid_backend", self.filter.lid_backend, ("gcld3",))
         if not 0.0 <= self.sample.p_generated <= 1.0:
             raise SdrrlError(f"sample.p_generated={self.sample.p_generated} is not a probability.",
@@ -151,6 +172,7 @@ class PipelineConfig:
         for name, val in (("translate.beam_size", self.translate.beam_size),
                           ("translate.batch_size", self.translate.batch_size),
                           ("translate.max_length", self.translate.max_length),
+                          ("translate.llm_max_new_tokens", self.translate.llm_max_new_tokens),
                           ("generate.batch_size", self.generate.batch_size),
                           ("generate.max_new_tokens", self.generate.max_new_tokens),
                           ("filter.qe_batch_size", self.filter.qe_batch_size)):
