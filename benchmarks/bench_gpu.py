@@ -89,6 +89,7 @@ def field_stats(table: dict, max_new_tokens: int) -> dict:
         "y_segments": statistics.mean(len(r[3]) for r in rows),
         "answer_tokens": statistics.mean(min(r[1], max_new_tokens) for r in rows),
         "unique_fraction": table["segments_unique"] / table["segments_total"],
+        "segment_tokens": statistics.mean(t for r in rows for t in r[2] + r[3]),
     }
 
 
@@ -428,11 +429,19 @@ def project(stats: dict, res: dict) -> dict:
         if res.get(name, {}).get("segments_per_s"):
             h[name] = round(tgts * unique_per_target / res[name]["segments_per_s"] / 3600, 2)
             h[name + "_without_cache"] = round(tgts * segs_per_target / res[name]["segments_per_s"] / 3600, 2)
+    # self-translation (translate.backend: llm) with the 7B generator: a segment's length in new
+    # tokens (1:1; more for scripts LLaMA's vocabulary covers poorly) at the measured generation rate
+    # (prompt prefill not counted)
+    for g in ("transformers", "vllm"):
+        rate = res.get(f"generate_{g}", {}).get("tokens_per_s")
+        if rate:
+            h[f"translate_self_{g}"] = round(tgts * unique_per_target * stats["segment_tokens"] / rate / 3600, 2)
     if res.get("qe", {}).get("segments_per_s"):
         h["qe"] = round(tgts * qe_per_target / res["qe"]["segments_per_s"] / 3600, 2)
     totals = {}
     for g in ("generate_transformers", "generate_vllm"):
-        for t in ("translate_transformers", "translate_ct2_float16", "translate_ct2_int8_float16"):
+        for t in ("translate_transformers", "translate_ct2_float16", "translate_ct2_int8_float16",
+                  "translate_self_transformers", "translate_self_vllm"):
             if g in h and t in h and "qe" in h:
                 totals[f"{g.split('_', 1)[1]} + {t.split('_', 1)[1]}"] = round(h[g] + h[t] + h["qe"], 1)
     out["total_gpu_hours"] = totals
@@ -489,7 +498,10 @@ def markdown(doc: dict) -> str:
               f"{p['segments_per_target_after_cache']:,} after the cache (a segment met again is not "
               "translated again; the repeat rate is the table's 999 rows', a lower bound for 52,002);",
               f"- QE per target: {p['qe_inputs_per_target']:,} whole-field inputs (an upper bound: "
-              "heuristics and LID reject some first).", "", "| part | GPU-hours |", "|---|---|"]
+              "heuristics and LID reject some first);",
+              "- `translate_self_*` (self-translation with the 7B, `translate.backend: llm`): each segment's "
+              "length in new tokens at the measured generation rate; prompt prefill not counted, and scripts "
+              "LLaMA's vocabulary covers poorly (Cyrillic, Japanese, Korean) take 2-3x the tokens.", "", "| part | GPU-hours |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in p["hours"].items()]
     lines += ["", "| backends (generate + translate, QE included) | GPU-hours, one GPU |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in p["total_gpu_hours"].items()]
