@@ -192,6 +192,8 @@ def test_self_translation_config(tiny_models, tmp_path):
                                           "llm_template": "default"}})
     tr = make_translator(cfg.translate, generate=cfg.generate)
     assert (tr.model, tr.template, tr.engine) == ("other", "default", "transformers")
+    assert cfg.translation_model == "other"  # what the filter summary records
+    assert config.from_dict({}).translation_model == "facebook/nllb-200-3.3B"
     with pytest.raises(SdrrlError, match="llm_prompt"):
         config.from_dict({"translate": {"backend": "llm", "llm_prompt": "Translate to {language}."}})
     with pytest.raises(SdrrlError, match="llm_engine"):

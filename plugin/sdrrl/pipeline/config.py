@@ -137,6 +137,12 @@ class PipelineConfig:
     def cache_path(self) -> Path:
         return Path(self.cache) if self.cache else self.work / "cache.sqlite"
 
+    @property
+    def translation_model(self) -> str:
+        """The model that translates: NLLB, or with backend "llm" the self-translating LLM."""
+        t = self.translate
+        return (t.llm_model or self.generate.model) if t.backend == "llm" else t.model
+
     def validate(self) -> "PipelineConfig":
         from sdrrl import languages
 
