@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sdrrl.errors import SdrrlError
+from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
 from sdrrl.pipeline import config, workdir
 from sdrrl.pipeline.cache import Cache
@@ -196,5 +196,8 @@ def test_self_translation_config(tiny_models, tmp_path):
     assert config.from_dict({}).translation_model == "facebook/nllb-200-3.3B"
     with pytest.raises(SdrrlError, match="llm_prompt"):
         config.from_dict({"translate": {"backend": "llm", "llm_prompt": "Translate to {language}."}})
+    with pytest.raises(ModelNotFoundError, match="self-translation model.*translate.llm_model"):
+        make_translator(config.from_dict({"translate": {"backend": "llm", "llm_model": str(tmp_path / "none")}}
+                                         ).translate).count_tokens("x")
     with pytest.raises(SdrrlError, match="llm_engine"):
         config.from_dict({"translate": {"llm_engine": "tgi"}})

@@ -294,7 +294,13 @@ class LlmTranslator(Translator):
         if self._tokenizer is None:
             from sdrrl.pipeline.generate import load_template
 
-            self._tokenizer, self._tpl = load_template(self.model, self.template)
+            try:
+                self._tokenizer, self._tpl = load_template(self.model, self.template)
+            except ModelNotFoundError as err:
+                raise ModelNotFoundError(
+                    err.problem.replace("generator model", "self-translation model"),
+                    f"download it where the hub is reachable (huggingface-cli download {self.model} --local-dir "
+                    "DIR), then set translate.llm_model (or --llm-model) to DIR; unset, it is generate.model.") from None
         return self._tokenizer
 
     @property
