@@ -394,7 +394,8 @@ def measure_generation_vllm(shape: dict, work: list[tuple[int, int]], tmp: Path)
     built = time.perf_counter() - start
     rng = random.Random(2)
     prompts = [{"prompt_token_ids": [rng.randrange(3, 32000) for _ in range(p)]} for p, _ in work]
-    params = [vllm.SamplingParams(temperature=0.0, max_tokens=a, min_tokens=a, ignore_eos=True) for _, a in work]
+    params = [vllm.SamplingParams(temperature=0.0, max_tokens=a, min_tokens=a, ignore_eos=True, detokenize=False)
+              for _, a in work]
     start = time.perf_counter()
     outs = llm.generate(prompts, params, use_tqdm=False)
     secs = time.perf_counter() - start
@@ -588,22 +589,35 @@ def main(argv: list[str] | None = None) -> int:
         say(f"bench_gpu: {name} ...")
         return True
 
+    def failed(name: str, err: Exception) -> None:
+        """A part that fails (out of memory, an engine error) is recorded; the others still run."""
+        res[name] = {"skipped": f"failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]}
+        say(f"bench_gpu: {name} {res[name]['skipped']}")
+
     if part("generate_transformers", "gen"):
-        t = time.perf_counter()
-        model = build_model("llama", shape, gpu)
-        gpu.sync()
-        build_s["llama"] = round(time.perf_counter() - t, 1)
-        res["generate_transformers"] = measure_generation_hf(model, gen_work, shape, gpu)
-        del model
+        try:
+            t = time.perf_counter()
+            model = build_model("llama", shape, gpu)
+            gpu.sync()
+            build_s["llama"] = round(time.perf_counter() - t, 1)
+            res["generate_transformers"] = measure_generation_hf(model, gen_work, shape, gpu)
+        except Exception as err:
+            failed("generate_transformers", err)
+        model = None
         gpu.free()
         write()
     if part("translate_transformers", "mt"):
-        t = time.perf_counter()
-        model = build_model("nllb", shape, gpu)
-        gpu.sync()
-        build_s["nllb"] = round(time.perf_counter() - t, 1)
-        res["translate_transformers"] = measure_translation_hf(model, mt_work, shape, gpu)
-        if "ct2" not in skip and "ctranslate2" not in missing and not over_budget():
+        try:
+            t = time.perf_counter()
+            model = build_model("nllb", shape, gpu)
+            gpu.sync()
+            build_s["nllb"] = round(time.perf_counter() - t, 1)
+            res["translate_transformers"] = measure_translation_hf(model, mt_work, shape, gpu)
+        except Exception as err:
+            failed("translate_transformers", err)
+            model = None
+            gpu.free()
+        if model is not None and "ct2" not in skip and "ctranslate2" not in missing and not over_budget():
             with tempfile.TemporaryDirectory() as tmp:
                 ct2_dir = Path(tmp) / "ct2"
                 try:
@@ -617,20 +631,25 @@ def main(argv: list[str] | None = None) -> int:
                             res[key] = measure_translation_ct2(ct2_dir, vocab, ct, mt_work, shape, gpu)
                             gpu.free()
                 except Exception as err:  # reported, not fatal
-                    res["translate_ct2_float16"] = {"skipped": f"CTranslate2 failed: {type(err).__name__}: {err}"[:300]}
+                    for key in ("translate_ct2_float16", "translate_ct2_int8_float16"):
+                        res.setdefault(key, {"skipped": f"CTranslate2 failed: {type(err).__name__}: {err}"[:300]})
         else:
-            reason = "ctranslate2 not importable" if "ctranslate2" in missing else "--skip or time budget"
+            reason = ("ctranslate2 not importable" if "ctranslate2" in missing else
+                      "no transformers model to convert" if model is None else "--skip or time budget")
             res["translate_ct2_float16"] = res["translate_ct2_int8_float16"] = {"skipped": reason}
         model = None
         gpu.free()
         write()
     if part("qe", "qe"):
-        t = time.perf_counter()
-        encoder = build_model("xlmr", shape, gpu)
-        gpu.sync()
-        build_s["xlmr"] = round(time.perf_counter() - t, 1)
-        res["qe"] = measure_qe(encoder, qe_work, shape, gpu, use_comet="unbabel-comet" not in missing)
-        del encoder
+        try:
+            t = time.perf_counter()
+            encoder = build_model("xlmr", shape, gpu)
+            gpu.sync()
+            build_s["xlmr"] = round(time.perf_counter() - t, 1)
+            res["qe"] = measure_qe(encoder, qe_work, shape, gpu, use_comet="unbabel-comet" not in missing)
+        except Exception as err:
+            failed("qe", err)
+        encoder = None
         gpu.free()
         write()
 
