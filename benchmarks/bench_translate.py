@@ -1,4 +1,4 @@
-"""Translate-stage throughput on the tiny NLLB, in one run:
+"""Translate-stage throughput on the tiny NLLB (and the tiny Llama self-translating), in one run:
 
 - sentences/s of the whole translate stage (read D_synth, segment, cache lookups, model calls,
   one cache transaction per batch, reassemble, atomic write) through each backend;
@@ -33,6 +33,7 @@ from sdrrl.pipeline import config, segment, workdir  # noqa: E402
 from sdrrl.pipeline.cache import Cache  # noqa: E402
 from sdrrl.pipeline.translate import (  # noqa: E402
     CTranslate2Translator,
+    LlmTranslator,
     TransformersTranslator,
     plan_batches,
     run_translate,
@@ -86,6 +87,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=120, help="D_synth rows for the CTranslate2 runs")
     ap.add_argument("--hf-rows", type=int, default=30, help="rows for the (much slower) transformers runs")
+    ap.add_argument("--llm-rows", type=int, default=30, help="rows for self-translation (tiny Llama, greedy)")
+    ap.add_argument("--only", help="comma list of backends to run: ctranslate2,transformers,llm (default all)")
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=2)
@@ -97,14 +100,20 @@ def main() -> int:
     from sdrrl.tiny import build_all
 
     torch.set_num_threads(args.threads)
-    models = build_all(REPO / ".cache" / "tiny-models")
+    models = build_all(Path(os.environ.get("SDRRL_TEST_CACHE", REPO / ".cache")) / "tiny-models")
     tmp = Path(tempfile.mkdtemp(prefix="bench-translate-"))
     settings = dict(beam_size=4, max_length=args.max_length)
     engines = {
         "ctranslate2": (CTranslate2Translator(str(models.nllb), device="cpu", convert_cache=tmp,
                                               intra_threads=args.threads, **settings), args.rows),
         "transformers": (TransformersTranslator(str(models.nllb), device="cpu", **settings), args.hf_rows),
+        # self-translation: max_length new tokens per segment (the random Llama never stops early)
+        "llm (tiny Llama)": (LlmTranslator(str(models.llama), device="cpu", max_new_tokens=args.max_length),
+                             args.llm_rows),
     }
+    if args.only:
+        keep = {k.strip() for k in args.only.split(",")}
+        engines = {k: v for k, v in engines.items() if k.split()[0] in keep}
     lines = []
     results = {}
     for name, (tr, n) in engines.items():

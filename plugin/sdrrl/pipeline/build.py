@@ -75,7 +75,8 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
             stats["sample"] = _sample_once(cfg, work, label, num_shards, run_sample)
         else:
             stats["sample"] = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
-        translator = translator or make_translator(cfg.translate, cache_root=cfg.cache_path.parent)
+        translator = translator or make_translator(cfg.translate, cache_root=cfg.cache_path.parent,
+                                                   generate=cfg.generate, seed=cfg.sample.seed)
         f = cfg.filter
         if qe is None and f.qe_enabled:
             qe = CometKiwiFilter(f.qe_model, f.qe_threshold, f.qe_batch_size, f.qe_gpus, cache)

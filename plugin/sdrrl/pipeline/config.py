@@ -54,7 +54,8 @@ class TranslateConfig:
     """T(x), T(y), T(y_hat) with NLLB (section 3.2.2, appendix A)."""
 
     model: str = "facebook/nllb-200-3.3B"
-    # "transformers" is what the paper used; "ctranslate2" gives the same translations faster.
+    # "transformers" is what the paper used; "ctranslate2" gives the same translations faster;
+    # "llm" is self-translation (beyond the paper): an instruction-following LLM, the llm_* fields.
     backend: str = "transformers"
     beam_size: int = 4  # appendix A
     max_length: int = 200  # NLLB's generation_config default (the paper kept HF defaults)
@@ -71,6 +72,17 @@ class TranslateConfig:
     # y_hat is only used by D_synth rows taken from G; translating it for rows from D costs a
     # third more translation and nothing reads it. True translates it for every row.
     translate_all_responses: bool = False
+    # Self-translation (backend "llm"; the paper is silent, these are our choices). None = the
+    # generate stage's value: M_theta itself, its LLaMA-Factory template, its engine (transformers
+    # or vllm) and dtype. The prompt is Table 1's translation instruction; the segment follows it
+    # on the next line. Greedy; the answer is cut at its first line break. llm_max_new_tokens:
+    # segments are at most max_segment_tokens (200) of the LLM's tokens, and a translation into a
+    # script the LLM's vocabulary covers poorly may take twice as many.
+    llm_model: str | None = None
+    llm_template: str | None = None
+    llm_engine: str | None = None
+    llm_prompt: str = "Translate the following sentence from {from_lang} to {to_lang}."
+    llm_max_new_tokens: int = 400
 
 
 @dataclass
@@ -126,6 +138,12 @@ class PipelineConfig:
     def cache_path(self) -> Path:
         return Path(self.cache) if self.cache else self.work / "cache.sqlite"
 
+    @property
+    def translation_model(self) -> str:
+        """The model that translates: NLLB, or with backend "llm" the self-translating LLM."""
+        t = self.translate
+        return (t.llm_model or self.generate.model) if t.backend == "llm" else t.model
+
     def validate(self) -> "PipelineConfig":
         """Every problem of the values at once, ranges included (types are checked when a mapping is read)."""
         problems: list[SdrrlError] = []
@@ -160,10 +178,21 @@ class PipelineConfig:
                                            "remove it from target_langs."))
         for name, value, allowed in (("on_bad_row", self.on_bad_row, ("error", "skip")),
                                      ("generate.backend", self.generate.backend, ("transformers", "vllm")),
-                                     ("translate.backend", self.translate.backend, ("transformers", "ctranslate2")),
+                                     ("translate.backend", self.translate.backend,
+                                      ("transformers", "ctranslate2", "llm")),
+                                     ("translate.llm_engine", self.translate.llm_engine,
+                                      (None, "transformers", "vllm")),
                                      ("filter.lid_backend", self.filter.lid_backend, ("gcld3",))):
             if value not in allowed:
-                problems.append(SdrrlError(f"{name}={value!r} is not supported.", f"use one of: {', '.join(allowed)}."))
+                problems.append(SdrrlError(f"{name}={value!r} is not supported.",
+                                           f"use one of: {', '.join(str(a) for a in allowed if a)}."))
+        try:
+            self.translate.llm_prompt.format(from_lang="English", to_lang="Czech")
+        except (KeyError, IndexError, ValueError, AttributeError) as err:
+            problems.append(SdrrlError(f"translate.llm_prompt={self.translate.llm_prompt!r} is not a template with "
+                                       f"{{from_lang}} and {{to_lang}} ({type(err).__name__}: {err}).",
+                                       "write it like Table 1's: 'Translate the following sentence from "
+                                       "{from_lang} to {to_lang}.'"))
         f = self.filter
         if f.min_length_ratio > f.max_length_ratio:
             problems.append(SdrrlError(f"filter.min_length_ratio = {f.min_length_ratio} is above filter.max_length_ratio "
@@ -194,6 +223,7 @@ RANGES: dict[str, configfile.Range] = {
     "translate.batch_size": configfile.AT_LEAST_ONE,
     "translate.max_segment_tokens": configfile.AT_LEAST_ONE,
     "translate.ct2_inter_threads": configfile.AT_LEAST_ONE,
+    "translate.llm_max_new_tokens": configfile.AT_LEAST_ONE,
     "filter.qe_threshold": configfile.PROBABILITY,
     "filter.qe_batch_size": configfile.AT_LEAST_ONE,
     "filter.qe_gpus": configfile.NON_NEGATIVE,

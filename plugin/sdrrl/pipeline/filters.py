@@ -290,7 +290,7 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
         # models by name, not path: shards on several machines may keep them in different folders
         inputs = workdir.inputs_digest(workdir.synth_path(work), workdir.translations_path(work, src, tgt),
                                        dict(settings, qe_model=Path(fcfg.qe_model).name,
-                                            translation_model=Path(cfg.translate.model).name))
+                                            translation_model=Path(cfg.translation_model).name))
         merged: list[dict] = []  # the last shard to finish merges exclusions and summary too
         workdir.write_output(final, out_rows, num_shards, shard_index, inputs,
                              merged_also=[workdir.summary_path(work, src, tgt)],
@@ -314,7 +314,7 @@ def _settings(cfg) -> dict:
             "heuristics_enabled": f.heuristics_enabled, "min_length_ratio": f.min_length_ratio,
             "max_length_ratio": f.max_length_ratio, "ratio_min_source_chars": f.ratio_min_source_chars,
             "max_repeats": f.max_repeats, "copy_min_letters": f.copy_min_letters,
-            "translation_model": cfg.translate.model}
+            "translation_model": cfg.translation_model}
 
 
 def merge_filter_shards(work: Path, src: str, tgt: str, num_shards: int, settings: dict) -> dict:

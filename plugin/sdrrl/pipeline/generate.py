@@ -32,8 +32,8 @@ def _model_error(model: str, err: Exception) -> ModelNotFoundError:
         "then set generate.model (or --model) to DIR.")
 
 
-def render_prompts(model: str, template: str, questions: Sequence[str]) -> tuple[list[list[int]], list[int]]:
-    """Token ids of each question's prompt as LLaMA-Factory renders it, and the stop token ids."""
+def load_template(model: str, template: str):
+    """The model's tokenizer and LLaMA-Factory's template object (which may fix the tokenizer)."""
     try:
         from llamafactory.data.template import TEMPLATES, get_template_and_fix_tokenizer
         from llamafactory.hparams import DataArguments
@@ -50,11 +50,58 @@ def render_prompts(model: str, template: str, questions: Sequence[str]) -> tuple
         tokenizer = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as err:
         raise _model_error(model, err) from None
-    tpl = get_template_and_fix_tokenizer(tokenizer, DataArguments(template=template))
+    return tokenizer, get_template_and_fix_tokenizer(tokenizer, DataArguments(template=template))
+
+
+def encode_prompts(tokenizer, tpl, questions: Sequence[str]) -> tuple[list[list[int]], list[int]]:
+    """Token ids of each question as one user turn before an empty answer, and the stop token ids."""
     prompts = [tpl.encode_oneturn(tokenizer, [{"role": "user", "content": q},
                                               {"role": "assistant", "content": ""}])[0] for q in questions]
     stop = sorted(set(tpl.get_stop_token_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None}))
     return prompts, stop
+
+
+def render_prompts(model: str, template: str, questions: Sequence[str]) -> tuple[list[list[int]], list[int]]:
+    """Token ids of each question's prompt as LLaMA-Factory renders it, and the stop token ids."""
+    tokenizer, tpl = load_template(model, template)
+    return encode_prompts(tokenizer, tpl, questions)
+
+
+def line_break_tables(tokenizer):
+    """Per vocabulary entry: decodes to whitespace only; holds a line break after some text; holds
+    a line break. (A line break is one byte/character of its own in every tokenizer we use, so a
+    token's own decoding shows it whatever the neighbours.)"""
+    import torch
+
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return (torch.tensor([not t.strip() for t in texts]), torch.tensor(["\n" in t.lstrip() for t in texts]),
+            torch.tensor(["\n" in t for t in texts]))
+
+
+def line_break_stop(tables, batch_size: int):
+    """A transformers stopping criterion that ends a row once its answer, leading whitespace
+    stripped, holds a line break: the self-translation backend keeps only the first line, so
+    decoding further is wasted. It looks at the last token only (tables from
+    :func:`line_break_tables`), so it costs nothing per step; the cut itself is made on the
+    decoded text, so the result equals decoding to the end and cutting."""
+    import torch
+    from transformers import StoppingCriteria
+
+    blank, break_after_text, has_break = tables
+
+    class _LineBreakStop(StoppingCriteria):
+        def __init__(self):
+            self.started = torch.zeros(batch_size, dtype=torch.bool)
+            self.done = torch.zeros(batch_size, dtype=torch.bool)
+
+        def __call__(self, input_ids, scores, **kwargs):
+            last = input_ids[:, -1].cpu().clamp(0, len(blank) - 1)
+            stop = torch.where(self.started, has_break[last], break_after_text[last])
+            self.started |= ~blank[last]
+            self.done |= stop
+            return self.done.to(input_ids.device)
+
+    return _LineBreakStop()
 
 
 class Generator:
@@ -90,6 +137,9 @@ class TransformersGenerator(Generator):
         self.device, self.dtype = device, dtype
         self._model = None
         self._tokenizer = None
+        # self-translation sets it: stop a row at its first line break (see line_break_stop)
+        self.stop_at_line_break = False
+        self._line_tables = None
 
     def _load(self):
         if self._model is None:
@@ -122,6 +172,12 @@ class TransformersGenerator(Generator):
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         sampling = self.temperature > 0
         extra: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p} if sampling else {}
+        if self.stop_at_line_break:
+            from transformers import StoppingCriteriaList
+
+            if self._line_tables is None:
+                self._line_tables = line_break_tables(tok)
+            extra["stopping_criteria"] = StoppingCriteriaList([line_break_stop(self._line_tables, len(prompts))])
         with torch.inference_mode():
             out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=self.max_new_tokens,
                                  do_sample=sampling, num_beams=1, pad_token_id=pad,

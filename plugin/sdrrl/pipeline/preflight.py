@@ -31,7 +31,11 @@ def problems(cfg, first: str = "generate", *, only: bool = False, needs_input: b
         found.append(preflight.hf_model_problem(cfg.generate.model, "generate.model", "generator model"))
     if "translate" in stages:
         t = cfg.translate
-        found.append(preflight.hf_model_problem(t.model, "translate.model", "translation model"))
+        if t.backend == "llm":  # self-translation: the LLM named, else the generator M_θ
+            key = "translate.llm_model" if t.llm_model else "generate.model"
+            found.append(preflight.hf_model_problem(cfg.translation_model, key, "self-translation LLM"))
+        else:
+            found.append(preflight.hf_model_problem(t.model, "translate.model", "translation model"))
         if t.backend == "ctranslate2" and t.ct2_model_dir:
             found.append(preflight.path_problem(t.ct2_model_dir, "translate.ct2_model_dir", "CTranslate2 model",
                                                 "point it at a converted model folder, or set it to null to "

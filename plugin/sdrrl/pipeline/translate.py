@@ -1,5 +1,8 @@
 """The translate stage: T(x), T(y), T(y_hat) with NLLB, through a cache, in length-sorted batches.
 
+(A third backend, :class:`LlmTranslator`, goes beyond the paper: self-translation with an
+instruction-following LLM, by default M_theta itself. Everything around the model is shared.)
+
 Two backends behind one interface, :class:`Translator`: :class:`TransformersTranslator` (what the
 paper used: HF ``generate`` with beam 4, otherwise NLLB's defaults) and
 :class:`CTranslate2Translator` (same model converted; same beam settings give the same output,
@@ -242,8 +245,111 @@ class CTranslate2Translator(Translator):
         return out
 
 
-def make_translator(cfg, cache_root: Path | None = None) -> Translator:
-    """The configured backend (``cfg`` is a TranslateConfig)."""
+def _language_name(nllb_code: str) -> str:
+    for lang in languages.LANGUAGES.values():
+        if lang.nllb == nllb_code:
+            return lang.name
+    raise ValueError(f"no language with NLLB code {nllb_code!r}")
+
+
+def first_line(output: str, source: str) -> str:
+    """Self-translation's cut: the answer without surrounding whitespace, and where the source
+    had no line break, only up to the answer's first line break (what follows is the model
+    going on: a note, the next turn of a dialogue, ...)."""
+    text = output.strip()
+    if "\n" not in source:
+        text = text.split("\n", 1)[0].rstrip()
+    return text
+
+
+class LlmTranslator(Translator):
+    """Self-translation (beyond the paper): an instruction-following causal LM, by default M_theta
+    itself, translates each segment when prompted with Table 1's translation instruction
+    (``{instruction}\n{segment}`` as one user turn, rendered by LLaMA-Factory's template code
+    exactly as the generate stage renders its prompts). Greedy decoding through the generate
+    stage's engines (transformers or vLLM); the answer is cut at its first line break where the
+    segment had none (every segment of the stage is one line). ``beam_size`` is 1 (greedy).
+
+    The cache key holds the model, the template, the instruction and the decoding settings, so
+    NLLB translations and self-translations never mix, and changing the prompt retranslates."""
+
+    def __init__(self, model: str, template: str = "default", engine: str = "transformers",
+                 prompt: str = "Translate the following sentence from {from_lang} to {to_lang}.",
+                 max_new_tokens: int = 400, device: str = "auto", dtype: str = "auto",
+                 tensor_parallel_size: int = 1, seed: int = 0, generator=None):
+        super().__init__(model, beam_size=1, max_length=max_new_tokens)
+        self.template, self.engine, self.prompt = template, engine, prompt
+        self.max_new_tokens = max_new_tokens
+        self._generator = generator
+        self._engine_args = dict(device=device, dtype=dtype, tensor_parallel_size=tensor_parallel_size, seed=seed)
+        self._tpl = None
+
+    def settings(self) -> dict[str, Any]:
+        # the engine (transformers/vLLM) is not in the key, as for the generate stage's responses
+        return {"self_translation": True, "template": self.template, "prompt": self.prompt,
+                "max_new_tokens": self.max_new_tokens, "decoding": "greedy", "cut": "first line break"}
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from sdrrl.pipeline.generate import load_template
+
+            try:
+                self._tokenizer, self._tpl = load_template(self.model, self.template)
+            except ModelNotFoundError as err:
+                raise ModelNotFoundError(
+                    err.problem.replace("generator model", "self-translation model"),
+                    f"download it where the hub is reachable (huggingface-cli download {self.model} --local-dir "
+                    "DIR), then set translate.llm_model (or --llm-model) to DIR; unset, it is generate.model.") from None
+        return self._tokenizer
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            from sdrrl.pipeline.generate import TransformersGenerator, VllmGenerator
+
+            a = self._engine_args
+            if self.engine == "vllm":
+                self._generator = VllmGenerator(self.model, tensor_parallel_size=a["tensor_parallel_size"],
+                                                seed=a["seed"], max_new_tokens=self.max_new_tokens)
+            else:
+                self._generator = TransformersGenerator(self.model, device=a["device"], dtype=a["dtype"],
+                                                        max_new_tokens=self.max_new_tokens)
+        return self._generator
+
+    def prompts(self, texts: Sequence[str], src_nllb: str, tgt_nllb: str) -> tuple[list[list[int]], list[int]]:
+        """Prompt token ids (and stop ids) for these segments, as the model will see them."""
+        from sdrrl.pipeline.generate import encode_prompts
+
+        tok = self.tokenizer
+        instruction = self.prompt.format(from_lang=_language_name(src_nllb), to_lang=_language_name(tgt_nllb))
+        return encode_prompts(tok, self._tpl, [instruction + "\n" + t for t in texts])
+
+    def _translate(self, texts: list[str], src_nllb: str, tgt_nllb: str) -> list[str]:
+        prompts, stop = self.prompts(texts, src_nllb, tgt_nllb)
+        gen = self.generator
+        gen.stop_token_ids = stop
+        if hasattr(gen, "stop_at_line_break"):  # transformers: stop decoding where the cut will be
+            gen.stop_at_line_break = all("\n" not in t for t in texts)
+        return [first_line(o, t) for o, t in zip(gen.generate(prompts), texts)]
+
+    def release(self) -> None:
+        if self._generator is not None:
+            self._generator.release()
+
+
+def make_translator(cfg, cache_root: Path | None = None, generate=None, seed: int = 0) -> Translator:
+    """The configured backend (``cfg`` is a TranslateConfig; ``generate`` the GenerateConfig whose
+    model, template, engine and dtype self-translation defaults to)."""
+    if cfg.backend == "llm":
+        if generate is None:
+            from sdrrl.pipeline.config import GenerateConfig
+
+            generate = GenerateConfig()
+        return LlmTranslator(cfg.llm_model or generate.model, template=cfg.llm_template or generate.template,
+                             engine=cfg.llm_engine or generate.backend, prompt=cfg.llm_prompt,
+                             max_new_tokens=cfg.llm_max_new_tokens, device=cfg.device, dtype=generate.dtype,
+                             tensor_parallel_size=generate.vllm_tensor_parallel_size, seed=seed)
     common = dict(beam_size=cfg.beam_size, max_length=cfg.max_length, length_penalty=cfg.length_penalty)
     if cfg.backend == "ctranslate2":
         return CTranslate2Translator(cfg.model, ct2_model_dir=cfg.ct2_model_dir, device=cfg.device,
@@ -300,7 +406,8 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
     tcfg = cfg.translate
     languages.get(src), languages.get(tgt)
     rows = workdir.take_shard(workdir.read_output(workdir.synth_path(work), "sample"), num_shards, shard_index)
-    translator = translator or make_translator(tcfg, cache_root=cfg.cache_path.parent)
+    translator = translator or make_translator(tcfg, cache_root=cfg.cache_path.parent, generate=cfg.generate,
+                                               seed=cfg.sample.seed)
     limit = tcfg.max_segment_tokens
 
     def count(text: str) -> int:
