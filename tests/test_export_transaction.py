@@ -108,7 +108,7 @@ def test_kill_9_at_random_moments_leaves_old_or_new_and_no_worker(setup):
     # the new export changes data files, dataset_info.json and manifest.json alike
     for name in ("dataset_info.json", "manifest.json", "sdrrl_eng-ind_tl.jsonl"):
         assert OLD[name] != NEW[name], name
-    assert "cit_eng-ind_tl.jsonl" in NEW and "cit_eng-ind_tl.jsonl" not in OLD
+    assert "cit_eng-ind_lt.jsonl" in NEW and "cit_eng-ind_lt.jsonl" not in OLD
 
     reg = tmp / "reg"
     rng = random.Random(1234)
@@ -217,7 +217,7 @@ def test_without_rename_exchange_the_two_rename_switch_and_its_repair(setup, mon
     # a kill after both renames: the registry is new, the old folder still beside it
     (reg.with_name(f".{reg.name}.{staging.OLD_TAG}998") / "sub").mkdir(parents=True)
     export(compose_config.load(new_cfg), reg)
-    assert "cit_eng-ind_tl.jsonl" in snapshot(reg) and leftovers(reg) == []
+    assert "cit_eng-ind_lt.jsonl" in snapshot(reg) and leftovers(reg) == []
 
 
 def test_a_second_export_into_the_same_registry_waits_for_the_first(setup):
