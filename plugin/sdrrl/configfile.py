@@ -202,6 +202,16 @@ def check_ranges(obj: Any, ranges: Mapping[str, Range], problems: list[SdrrlErro
             problems.append(err)
 
 
+def validate(obj: Any, ranges: Mapping[str, Range]) -> Any:
+    """Every problem of a built config at once: ``ranges`` plus the object's own ``check(problems)``
+    (types are checked when a mapping is read). Returns ``obj``; raises a :class:`ConfigError`."""
+    problems: list[SdrrlError] = []
+    check_ranges(obj, ranges, problems)
+    obj.check(problems)
+    raise_problems(problems)
+    return obj
+
+
 def build(cls: type, data: Any, where: str = "", sections: Mapping[str, type] | None = None,
           lists_as_tuples: bool = False, problems: list[SdrrlError] | None = None,
           ranges: Mapping[str, Range] | None = None) -> Any:

@@ -133,11 +133,7 @@ class ComposeConfig:
 
     def validate(self) -> "ComposeConfig":
         """Every problem of the values at once, ranges included (types are checked when a mapping is read)."""
-        problems: list[SdrrlError] = []
-        configfile.check_ranges(self, RANGES, problems)
-        self.check(problems)
-        configfile.raise_problems(problems)
-        return self
+        return configfile.validate(self, RANGES)
 
     def check(self, problems: list[SdrrlError]) -> None:
         """Append a problem for each value the composer cannot run with."""

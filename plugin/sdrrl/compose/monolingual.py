@@ -23,7 +23,6 @@ rule and template as the paper's D_comp (:func:`sdrrl.compose.parallel.comp_rows
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from collections import Counter
@@ -75,22 +74,17 @@ def sentences(document: str, lang: str | None = None) -> list[str]:
 
 
 def _local_documents(path: Path, text_column: str) -> Iterator[str]:
-    with path.open(encoding="utf-8-sig") as fh:
-        if path.suffix in (".jsonl", ".json"):
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise SdrrlError(f"{path}:{lineno}: not valid JSON ({err.msg}).", "fix or remove that line.") from None
-                if not isinstance(rec, dict) or text_column not in rec:
-                    keys = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
-                    raise SdrrlError(f"{path}:{lineno}: no {text_column!r} field (found: {keys}).",
-                                     "set completion.text_column to the field holding the text.")
-                if isinstance(rec[text_column], str):
-                    yield rec[text_column]
-        else:
+    if path.suffix in (".jsonl", ".json"):
+        from sdrrl.io import read_jsonl
+
+        for n, rec in enumerate(read_jsonl(path), 1):
+            if text_column not in rec:
+                raise SdrrlError(f"{path}: row {n} has no {text_column!r} field (found: {sorted(rec)}).",
+                                 "set completion.text_column to the field holding the text.")
+            if isinstance(rec[text_column], str):
+                yield rec[text_column]
+    else:
+        with path.open(encoding="utf-8-sig") as fh:
             for line in fh:
                 yield line.rstrip("\n")
 

@@ -146,11 +146,7 @@ class PipelineConfig:
 
     def validate(self) -> "PipelineConfig":
         """Every problem of the values at once, ranges included (types are checked when a mapping is read)."""
-        problems: list[SdrrlError] = []
-        configfile.check_ranges(self, RANGES, problems)
-        self.check(problems)
-        configfile.raise_problems(problems)
-        return self
+        return configfile.validate(self, RANGES)
 
     def check(self, problems: list[SdrrlError]) -> None:
         """Append a problem for each value this pipeline cannot run with (languages, choices, bounds)."""
