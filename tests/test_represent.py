@@ -63,10 +63,9 @@ def test_identical_inputs_are_retrieved_and_derangements_are_not(tmp_path, tiny_
 def test_numbers_are_those_of_the_unpadded_last_token_states(tmp_path, tiny_models):
     """Batched, left-padded states equal one-at-a-time forward passes; the numbers follow from them."""
     import torch
-    from transformers import AutoModelForCausalLM
-
     from sdrrl.pipeline.generate import render_prompts
     from sdrrl.representation import analyse
+    from transformers import AutoModelForCausalLM
 
     pairs = [(s, " ".join(reversed(s.split()))) for s in SENTENCES]  # same words, another order
     result = analyse([str(tiny_models.llama)], "eng", "ind", tmp_path / "out", n=5,
