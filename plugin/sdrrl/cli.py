@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "sdrrl.commands.report"),
     "demo": ("run the embedded default end to end on tiny models and shipped data",
              "sdrrl.commands.demo"),
+    "represent": ("representation analysis (Figure 2): t-SNE plot, parallel cosine, retrieval",
+                  "sdrrl.commands.represent"),
 }
 
 

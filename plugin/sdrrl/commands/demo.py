@@ -2,13 +2,21 @@
 
 Each step runs the same command a user runs at paper scale (printed before it runs), with the tiny
 models in place of LLaMA-2-7B / NLLB-200-3.3B / CometKiwi. Everything lands in ``--work-dir``;
-``REPORT.md`` there says what each step did and how long it took. Steps that finished are reused
-on a second run (the pipeline's cache and the registry merge make it cheap).
+``REPORT.md`` there says what each step did and how long it took. Two target languages by default:
+Indonesian (Latin script; BELEBELE, FLORES, XL-Sum) and Japanese (non-Latin script, and MKQA), so
+all four benchmarks run. The baseline SFT is trained beside SDRRL, the base model and every trained
+model are evaluated with lm_eval, and ``sdrrl represent`` draws Figure 2 for base, SFT and SDRRL.
+
+A second run does no model work except what changed: the data pipeline reuses its cache, and each
+training, evaluation and representation step records a fingerprint of its command and of the
+content of its inputs (``WORK/.steps/``); a step whose fingerprint and outputs are unchanged is
+reused, not run.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -18,12 +26,19 @@ import sys
 import time
 from pathlib import Path
 
-DEMO_TARGET = "ind"  # Indonesian: the paper's Table 1 example; shipped parallel sample + dictionary
+# Indonesian: the paper's Table 1 example; Japanese: a non-Latin script with MKQA coverage. Both
+# have a shipped parallel sample, dictionary and mini test sets.
+DEMO_TARGETS = "ind,jpn"
+# English tasks of the paper's tables (Tables 2 and 5 report English beside the target languages).
+# English XL-Sum is left out: its ROUGE needs NLTK's stopwords corpus, a download (see README).
+ENGLISH_TASKS = ("sdrrl_belebele_eng", "sdrrl_mkqa_eng")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work-dir", default="demo_out", help="where everything goes (default: demo_out)")
-    p.add_argument("--target", default=DEMO_TARGET, help="target language, ISO 639-3 (default: ind)")
+    p.add_argument("--targets", "--target", dest="targets", default=DEMO_TARGETS,
+                   help="target languages, ISO 639-3, comma-separated (default: ind,jpn); each needs "
+                        "shipped sample data (dictionary, parallel pairs) and mini test sets")
     p.add_argument("--rows", type=int, default=40, help="English instructions to use (default: all 40 shipped)")
     p.add_argument("--eval-limit", type=int, default=4, help="lm_eval --limit per task (default: 4)")
 
@@ -35,12 +50,30 @@ class Demo:
         self.bin = Path(sys.executable).parent
         self.steps: list[dict] = []
 
-    def run(self, title: str, cmd: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-        """Run one step's command, stream its output to a log, stop with a clear message on failure."""
-        log = self.work / "logs" / f"{len(self.steps) + 1:02d}-{title.split()[0].lower()}.log"
+    def run(self, title: str, cmd: list[str], env: dict | None = None, inputs: list[Path] | None = None,
+            outputs: list[Path] | None = None) -> bool:
+        """Run one step's command, stream its output to a log, stop with a clear message on failure.
+
+        With ``inputs``, the step is reused (not run) when its command, ``env`` and the content of
+        ``inputs`` are those of its last successful run and its ``outputs`` exist. Returns whether
+        the command ran."""
+        slug = "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")
+        log = self.work / "logs" / f"{len(self.steps) + 1:02d}-{slug[:40]}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         shown = " ".join(shlex.quote(str(c)) for c in cmd)
         print(f"\n== step {len(self.steps) + 1}: {title}\n$ {shown}", flush=True)
+        marker = self.work / ".steps" / f"{slug}.json"
+        key = None
+        if inputs is not None:
+            key = _fingerprint([str(c) for c in cmd], env or {}, inputs)
+            done = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else {}
+            if done.get("key") == key and all(Path(o).exists() for o in outputs or ()):
+                print("reused: command and inputs unchanged since its last run (delete "
+                      f"{marker} to force it)", flush=True)
+                self.steps.append({"title": title, "command": shown, "seconds": 0.0, "log": done.get("log", ""),
+                                   "ok": True, "reused": True})
+                return False
+            marker.unlink(missing_ok=True)
         start = time.perf_counter()
         with log.open("w", encoding="utf-8") as fh:
             proc = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -57,7 +90,11 @@ class Demo:
             self.write_report(failed=True)
             raise SdrrlError(f"demo step '{title}' failed (exit {proc.returncode}); its log is {log}.",
                              "read the log's last lines; fix and run `make demo` again (finished steps are reused).")
-        return proc
+        if key is not None:
+            from sdrrl.io import write_json
+
+            write_json(marker, {"key": key, "title": title, "log": str(log)})
+        return True
 
     def write_report(self, failed: bool = False, extra: str = "") -> Path:
         lines = ["# sdrrl demo report", "",
@@ -66,7 +103,7 @@ class Demo:
                  "shows that every stage runs, end to end, with the real engines.", "",
                  "| step | seconds | command |", "|---|---|---|"]
         for s in self.steps:
-            mark = "" if s["ok"] else " (FAILED)"
+            mark = (" (reused)" if s.get("reused") else "") if s["ok"] else " (FAILED)"
             lines.append(f"| {s['title']}{mark} | {s['seconds']} | `{s['command']}` |")
         lines += ["", extra] if extra else []
         if failed:
@@ -78,9 +115,30 @@ class Demo:
 
 def _offline_env() -> dict[str, str]:
     env = dict(os.environ)
+    # One CPU thread per process: the tiny models gain nothing from more, and OpenMP threads that
+    # wait for busy cores slow them down badly (measured on 2 loaded cores: greedy generation of
+    # 4 x 256 tokens took 72 s with 2 threads, 1.9 s with 1).
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES=env.get("CUDA_VISIBLE_DEVICES", ""))
+               TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES=env.get("CUDA_VISIBLE_DEVICES", ""),
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return env
+
+
+def _fingerprint(cmd: list[str], env: dict, inputs: list[Path]) -> str:
+    """Hash of a step's command, its extra environment and the content of every input file (folders
+    recursively, links followed), so that a changed input re-runs the step and nothing else does."""
+    h = hashlib.sha256(json.dumps([cmd, sorted(env.items())], ensure_ascii=False).encode("utf-8"))
+    for root in inputs:
+        root = Path(root)
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        if not root.exists():
+            h.update(f"missing:{root}".encode())
+        for f in files:
+            h.update(f"{f.relative_to(root) if f != root else f.name}\0".encode())
+            with f.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
 
 
 def _shipped(relative: str) -> Path | None:
@@ -103,13 +161,23 @@ def run(args: argparse.Namespace) -> int:
     from importlib import resources
 
     from sdrrl import languages
+    from sdrrl.errors import SdrrlError
     from sdrrl.io import ensure_writable_dir
 
-    tgt = languages.get(args.target).iso
+    targets = list(dict.fromkeys(languages.get(t.strip()).iso for t in args.targets.split(",") if t.strip()))
+    if not targets or "eng" in targets:
+        raise SdrrlError(f"--targets {args.targets!r}: give one or more target languages other than English.",
+                         "use e.g. --targets ind,jpn (the default).")
     work = ensure_writable_dir(args.work_dir).resolve()
-    demo = Demo(work, tgt)
+    demo = Demo(work, ", ".join(targets))
     sdrrl = demo.bin / "sdrrl"
     sample = Path(str(resources.files("sdrrl").joinpath("data/sample")))
+    for tgt in targets:
+        dictionary = sample / "dictionaries" / f"en-{languages.get(tgt).dictionary}.txt"
+        pairs = sample / "parallel" / f"eng-{tgt}.tsv"
+        if not dictionary.is_file() or not pairs.is_file():
+            raise SdrrlError(f"The demo has no sample data for {tgt} ({dictionary.name}, {pairs.name} in {sample}).",
+                             "choose targets with shipped sample data (ind, jpn), or add those two files.")
     models = work / "models"
     started = time.perf_counter()
 
@@ -120,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     build_cfg = _write_yaml(work / "configs" / "build.yaml", {
         "work_dir": str(work / "work"),
         "source_lang": "eng",
-        "target_langs": [tgt],
+        "target_langs": targets,
         "max_rows": args.rows,
         "generate": {"model": str(models / "llama"), "max_new_tokens": 32, "batch_size": 8},
         "translate": {"model": str(models / "nllb"), "backend": "ctranslate2", "max_length": 64},
@@ -133,11 +201,11 @@ def run(args: argparse.Namespace) -> int:
           "and heuristics off (the paper's values are tau=0.8 with CLD3 on: see configs/build.yaml).")
     demo.run("build (generate, sample, translate, filter)", [sdrrl, "build", "--config", build_cfg])
 
-    # 3. compose and export every method's registry entries for this pair
+    # 3. compose and export every method's registry entries for these pairs
     export_cfg = _write_yaml(work / "configs" / "export.yaml", {
         "work_dir": str(work / "work"),
         "source": "eng",
-        "targets": [tgt],
+        "targets": targets,
         "methods": "all",
         "code_switch": {"dictionaries": str(sample / "dictionaries")},
         "parallel": {"corpus": str(sample / "parallel" / "{src}-{tgt}.tsv")},
@@ -146,23 +214,54 @@ def run(args: argparse.Namespace) -> int:
     demo.run("export (compose SDRRL, baselines, ablations)",
              [sdrrl, "export", "--config", export_cfg, "--out", registry, "--overwrite"])
 
-    # 4. train the tiny Llama with the unmodified llamafactory-cli (through sdrrl train's preflight)
+    # 4. train the tiny Llama with the unmodified llamafactory-cli (through sdrrl train's preflight):
+    #    the baseline SFT (English instructions only, one model for every target, as recipes/sft_llama2.yaml)
+    #    and SDRRL (one model per target language, as the paper). Output dirs follow the recipes'
+    #    layout saves/<model>/<method>/<pair>, which lm_eval records in its model_args.
     from sdrrl.recipes import RECIPES, render
 
     recipe = _shipped("recipes/sdrrl_tiny_cpu.yaml")
     if recipe is None:  # installed without the repository: write the same recipe
         recipe = work / "configs" / "sdrrl_tiny_cpu.yaml"
         recipe.write_text(render(RECIPES["sdrrl_tiny_cpu"]), encoding="utf-8")
-    ckpt = work / "saves" / "tiny" / "sdrrl" / f"eng-{tgt}"
-    datasets = ",".join(f"sdrrl_eng-{tgt}_{s}" for s in ("ll", "tl", "lt", "tt", "mt", "comp"))
-    demo.run("train (llamafactory-cli train)",
-             [sdrrl, "train", recipe, f"model_name_or_path={models / 'llama'}", f"dataset_dir={registry}",
-              f"dataset={datasets}", f"output_dir={ckpt}"])
+    saves = work / "saves" / "tiny"
+    trained = {("sft", "eng"): (saves / "sft" / "eng", ["sft_eng"])}
+    for tgt in targets:
+        trained[("sdrrl", f"eng-{tgt}")] = (saves / "sdrrl" / f"eng-{tgt}",
+                                            [f"sdrrl_eng-{tgt}_{s}" for s in ("ll", "tl", "lt", "tt", "mt", "comp")])
+    for (method, pair), (ckpt, names) in trained.items():
+        inputs = [recipe, models / "llama", registry / "dataset_info.json", *(registry / f"{n}.jsonl" for n in names)]
+        demo.run(f"train {method} {pair} (llamafactory-cli train)",
+                 [sdrrl, "train", recipe, f"model_name_or_path={models / 'llama'}", f"dataset_dir={registry}",
+                  f"dataset={','.join(names)}", f"output_dir={ckpt}"],
+                 inputs=inputs, outputs=[ckpt / "model.safetensors"])
 
-    data_summary = _data_summary(registry, tgt)
+    data_summary = _data_summary(registry, targets)
 
-    # 5. evaluate the checkpoint with the unmodified lm_eval on the shipped mini test sets
-    extra = _evaluate(demo, ckpt, tgt, args.eval_limit)
+    # 5. evaluate the base model and every trained model with the unmodified lm_eval on the shipped
+    #    mini test sets; one run (one --output_path) per model, laid out as saves/
+    base = ("base", "", models / "llama", targets)
+    runs = [base, *((m, p, ckpt, targets if m == "sft" else [p.split("-")[1]])
+                    for (m, p), (ckpt, _) in trained.items())]
+    eval_dirs, extra = _evaluate(demo, runs, args.eval_limit)
+
+    # 6. the representation analysis (Figure 2) for base, SFT and SDRRL, one plot per target
+    represent_jsons = []
+    for tgt in targets:
+        out = work / "representation" / f"eng-{tgt}"
+        pairs = sample / "parallel" / f"eng-{tgt}.tsv"
+        sdrrl_ckpt = trained[("sdrrl", f"eng-{tgt}")][0]
+        sft_ckpt = trained[("sft", "eng")][0]
+        cmd = [sdrrl, "represent", "--model", models / "llama", "--name", "base", "--model", sft_ckpt,
+               "--name", "sft", "--model", sdrrl_ckpt, "--name", "sdrrl", "--src", "eng", "--tgt", tgt,
+               "--parallel", pairs, "-n", "40", "--out", out]
+        demo.run(f"represent eng-{tgt} (Figure 2)", cmd, inputs=[models / "llama", sft_ckpt, sdrrl_ckpt, pairs],
+                 outputs=[out / "representation.json", out / "representation.png"])
+        represent_jsons.append(out / "representation.json")
+    extra += "\n\n" + _representation_summary(represent_jsons)
+
+    # 7. the report over every run (see _report_step)
+    _report_step(demo, eval_dirs, represent_jsons)
 
     total = time.perf_counter() - started
     report = demo.write_report(extra=data_summary + "\n\n" + extra + f"\n\nTotal: {total:.0f} s.")
@@ -170,13 +269,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_summary(registry: Path, tgt: str) -> str:
-    """Rows per exported SDRRL subset, from the export's manifest."""
+def _report_step(demo: Demo, eval_dirs: list[Path], representation_jsons: list[Path]) -> None:
+    """HOOK for `sdrrl report` (issue 9, written in parallel; the lead wires it in after merging).
+
+    ``eval_dirs``: the lm_eval ``--output_path`` folders of this demo, one model each:
+    ``WORK/eval/tiny/base`` (the untrained tiny Llama, model_args ``pretrained=WORK/models/llama``),
+    ``WORK/eval/tiny/sft/eng`` and ``WORK/eval/tiny/sdrrl/eng-<tgt>`` (model_args
+    ``pretrained=WORK/saves/tiny/<method>/<pair>``). ``representation_jsons``: one
+    ``representation.json`` of `sdrrl represent` per target. Intended call, as one more step:
+    ``demo.run("report", [sdrrl, "report", *eval_dirs, "--run", f"base={eval_dirs[0]}",
+    "--representation", *representation_jsons, "--out", demo.work / "report"], inputs=[...])``.
+    For now it writes nothing."""
+
+
+def _data_summary(registry: Path, targets: list[str]) -> str:
+    """Rows per exported SDRRL subset and the SFT set, from the export's manifest."""
     manifest = json.loads((registry / "manifest.json").read_text(encoding="utf-8"))
     entries = manifest.get("entries", {})
     rows = ["| registry entry | rows |", "|---|---|"]
     for name in sorted(entries):
-        if name.startswith(f"sdrrl_eng-{tgt}_") or name == "sft_eng":
+        if any(name.startswith(f"sdrrl_eng-{tgt}_") for tgt in targets) or name == "sft_eng":
             rows.append(f"| {name} | {entries[name].get('rows')} |")
     others = len(entries) - (len(rows) - 2)
     return (f"## Data ({registry / 'dataset_info.json'})\n\n" + "\n".join(rows)
@@ -184,17 +296,23 @@ def _data_summary(registry: Path, tgt: str) -> str:
             f"entry in {registry / 'manifest.json'}.")
 
 
-def _evaluate(demo: Demo, ckpt: Path, tgt: str, limit: int) -> str:
-    """Run lm_eval on the checkpoint; return a markdown table of the metrics."""
+def _tasks(langs: list[str]) -> list[str]:
+    """The sdrrl_* tasks of the four benchmarks for these target languages, then English's."""
     from sdrrl import languages
 
-    lang = languages.get(tgt)
-    tasks = [f"sdrrl_belebele_{tgt}", f"sdrrl_flores_eng-{tgt}", f"sdrrl_flores_{tgt}-eng"]
-    if lang.xlsum:
-        tasks.append(f"sdrrl_xlsum_{tgt}")
-    if lang.mkqa:
-        tasks.append(f"sdrrl_mkqa_{tgt}")
-    out = demo.work / "eval"
+    tasks = []
+    for tgt in langs:
+        lang = languages.get(tgt)
+        tasks += [f"sdrrl_belebele_{tgt}", f"sdrrl_flores_eng-{tgt}", f"sdrrl_flores_{tgt}-eng"]
+        if lang.xlsum:
+            tasks.append(f"sdrrl_xlsum_{tgt}")
+        if lang.mkqa:
+            tasks.append(f"sdrrl_mkqa_{tgt}")
+    return tasks + list(ENGLISH_TASKS)
+
+
+def _evaluate(demo: Demo, runs: list[tuple], limit: int) -> tuple[list[Path], str]:
+    """lm_eval on each model; returns the output folders and a markdown table of the metrics."""
     eval_tasks = _shipped("eval_tasks")
     if eval_tasks is None:
         from sdrrl.errors import SdrrlError
@@ -209,25 +327,50 @@ def _evaluate(demo: Demo, ckpt: Path, tgt: str, limit: int) -> str:
 
     spm_home = demo.work / "sacrebleu"
     (spm_home / "models").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(demo.work / "models" / "nllb" / "sentencepiece.bpe.model",
-                    spm_home / "models" / "flores200sacrebleuspm")
-    env = {"SDRRL_EVAL_DATA": str(resources.files("sdrrl").joinpath("data/eval_mini")),
-           "SDRRL_COMET_MODEL": str(demo.work / "models" / "comet_ref"), "SACREBLEU": str(spm_home)}
-    demo.run("evaluate (lm_eval)",
-             [demo.bin / "lm_eval", "--model", "hf", "--model_args", f"pretrained={ckpt},dtype=float32",
-              "--device", "cpu", "--include_path", eval_tasks, "--tasks", ",".join(tasks),
-              "--limit", str(limit), "--batch_size", "4", "--output_path", out], env=env)
-    results = sorted(out.rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
-    if not results:
-        return "lm_eval wrote no results file."
-    data = json.loads(results[-1].read_text(encoding="utf-8"))["results"]
-    rows = ["| task | metric | value |", "|---|---|---|"]
-    for task, metrics in sorted(data.items()):
-        for key, value in sorted(metrics.items()):
-            if isinstance(value, (int, float)) and "," in key and "stderr" not in key:
-                rows.append(f"| {task} | {key} | {value:.4g} |")
-    note = ("Offline stand-ins for this run: the shipped mini test sets (sdrrl/data/eval_mini) instead of "
-            "the hub datasets; the tiny reference COMET instead of Unbabel/wmt22-comet-da; the tiny NLLB's "
-            "SentencePiece model in place of sacrebleu's flores200 model, so spBLEU here is not comparable "
-            "to any published figure.")
-    return "## Evaluation (lm_eval, tiny checkpoint)\n\n" + note + "\n\n" + "\n".join(rows)
+    spm = spm_home / "models" / "flores200sacrebleuspm"
+    shutil.copyfile(demo.work / "models" / "nllb" / "sentencepiece.bpe.model", spm)
+    mini = Path(str(resources.files("sdrrl").joinpath("data/eval_mini")))
+    comet = demo.work / "models" / "comet_ref"
+    env = {"SDRRL_EVAL_DATA": str(mini), "SDRRL_COMET_MODEL": str(comet), "SACREBLEU": str(spm_home)}
+    dirs, rows = [], ["| model | task | metric | value |", "|---|---|---|---|"]
+    for method, pair, model, langs in runs:
+        out = demo.work / "eval" / "tiny" / method / pair if pair else demo.work / "eval" / "tiny" / method
+        tasks = _tasks(langs)
+        cmd = [demo.bin / "lm_eval", "--model", "hf", "--model_args", f"pretrained={model},dtype=float32",
+               "--device", "cpu", "--include_path", eval_tasks, "--tasks", ",".join(tasks),
+               "--limit", str(limit), "--batch_size", "4", "--output_path", out]
+        ran = demo.run(f"evaluate {method} {pair} (lm_eval)".replace("  ", " "), cmd, env=env,
+                       inputs=[model, eval_tasks, mini, comet, spm], outputs=[out])
+        results = sorted(out.rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
+        if ran and len(results) > 1:  # keep this run's results only: one results file per folder
+            for old in results[:-1]:
+                old.unlink()
+            results = results[-1:]
+        dirs.append(out)
+        if not results:
+            rows.append(f"| {method} {pair} | (no results file) | | |")
+            continue
+        data = json.loads(results[-1].read_text(encoding="utf-8"))["results"]
+        for task, metrics in sorted(data.items()):
+            for key, value in sorted(metrics.items()):
+                if isinstance(value, (int, float)) and "," in key and "stderr" not in key:
+                    rows.append(f"| {method} {pair} | {task} | {key} | {value:.4g} |".replace("  ", " "))
+    note = ("Offline stand-ins for these runs: the shipped mini test sets (sdrrl/data/eval_mini, a handful of "
+            "sentences we wrote) instead of the hub datasets; the tiny reference COMET instead of "
+            "Unbabel/wmt22-comet-da; the tiny NLLB's SentencePiece model in place of sacrebleu's flores200 "
+            "model, so spBLEU here is not comparable to any published figure. The models are tiny and "
+            "nearly random: these numbers measure nothing.")
+    return dirs, "## Evaluation (lm_eval)\n\n" + note + "\n\n" + "\n".join(rows)
+
+
+def _representation_summary(paths: list[Path]) -> str:
+    rows = ["| pair | model | mean cos parallel | mean cos random | top-1 retrieval | n |", "|---|---|---|---|---|---|"]
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for m in data["models"]:
+            rows.append(f"| {data['src']}-{data['tgt']} | {m['name']} | {m['mean_cos_parallel']:.4f} | "
+                        f"{m['mean_cos_random']:.4f} | {m['retrieval_top1']:.3f} | {m['n']} |")
+    plots = ", ".join(str(p.parent / "representation.png") for p in paths)
+    return ("## Representation analysis (sdrrl represent, Figure 2)\n\nLast-token states of the shipped "
+            "parallel sample sentences through each model's chat template; plots: " + plots
+            + ". Tiny models: the numbers measure nothing.\n\n" + "\n".join(rows))
