@@ -29,7 +29,7 @@ def test_demo_runs_every_step_and_reports(tmp_path, tiny_models, tiny_cache_dir)
     report = (work / "REPORT.md").read_text(encoding="utf-8")
     model_steps = ["train sft eng", "train sdrrl eng-ind", "train sdrrl eng-jpn", "evaluate base",
                    "evaluate sft eng", "evaluate sdrrl eng-ind", "evaluate sdrrl eng-jpn",
-                   "represent eng-ind", "represent eng-jpn"]
+                   "represent eng-ind", "represent eng-jpn", "report"]
     for step in ("tiny models", "build", "export", *model_steps):
         assert f"| {step}" in report, step
     assert "(reused)" not in report
@@ -70,6 +70,22 @@ def test_demo_runs_every_step_and_reports(tmp_path, tiny_models, tiny_cache_dir)
         assert all(m["n"] == 40 and -1 <= m["mean_cos_parallel"] <= 1 for m in rep["models"])
         png = (out / rep["plot"]).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+    # the demo ends in `sdrrl report`: the four benchmarks' tables with the demo's runs beside the
+    # paper's values, the representation numbers, and the plots
+    paper = (work / "report" / "REPORT.md").read_text(encoding="utf-8")
+    for table in ("## Table 2:", "## Table 3:", "## Table 4:", "## Table 5:", "## Table 6:"):
+        assert table in paper, table
+    cells = json.loads((work / "report" / "tables.json").read_text())["cells"]
+    ours = {(c["table"], c["method"], c["column"]) for c in cells if c["ours"] is not None}
+    for table in ("2", "3", "4", "5"):   # BELEBELE, FLORES, XL-Sum, MKQA: the Japanese SDRRL run in each
+        assert (table, "sdrrl", "jpn") in ours, table
+    assert ("2", "sft", "ind") in ours and ("5", "sdrrl", "ind") not in ours  # MKQA has no Indonesian
+    rep_section = paper.split("## Representation analysis")[1].split("\n## ")[0]
+    assert all(f"| {name} |" in rep_section for name in ("base", "sft", "sdrrl")), rep_section
+    plots = list((work / "report" / "plots").glob("*.png"))
+    assert plots and all(p.stat().st_size > 10_000 for p in plots)
+    assert "## Against the paper" in report and "Table 2" in report
 
     # a second run does no model work: training, evaluation and the analysis are reused
     stamps = {p: p.stat().st_mtime_ns for p in [*saves.rglob("model.safetensors"), *(work / "eval").rglob("*.json"),
