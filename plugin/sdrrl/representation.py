@@ -74,34 +74,21 @@ def load_pairs(src: str, tgt: str, n: int, parallel: str | os.PathLike | None = 
     return Parallel(pairs[:n], where)
 
 
-def _device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def _model_error(model_path: str, err: Exception) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"Cannot load the model {model_path!r} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).",
+        "give a local model directory (a training output_dir, or huggingface-cli download ID --local-dir DIR).")
 
 
 def last_token_states(model_path: str, texts: Sequence[str], template: str = "default", batch_size: int = 16,
                       device: str = "auto", dtype: str = "auto"):
     """Last layer's hidden state at the last prompt token of each text, as a float32 numpy array."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from sdrrl.pipeline.generate import render_prompts
+    from sdrrl.pipeline.generate import load_causal_lm, render_prompts
 
     prompts, _ = render_prompts(model_path, template, list(texts))
-    device = _device(device)
-    if dtype == "auto":
-        dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device.startswith("cuda") else "float32"
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
-    except (OSError, ValueError) as err:
-        raise ModelNotFoundError(
-            f"Cannot load the model {model_path!r} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).",
-            "give a local model directory (a training output_dir, or huggingface-cli download ID --local-dir DIR).") from None
-    model = model.to(device).eval()
+    tokenizer, model, device = load_causal_lm(model_path, device, dtype, on_error=_model_error)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     # longest first: batches of similar length, little padding
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))

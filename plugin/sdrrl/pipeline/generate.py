@@ -32,6 +32,36 @@ def _model_error(model: str, err: Exception) -> ModelNotFoundError:
         "then set generate.model (or --model) to DIR.")
 
 
+def resolve_device(device: str) -> str:
+    """``auto``: ``cuda`` when a GPU is visible, else ``cpu``; any other value as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_causal_lm(model: str, device: str = "auto", dtype: str = "auto", on_error=_model_error):
+    """(tokenizer, model in eval mode on its device, device) for a causal LM. ``dtype`` auto: bf16
+    where the GPU has it (Ampere on), fp16 on V100/T4, fp32 on CPU. A model that cannot be loaded
+    raises ``on_error(model, err)``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = resolve_device(device)
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        else:
+            dtype = "float32"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        lm = AutoModelForCausalLM.from_pretrained(model, torch_dtype=getattr(torch, dtype))
+    except (OSError, ValueError) as err:
+        raise on_error(model, err) from None
+    return tokenizer, lm.to(device).eval(), device
+
+
 def load_template(model: str, template: str):
     """The model's tokenizer and LLaMA-Factory's template object (which may fix the tokenizer)."""
     try:
@@ -144,22 +174,8 @@ class TransformersGenerator(Generator):
     def _load(self):
         if self._model is None:
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            if self.device == "auto":
-                self.device = "cuda" if torch.cuda.is_available() else "cpu"
-            dtype = self.dtype
-            if dtype == "auto":  # bf16 where the GPU has it (Ampere on); V100/T4 lack it: fp16
-                if self.device.startswith("cuda"):
-                    dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-                else:
-                    dtype = "float32"
-            try:
-                self._tokenizer = AutoTokenizer.from_pretrained(self.model)
-                model = AutoModelForCausalLM.from_pretrained(self.model, torch_dtype=getattr(torch, dtype))
-            except (OSError, ValueError) as err:
-                raise _model_error(self.model, err) from None
-            self._model = model.to(self.device).eval()
+            self._tokenizer, self._model, self.device = load_causal_lm(self.model, self.device, self.dtype)
             self._torch = torch
         return self._model
 

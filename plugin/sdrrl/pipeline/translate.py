@@ -31,17 +31,12 @@ from sdrrl import languages
 from sdrrl.errors import ModelNotFoundError
 from sdrrl.pipeline import segment, workdir
 from sdrrl.pipeline.cache import Cache, make_key
+from sdrrl.pipeline.generate import resolve_device as _device
 from sdrrl.pipeline.progress import Progress, say
 
 FIELDS = ("x", "y", "y_hat")
 
 
-def _device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _ct2_device(device: str) -> tuple[str, int]:
