@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -80,6 +81,15 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
             fh.write("\n")
             n += 1
     return n
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in 4 MiB blocks (data files can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:

@@ -71,7 +71,8 @@ def check_export_hashes(dataset_dir: Path, info: dict, names: list[str]) -> None
     (sha256): a registry that mixes two exports, or a file changed since, is named."""
     import json
 
-    from sdrrl.compose.export import MANIFEST, file_sha256
+    from sdrrl.compose.export import MANIFEST
+    from sdrrl.io import file_sha256
     from sdrrl.errors import SdrrlError
 
     path = dataset_dir / MANIFEST

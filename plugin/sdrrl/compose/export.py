@@ -35,7 +35,7 @@ from sdrrl.compose.config import ComposeConfig
 from sdrrl.compose.methods import PlannedEntry, plan
 from sdrrl.compose.subsets import PARALLEL_SUBSETS, SubsetSpec, json_string, transfer_lines
 from sdrrl.errors import DiskFullError, SdrrlError
-from sdrrl.io import atomic_open, write_json
+from sdrrl.io import atomic_open, file_sha256, write_json
 from sdrrl.registry import Entry, update_dataset_info, write_dataset
 
 MANIFEST = "manifest.json"
@@ -67,14 +67,6 @@ def _read_jsonl_hashed(path: Path, required: tuple[str, ...]) -> tuple[list[dict
                              "re-run the stage that wrote it with this sdrrl version.")
         rows.append(row)
     return rows, hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _link_or_copy(src: Path, dest: Path, mode: str) -> None:

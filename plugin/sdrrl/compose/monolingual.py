@@ -22,7 +22,6 @@ rule and template as the paper's D_comp (:func:`sdrrl.compose.parallel.comp_rows
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from collections import Counter
@@ -32,7 +31,8 @@ from typing import Callable, Iterator
 
 from sdrrl import languages
 from sdrrl.errors import SdrrlError
-from sdrrl.pipeline.segment import _SENTENCE_END
+from sdrrl.io import file_sha256
+from sdrrl.pipeline.segment import split_sentences
 
 # Sentence ends that take no space after them (Japanese/Chinese full stops, Khmer khan and bariyoosan).
 _NOSPACE_END = re.compile(r"(?<=[\u3002\uff01\uff1f\u17d4\u17d5])[\"'\u201d\u2019)\]\u300d\u300f]*\s*")
@@ -63,12 +63,7 @@ def sentences(document: str, lang: str | None = None) -> list[str]:
         return [s for line in document.splitlines() for s in line.split()]
     out: list[str] = []
     for line in document.splitlines():
-        pieces, pos = [], 0
-        for m in _SENTENCE_END.finditer(line):  # group 1 is the whitespace between two sentences
-            pieces.append(line[pos:m.start(1)])
-            pos = m.end(1)
-        pieces.append(line[pos:])
-        for piece in pieces:
+        for piece in split_sentences(line):
             out.extend(s.strip() for s in _NOSPACE_END.split(piece))
     return [s for s in out if s]
 
@@ -123,7 +118,7 @@ def sample_sentences(corpus: str, tgt: str, asked: int, seed: int, *, text_colum
             raise SdrrlError(f"Monolingual corpus {str(path)!r}: unknown file type {path.suffix!r}.",
                              "use a .txt file (one document per line) or .jsonl (one JSON object per line).")
         docs: Iterator[str] = _local_documents(path, text_column)
-        source = {"corpus": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        source = {"corpus": str(path), "sha256": file_sha256(path),
                   "text_column": text_column if path.suffix != ".txt" else None}
     elif name.endswith((".txt", ".jsonl", ".json")):
         raise SdrrlError(f"Monolingual corpus not found: {str(path)!r} (for {tgt}).",

@@ -9,7 +9,6 @@ counted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -21,6 +20,7 @@ from typing import Iterator
 
 from sdrrl import languages, wordseg
 from sdrrl.errors import SdrrlError
+from sdrrl.io import file_sha256
 
 OPUS100 = "Helsinki-NLP/opus-100"
 _NONSPACE = re.compile(r"\S+")
@@ -113,7 +113,7 @@ def sample_pairs(corpus: str, src: str, tgt: str, asked: int, seed: int, *, spli
                              "set parallel.corpus to 'opus100' or to an existing .tsv/.jsonl file "
                              "(it may contain {src} and {tgt}).")
         rows = _read_local(path, src, tgt, dropped)
-        source = {"corpus": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        source = {"corpus": str(path), "sha256": file_sha256(path)}
     order = list(range(len(rows)))
     random.Random(f"{seed}-{src}-{tgt}-parallel").shuffle(order)
     pairs: list[tuple[str, str]] = []

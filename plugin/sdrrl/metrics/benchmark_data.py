@@ -27,13 +27,13 @@ from __future__ import annotations
 import functools
 import glob
 import gzip
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Callable
 
 from sdrrl.errors import SdrrlError
+from sdrrl.io import file_sha256
 from sdrrl.languages import get as get_language
 
 ENV_DATA_DIR = "SDRRL_EVAL_DATA"
@@ -95,14 +95,6 @@ def flores_revision() -> str | None:
     return os.environ.get(ENV_FLORES_REVISION) or FLORES_PLUS_REVISION
 
 
-def sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _record(options: dict[str, Any] | None, entry: dict[str, Any]) -> None:
     """Append what was loaded to ``options["sdrrl_source"]["loaded"]`` (when the caller passed one)."""
     sink = (options or {}).get(METADATA_SOURCE)
@@ -132,7 +124,7 @@ def _local_rows(root: Path, benchmark: str, config: str, split: str,
         files = sorted(glob.glob(str(root / rel)))
         if files:
             _record(options, {"source": "local", "dir": str(root), "config": config, "split": split,
-                              "files": {os.path.relpath(f, root): sha256(f) for f in files}})
+                              "files": {os.path.relpath(f, root): file_sha256(f) for f in files}})
             return [row for f in files for row in _read_rows(f)]
     raise SdrrlError(f"No local {benchmark} data for {config!r} ({split}) under {root}: looked for "
                      + ", ".join(tried) + ".",
@@ -200,7 +192,7 @@ def _read_release(path: str, mtime_ns: int) -> tuple[list[dict], str]:
         gz = fh.read(2) == b"\x1f\x8b"
     with (gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")) as fh:
         out = [json.loads(line) for line in fh if line.strip()]
-    return out, sha256(path)
+    return out, file_sha256(path)
 
 
 def _mkqa_rows(options: dict[str, Any] | None = None) -> list[dict]:

@@ -99,6 +99,12 @@ def _add_prose(layout: Layout, body: str, max_tokens: int, count_tokens: Callabl
         layout.add_literal(sep)
 
 
+def split_sentences(text: str) -> list[str]:
+    """``text`` cut after each sentence end (. ! ? and their CJK forms) that whitespace follows,
+    the whitespace between two sentences dropped."""
+    return [piece for piece, _ in _cut(text, _SENTENCE_END)]
+
+
 def _cut(text: str, pattern: re.Pattern) -> list[tuple[str, str]]:
     """Pieces of ``text`` with the whitespace that followed each (pieces rejoin to ``text``)."""
     out: list[tuple[str, str]] = []
