@@ -16,7 +16,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from sdrrl.languages import get as get_language
 from sdrrl.metrics.benchmarks import (AVG_PREFIX, BENCHMARKS, GROUP_METRICS, benchmark_group, parse_task,
                                       task_names, task_tags)
 
