@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -487,6 +488,41 @@ def test_cache_takes_concurrent_writers(tmp_path):
     assert [p.wait() for p in procs] == [0, 0, 0]
     with Cache(path) as cache:
         assert cache.count("translation") == 3 * 100 * 5
+
+
+def test_cache_opened_by_many_processes_at_once_never_fails(tmp_path):
+    """Shards of one build open the same new cache file at the same moment. SQLite refuses the
+    switch to WAL (and the schema) with "database is locked" without waiting when another connection
+    does the same; a sharded build then lost a shard at start-up and its partner waited for it. Rate:
+    0 failed opens of 8 processes x 40 fresh files, all released together by a barrier file."""
+    plugin = str(Path(__file__).resolve().parents[1] / "plugin")
+    code = ("import os, sys, time; sys.path.insert(0, %r)\n"
+            "from sdrrl.pipeline.cache import Cache\n"
+            "go = sys.argv[1]\n"
+            "while not os.path.exists(go):\n    time.sleep(0.001)\n"
+            "fails = 0\n"
+            "for path in sys.argv[2:]:\n"
+            "    while not os.path.exists(path + '.go'):\n        time.sleep(0.0005)\n"
+            "    try:\n        c = Cache(path, timeout_s=30)\n"
+            "        c.put_many('translation', {str(os.getpid()): 1})\n        c.close()\n"
+            "    except Exception as err:\n        fails += 1\n        print(err, file=sys.stderr)\n"
+            "print(fails)\n") % plugin
+    files = [str(tmp_path / f"c{i}.sqlite") for i in range(40)]
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(go), *files], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    time.sleep(1.0)  # every process imported and waits at the barrier
+    go.touch()
+    for f in files:
+        Path(f + ".go").touch()
+        time.sleep(0.03)
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [e[-2000:] for _, e in outs]
+    fails = sum(int(o.strip()) for o, _ in outs)
+    assert fails == 0, f"{fails} of {8 * len(files)} opens failed: " + next(e for _, e in outs if e)[-500:]
+    for f in files:
+        with Cache(f) as cache:
+            assert cache.count("translation") == 8
 
 
 def test_filter_refuses_translations_of_an_older_d_synth(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -46,17 +47,39 @@ class Cache:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
-            # only an OS crash / power loss may lose the last commits, never corrupt the file.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
-            self._db.executescript(_SCHEMA)
+            self._db = self._open(timeout_s)
         except (sqlite3.DatabaseError, OSError) as err:
             raise SdrrlError(f"Cannot open the cache {str(self.path)!r}: {err}.",
                              "point `cache:` at a writable local disk (SQLite needs file locks; "
                              "avoid NFS), or delete a corrupt cache file to start over.") from None
+
+    def _open(self, timeout_s: float) -> sqlite3.Connection:
+        """Connect, switch to WAL and create the table. Shards open one new cache at the same moment;
+        SQLite answers a connection that wants the switch or the schema while another holds the file
+        "database is locked" at once, without its busy wait (which could deadlock there), so the
+        whole opening is retried until ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.01
+        while True:
+            db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None)
+            try:
+                db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+                db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
+                # only an OS crash / power loss may lose the last commits, never corrupt the file.
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+                return db
+            except sqlite3.OperationalError as err:
+                db.close()
+                busy = "locked" in str(err) or "busy" in str(err)
+                if not busy or time.monotonic() + delay > deadline:
+                    raise
+            except BaseException:
+                db.close()
+                raise
+            time.sleep(delay * (0.5 + random.random()))  # jittered: the openers do not meet again
+            delay = min(delay * 2, 0.5)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The cached values of those keys that are present."""
