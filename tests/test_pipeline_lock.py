@@ -6,6 +6,7 @@ depend on how fast the machine is."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -40,9 +41,49 @@ def _config(tiny_models, path: Path) -> Path:
 
 
 def _build(cfg: Path, work: Path, *extra: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sdrrl.cli", "build", "--config", str(cfg), "--work-dir",
-                             str(work), *extra], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, **kw)
+    """Start `sdrrl build`; its stderr goes to a file beside the work directory, never to a pipe: a
+    shard that waits prints a line every progress interval, and a pipe nobody drains fills up and
+    blocks it while the other shards wait for it (that deadlock once hung CI for an hour)."""
+    log = work.parent / f"{work.name}.{next(_LOGS)}.stderr"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "sdrrl.cli", "build", "--config", str(cfg), "--work-dir",
+                                 str(work), *extra], env=ENV, stdout=subprocess.DEVNULL, stderr=fh, text=True,
+                                **kw)
+    proc.log = log
+    return proc
+
+
+_LOGS = itertools.count()
+
+
+def _err(proc: subprocess.Popen) -> str:
+    """What ``proc`` has written to stderr so far."""
+    return proc.log.read_text(encoding="utf-8", errors="replace")
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+    """Wait for ``proc`` to exit 0 and return its stderr."""
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{proc.args} still running after {timeout} s:\n{_err(proc)[-3000:]}") from None
+    err = _err(proc)
+    assert rc == 0, err[-3000:]
+    return err
+
+
+def _first_line(proc: subprocess.Popen, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = _err(proc)
+        if "\n" in text:
+            return text.split("\n", 1)[0] + "\n"
+        assert proc.poll() is None, text[-2000:]
+        time.sleep(0.05)
+    raise AssertionError(f"{proc.args} wrote no line within {timeout} s")
 
 
 def _wait_for_holder(work: Path, proc: subprocess.Popen, timeout: float = 120) -> dict:
@@ -52,7 +93,7 @@ def _wait_for_holder(work: Path, proc: subprocess.Popen, timeout: float = 120) -
         info = lock.read_holder(work / lock.WORK_LOCK)
         if info.get("pid") == proc.pid:
             return info
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert proc.poll() is None, _err(proc)[-2000:]
         time.sleep(0.05)
     raise AssertionError(f"{proc.args} never took the lock on {work}")
 
@@ -81,9 +122,7 @@ def test_second_build_on_a_work_dir_is_refused_naming_the_first_or_waits_for_it(
     assert "sdrrl build --config" in message and "--max-rows 6" in message and info["since"] in message
     assert "--wait" in message
     assert refused_in < 60  # at once: no model work (the first's 6-row build is frozen, not finished)
-    first_err = first.stderr.read()
-    assert first.wait(timeout=300) == 0, first_err[-2000:]
-    first.stderr.close()
+    first_err = _finish(first)
     # the first build's outputs are its own: 6 rows everywhere, as it reported
     assert "filter eng-ces: 6 rows" in first_err
     for name in OUTPUTS[:5]:
@@ -96,17 +135,14 @@ def test_second_build_on_a_work_dir_is_refused_naming_the_first_or_waits_for_it(
     os.kill(again.pid, signal.SIGSTOP)
     try:
         waiter = _build(cfg, work, "--max-rows", "3", "--wait")
-        line = waiter.stderr.readline()  # the waiter's first words: whom it waits for
+        line = _first_line(waiter)  # the waiter's first words: whom it waits for
         assert line.startswith(f"waiting for the work directory {work}, held by pid {again.pid}"), line
         time.sleep(1.0)
         assert waiter.poll() is None  # still waiting while the holder is frozen
     finally:
         os.kill(again.pid, signal.SIGCONT)
-    assert again.wait(timeout=300) == 0, again.stderr.read()[-2000:]
-    rest = waiter.stderr.read()
-    assert waiter.wait(timeout=300) == 0, rest[-2000:]
-    again.stderr.close()
-    waiter.stderr.close()
+    _finish(again)
+    rest = _finish(waiter)
     assert "filter eng-ces: 3 rows" in rest
     assert _rows(work / "filter/eng-ces.jsonl") == 3
 
@@ -121,7 +157,6 @@ def test_killed_holder_is_no_obstacle_and_its_temp_files_are_removed(tiny_models
     _wait_for_holder(work, killed)
     killed.kill()
     killed.wait()
-    killed.stderr.close()
     assert lock.read_holder(work / lock.WORK_LOCK)["pid"] == killed.pid  # its record stays, its lock does not
     script = (
         "import sys, time\n"
@@ -145,9 +180,7 @@ def test_killed_holder_is_no_obstacle_and_its_temp_files_are_removed(tiny_models
     assert len(temps) == 1 and lock.read_holder(work / lock.WORK_LOCK)["pid"] == holder.pid
 
     build = _build(cfg, work, "--max-rows", "4")  # no --wait: the dead holder must not be in the way
-    err = build.stderr.read()
-    assert build.wait(timeout=300) == 0, err[-2000:]
-    build.stderr.close()
+    err = _finish(build)
     assert "removed 1 temporary file(s) a killed run left" in err and str(temps[0]) in err
     assert not temps[0].exists()
     assert not list(work.rglob("*.tmp"))
@@ -251,9 +284,7 @@ def unsharded(tiny_models, tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("unsharded")
     cfg = _config(tiny_models, tmp / "cfg.yaml")
     ref = _build(cfg, tmp / "whole", "--max-rows", "7")
-    err = ref.stderr.read()
-    assert ref.wait(timeout=300) == 0, err[-2000:]
-    ref.stderr.close()
+    _finish(ref)
     return cfg, tmp / "whole"
 
 
@@ -263,12 +294,15 @@ def test_sharded_build_started_concurrently_equals_the_unsharded_build(unsharded
     expected = _outputs(whole)
 
     work = tmp_path / "sharded"
-    procs = [_build(cfg, work, "--max-rows", "7", "--num-shards", str(num_shards), "--shard-index", str(i))
-             for i in range(num_shards)]
-    errs = [p.stderr.read() for p in procs]
-    for p, e in zip(procs, errs):
-        assert p.wait(timeout=300) == 0, e[-3000:]
-        p.stderr.close()
+    procs = [_build(cfg, work, "--max-rows", "7", "--num-shards", str(num_shards), "--shard-index", str(i),
+                    "--shard-timeout", "600") for i in range(num_shards)]
+    try:
+        errs = [_finish(p, timeout=600) for p in procs]
+    finally:  # a failed shard must not leave the others waiting for it
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     assert _outputs(work) == expected
     log = "\n".join(errs)
     # exactly one process did each piece of shared work; each shard generated only its rows
