@@ -328,9 +328,28 @@ def test_a_shard_waits_visibly_for_the_others_and_gives_up_after_the_timeout(tin
         run_build(cfg, num_shards=2, shard_index=1, shard_timeout_s=1.0)
     message = str(err.value)
     assert "build shard 1/2: generate shard(s) 0 of 2 did not finish within 1 s" in message
-    assert "--shard-index I" in message and "\n" not in message
+    assert "--shard-index I" in message and "\n" not in message and "failed" not in message
     assert "build shard 1/2: waiting for generate shard(s) 0 of 2 to finish" in capsys.readouterr().err
     work = cfg.work
     assert workdir.done_marker(workdir.shard_path(workdir.responses_path(work), 2, 1)).exists()
     assert not workdir.synth_path(work).exists()  # sampling needs every shard
     assert not lock.is_locked(work / lock.WORK_LOCK)  # the failed shard let go of the work directory
+    # shard 1 stopped on that error: its record says so, and shard 0, waiting for it, names it at once
+    failure = lock.shard_failure(cfg.work, 2, 1)
+    assert failure["pid"] == os.getpid() and "did not finish within 1 s" in failure["error"]
+
+    with pytest.raises(SdrrlError) as err:  # shard 0 now: generate and sample, then it waits for shard 1's translations
+        run_build(cfg, num_shards=2, shard_index=0, shard_timeout_s=1.5)
+    err_text = capsys.readouterr().err
+    told = [line for line in err_text.splitlines() if "shard 1 of 2 failed" in line]
+    assert len(told) == 1, err_text[-2000:]  # once, not with every progress line
+    assert told[0].startswith(f"build shard 0/2: shard 1 of 2 failed (pid {os.getpid()}")
+    assert "SdrrlError: build shard 1/2: generate shard(s) 0 of 2 did not finish" in told[0]
+    assert "--shard-index 1`" in told[0] and "this shard waits for it" in told[0]
+    assert "Shard 1 failed: SdrrlError" in str(err.value)
+    # started again, a shard's old failure is gone (and a live shard is never reported as failed)
+    with lock.hold_work(cfg.work, 2, 1):
+        assert not lock.shard_failure_path(cfg.work, 2, 1).exists()
+        assert lock.shard_failure(cfg.work, 2, 1) == {}
+    assert lock.shard_failure(cfg.work, 2, 0)["error"].startswith("SdrrlError: build shard 0/2: translate")
+    capsys.readouterr()

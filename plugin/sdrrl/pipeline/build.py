@@ -71,7 +71,7 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
         generator.release()  # a 7B generator need not share the GPU with NLLB and CometKiwi
         if sharded:
             workdir.wait_for_shards(workdir.responses_path(work), num_shards, stats["generate"]["inputs"], label,
-                                    "generate", shard_timeout_s, every_s=cfg.progress_every_s)
+                                    "generate", shard_timeout_s, every_s=cfg.progress_every_s, work=work)
             stats["sample"] = _sample_once(cfg, work, label, num_shards, run_sample)
         else:
             stats["sample"] = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
@@ -87,7 +87,8 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
             for tgt in cfg.target_langs:
                 final = workdir.translations_path(work, src, tgt)
                 workdir.wait_for_shards(final, num_shards, stats[f"translate {src}-{tgt}"]["inputs"], label,
-                                        f"translate {src}-{tgt}", shard_timeout_s, every_s=cfg.progress_every_s)
+                                        f"translate {src}-{tgt}", shard_timeout_s, every_s=cfg.progress_every_s,
+                                        work=work)
                 workdir.ensure_merged(final, num_shards, "translate")
                 stats[f"filter {src}-{tgt}"] = run_filter(work, cfg, src, tgt, cache, qe,
                                                           num_shards=num_shards, shard_index=shard_index)

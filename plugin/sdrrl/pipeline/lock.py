@@ -14,6 +14,10 @@ Three kinds of lock, used by every pipeline command (``sdrrl build`` and the sta
 * ``DIR/.sdrrl-shared.lock``: work that shards share (preparing D, sampling, merging shard files in
   DIR), exclusive and held only while doing it, so exactly one process does it.
 
+A shard that stops on an error records it in ``WORK/.sdrrl.shard-I-of-N.failed`` (removed when the
+shard starts again), so the shards waiting for it name the failure at once instead of waiting
+silently for up to ``--shard-timeout``.
+
 :class:`DirLock` is not tied to the pipeline: ``sdrrl export`` can take one on its registry directory.
 Locks are re-entrant within one process (flock on a second descriptor would conflict with the first).
 
@@ -245,6 +249,28 @@ def shard_lock_path(work: Path, num_shards: int, shard_index: int) -> Path:
     return Path(work) / f".sdrrl.shard-{shard_index}-of-{num_shards}.lock"
 
 
+def shard_failure_path(work: Path, num_shards: int, shard_index: int) -> Path:
+    """Where shard I of N records why it stopped; removed when the shard starts again."""
+    return Path(work) / f".sdrrl.shard-{shard_index}-of-{num_shards}.failed"
+
+
+def _record_failure(path: Path, err: BaseException) -> None:
+    from sdrrl.io import write_json
+
+    text = str(err).strip() or type(err).__name__
+    with contextlib.suppress(OSError):  # a full disk must not hide the error itself
+        write_json(path, holder_record(error=f"{type(err).__name__}: {text}"[:1000]))
+
+
+def shard_failure(work: Path, num_shards: int, shard_index: int) -> dict:
+    """Shard I of N's failure record, if it failed and has not been started again ({} otherwise)."""
+    path = shard_failure_path(work, num_shards, shard_index)
+    info = read_holder(path)
+    if not info or is_locked(shard_lock_path(work, num_shards, shard_index)):
+        return {}
+    return info
+
+
 def _shard_locks(work: Path) -> list[tuple[Path, int]]:
     """The shard lock files in ``work`` with their shard counts."""
     out = []
@@ -296,7 +322,15 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
                 "give every shard of a run the same --num-shards (and config), or wait for that run to end.")
         removed = remove_stale_temps(work, keep=lambda dest: tag not in dest, recursive=True)
         _report_removed(removed, f"shard {shard_index}/{num_shards}")
-        yield
+        failed = shard_failure_path(work, num_shards, shard_index)
+        with contextlib.suppress(FileNotFoundError):
+            failed.unlink()  # restarted: the last attempt's failure is history
+        try:
+            yield
+        except BaseException as err:  # the other shards, waiting for this one, read it (wait_for_shards)
+            if not isinstance(err, GeneratorExit) and not (isinstance(err, SystemExit) and not err.code):
+                _record_failure(failed, err)
+            raise
 
 
 @contextlib.contextmanager

@@ -156,11 +156,17 @@ def ensure_merged(final: Path, num_shards: int, stage: str) -> None:
 
 
 def wait_for_shards(final: Path, num_shards: int, inputs: str | None, label: str, stage: str,
-                    timeout_s: float, every_s: float = 30.0, poll_s: float = 0.5) -> None:
+                    timeout_s: float, every_s: float = 30.0, poll_s: float = 0.5,
+                    work: Path | None = None) -> None:
     """Wait (printing which shards are missing) until every shard of ``final`` is done with these
-    ``inputs``; fail after ``timeout_s`` naming the missing shards."""
+    ``inputs``; fail after ``timeout_s`` naming the missing shards. Given the ``work`` directory, a
+    missing shard that failed (its ``.failed`` record, :func:`sdrrl.pipeline.lock.shard_failure`) is
+    named with its error as soon as it is seen: the wait goes on, for the shard restarted."""
+    from sdrrl.pipeline import lock
+
     start = time.monotonic()
     last = None
+    told: set = set()
     while True:
         markers = [done_marker(shard_path(final, num_shards, i)) for i in range(num_shards)]
         missing = [i for i, m in enumerate(markers) if not m.exists() or
@@ -169,12 +175,23 @@ def wait_for_shards(final: Path, num_shards: int, inputs: str | None, label: str
             return
         waited = time.monotonic() - start
         names = ", ".join(map(str, missing))
+        failures = {i: lock.shard_failure(work, num_shards, i) for i in missing} if work is not None else {}
+        failed = {i: f for i, f in failures.items() if f}
         if waited >= timeout_s:
+            why = "".join(f" Shard {i} failed: {f.get('error', '?')}" for i, f in failed.items())
             raise SdrrlError(f"{label}: {stage} shard(s) {names} of {num_shards} did not finish within "
-                             f"{timeout_s:.0f} s (no current .done marker for {final.name}).",
+                             f"{timeout_s:.0f} s (no current .done marker for {final.name}).{why}",
                              f"start the missing shard processes (`sdrrl build ... --num-shards {num_shards} "
                              "--shard-index I`, same config), or raise --shard-timeout; finished work is kept "
                              "and a rerun continues it.")
+        for i, f in failed.items():
+            key = (i, f.get("pid"), f.get("since_epoch"))
+            if key not in told:
+                told.add(key)
+                print(f"{label}: shard {i} of {num_shards} failed ({lock.describe(f)}): {f.get('error', '?')} -- "
+                      f"restart it (`sdrrl build ... --num-shards {num_shards} --shard-index {i}`, same config; its "
+                      f"finished work is kept); this shard waits for it (at most {timeout_s - waited:.0f} s more).",
+                      file=sys.stderr, flush=True)
         if last is None or time.monotonic() - last >= every_s:
             last = time.monotonic()
             print(f"{label}: waiting for {stage} shard(s) {names} of {num_shards} to finish "
