@@ -12,9 +12,16 @@ class SdrrlError(Exception):
         super().__init__(problem if not fix else f"{problem} Fix: {fix}")
 
 
-class UnknownLanguageError(SdrrlError, KeyError):
+class UnknownNameError(SdrrlError, KeyError):
+    """A name that is not in its table (a language, method, model family, benchmark): the message
+    lists the known ones."""
+
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]
+
+
+class UnknownLanguageError(UnknownNameError):
+    pass
 
 
 class RegistryError(SdrrlError):
