@@ -305,6 +305,7 @@ def test_sample_config_uses_the_shipped_dictionaries_and_corpora():
 def test_shipped_paper_config_loads_and_holds_the_papers_values():
     from pathlib import Path
 
+    from sdrrl import catalog
     from sdrrl.compose import config as cc
 
     path = Path(cc.__file__).with_name("paper.yaml")
@@ -313,7 +314,7 @@ def test_shipped_paper_config_loads_and_holds_the_papers_values():
     for section in ("parallel", "completion", "templates", "baselines"):
         assert getattr(cfg, section) == getattr(default, section), section
     assert cfg.code_switch.p == 0.15 and cfg.parallel.pairs == 1000 and cfg.seed == default.seed
-    assert cfg.methods == cc.ALL_METHODS
+    assert cfg.methods == catalog.method_names()
     assert list(cfg.targets) == "ces dan ukr bul fin hun nob ind jpn kor por slv vie pol".split()
 
 

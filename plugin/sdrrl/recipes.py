@@ -11,17 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
-
-def dataset_names(method: str, src: str, tgt: str) -> list[str]:
-    """Registry names a method's recipe trains on, from the composer's own method table (default
-    configuration), so recipes and exports cannot drift apart."""
-    from sdrrl.compose.config import ComposeConfig
-    from sdrrl.compose.methods import entry_name, method_subsets
-
-    if method == "sft":
-        return [entry_name("sft", src)]
-    return [entry_name(method, src, tgt, spec.kind) for spec in method_subsets(method, ComposeConfig())]
+from sdrrl import catalog
+from sdrrl.compose.methods import dataset_names
 
 
 def multi_dataset_names(method: str, sources, targets) -> list[str]:
@@ -31,16 +22,11 @@ def multi_dataset_names(method: str, sources, targets) -> list[str]:
     return [n for src in sources for tgt in targets for n in dataset_names(method, src, tgt)]
 
 
-# The paper's 14 LLaMA-2 targets (section 4.1): the table's targets without the SeaLLM-only two.
-LLAMA2_TARGETS = ("ces", "dan", "ukr", "bul", "fin", "hun", "nob", "ind", "jpn", "kor", "por", "slv", "vie", "pol")
-
-ABLATIONS = ("sdrrl-no-tl-lt", "sdrrl-no-synth", "sdrrl-no-mt-comp", "sdrrl-no-cs", "sdrrl-only-mt-comp")
-
 Item = tuple[str, Any, str]
 
 PAPER_BASE: list[Item] = [
     ("#", "model", ""),
-    ("model_name_or_path", "meta-llama/Llama-2-7b-hf", "paper 4.1: LLaMA-2-7B, the base (not chat) model"),
+    ("model_name_or_path", catalog.main_family().base_model, catalog.main_family().base_model_note),
     ("#", "method", ""),
     ("stage", "sft", "supervised fine-tuning"),
     ("do_train", True, ""),
@@ -114,10 +100,16 @@ def _with(base: list[Item], **changes: Any) -> list[Item]:
 _DROP = object()
 
 
-def _paper(method: str, src: str = "eng", tgt: str = "ind", model: str = "llama2", **changes: Any) -> list[Item]:
-    names = dataset_names(method, src, tgt)
-    pair = src if method == "sft" else f"{src}-{tgt}"
-    defaults = {"dataset": ",".join(names), "output_dir": f"saves/{model}-7b/{method}/{pair}"}
+def _paper(method: str, src: str = "eng", tgt: str | None = None, family: str | None = None,
+           **changes: Any) -> list[Item]:
+    """The paper's recipe for one method on one model family (default: the main one, LLaMA-2)."""
+    fam = catalog.family(family) if family else catalog.main_family()
+    tgt = tgt or fam.recipe_target
+    pair = catalog.method(method).pair(src, tgt)
+    defaults = {"dataset": ",".join(dataset_names(method, src, tgt)),
+                "output_dir": f"saves/{fam.save_dir}/{method}/{pair}"}
+    if not fam.main:
+        defaults["model_name_or_path"] = (fam.base_model, fam.base_model_note)
     return _with(PAPER_BASE, **{**defaults, **changes})
 
 
@@ -156,35 +148,35 @@ TINY = dict(
     dataloader_num_workers=(0, ""),
 )
 
-RECIPES: dict[str, list[Item]] = {
-    # the paper's runs (LLaMA-2-7B, one target language per model; change it with key=value overrides)
-    "sdrrl_llama2": _paper("sdrrl"),
-    "sft_llama2": _paper("sft"),
-    "tsft_llama2": _paper("tsft"),
-    "cit_llama2": _paper("cit"),
-    "xcot_llama2": _paper("xcot"),
-    # Table 6 ablations
-    **{f"{m.replace('-', '_')}_llama2": _paper(m) for m in ABLATIONS},
-    # appendix B: SeaLLM-7B as the backbone (targets ind, tha, khm)
-    "sdrrl_seallm": _paper("sdrrl", tgt="tha", model="seallm",
-                           model_name_or_path=("SeaLLMs/SeaLLM-7B-v2", "appendix B: SeaLLM-7B (our pick of release)")),
-    # appendix C: French as the resource-rich source (targets ind, jpn, kor)
-    "sdrrl_llama2_fra": _paper("sdrrl", src="fra", tgt="ind"),
-    # beyond the paper: one model for all 14 targets (6 subsets x 14 = 84 registry entries)
-    "sdrrl_llama2_multi": _with(
-        PAPER_BASE,
-        dataset=(",".join(multi_dataset_names("sdrrl", ["eng"], LLAMA2_TARGETS)),
-                 "beyond the paper: every subset of the 14 targets (84 entries); add a second source's "
-                 "entries (sdrrl_fra-*) with a dataset= override"),
-        mix_strategy=("interleave_over",
-                      "equal weight per language and subset: LLaMA-Factory round-robins the 84 datasets and "
-                      "oversamples each to the largest one's size (measured, README)"),
-        output_dir="saves/llama2-7b/sdrrl/eng-multi"),
-    # one GPU
-    "sdrrl_llama2_lora": _paper("sdrrl", **LORA),
-    # the embedded default: tiny Llama on CPU, same structure as the paper recipe (early stopping included)
-    "sdrrl_tiny_cpu": _paper("sdrrl", **TINY),
-}
+def build_recipes() -> dict[str, list[Item]]:
+    """Every shipped recipe, from the catalog's methods and model families as they are now."""
+    main = catalog.main_family()
+    return {
+        # the paper's runs on its main model (LLaMA-2-7B): one per method of the catalog (SDRRL, the
+        # baselines, the Table 6 ablations), one target language per model (change it with key=value)
+        **{f"{m.replace('-', '_')}_{main.name}": _paper(m) for m in catalog.method_names()},
+        # appendix B, and any other model family: SDRRL on its base model (SeaLLM-7B: target tha)
+        **{f"sdrrl_{f.name}": _paper("sdrrl", family=f.name) for f in catalog.FAMILIES.values() if not f.main},
+        # appendix C: French as the resource-rich source (targets ind, jpn, kor)
+        "sdrrl_llama2_fra": _paper("sdrrl", src="fra", tgt="ind"),
+        # beyond the paper: one model for all 14 targets (6 subsets x 14 = 84 registry entries)
+        "sdrrl_llama2_multi": _with(
+            PAPER_BASE,
+            dataset=(",".join(multi_dataset_names("sdrrl", ["eng"], main.paper_targets)),
+                     "beyond the paper: every subset of the 14 targets (84 entries); add a second source's "
+                     "entries (sdrrl_fra-*) with a dataset= override"),
+            mix_strategy=("interleave_over",
+                          "equal weight per language and subset: LLaMA-Factory round-robins the 84 datasets and "
+                          "oversamples each to the largest one's size (measured, README)"),
+            output_dir=f"saves/{main.save_dir}/sdrrl/eng-multi"),
+        # one GPU
+        "sdrrl_llama2_lora": _paper("sdrrl", **LORA),
+        # the embedded default: tiny Llama on CPU, same structure as the paper recipe (early stopping included)
+        "sdrrl_tiny_cpu": _paper("sdrrl", **TINY),
+    }
+
+
+RECIPES: dict[str, list[Item]] = build_recipes()
 
 
 def as_dict(recipe: list[Item]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Compose/export configuration: every value the paper fixes is a named field with the paper's default.
 
-One composer serves every method; a method is a list of subset specifications (``methods.py``)
+One composer serves every method; a method is a list of subset specifications (``sdrrl.catalog``)
 chosen by these fields. A config file (YAML or JSON) names only what differs from the defaults;
 relative paths in it resolve against the file's own directory, so a config travels with its data.
 
@@ -9,7 +9,7 @@ Example (``sdrrl export --config compose.yaml --out dataset_info``)::
     work_dir: work                  # the pipeline work directory (docs/CONTRACTS.md)
     source: eng
     targets: [ind, ces]
-    methods: [sft, sdrrl]           # or "all": every baseline and ablation
+    methods: [sft, sdrrl]           # or "all": every method of the catalog (baselines, ablations)
     code_switch: {p: 0.15, dictionaries: dictionaries}
     parallel: {corpus: opus100, pairs: 1000}
 """
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sdrrl import configfile, languages
+from sdrrl import catalog, configfile, languages
 from sdrrl.errors import SdrrlError
 
 # Table 1 of the paper, with the language names as placeholders.
@@ -30,9 +30,6 @@ COMP_TEMPLATE = "Complete the following sentence in {lang} according to its cont
 # CIT (Li et al. 2023a) asks for the answer in the other language; the paper does not print its
 # wording, so this sentence is our choice (configurable). It is scaffolding: never code-switched.
 CIT_TEMPLATE = "{question}\n\nAnswer in {answer_lang}."
-
-ALL_METHODS = ("sft", "tsft", "cit", "xcot", "sdrrl", "sdrrl-no-tl-lt", "sdrrl-no-synth",
-               "sdrrl-no-mt-comp", "sdrrl-no-cs", "sdrrl-only-mt-comp")
 
 
 @dataclass
@@ -151,10 +148,11 @@ class ComposeConfig:
                 continue
             if t == self.source:
                 problems.append(SdrrlError(f"Target {t!r} equals the source language.", "remove it from `targets`."))
-        unknown = [m for m in self.methods if m not in ALL_METHODS]
+        known = catalog.method_names()
+        unknown = [m for m in self.methods if m not in known]
         if unknown or not self.methods:
             problems.append(SdrrlError(f"Unknown method(s) {unknown or '(none given)'}.",
-                                       f"use some of: {', '.join(ALL_METHODS)}, or `methods: all`."))
+                                       f"use some of: {', '.join(known)}, or `methods: all`."))
         if self.duplicates not in ("link", "copy"):
             problems.append(SdrrlError(f"duplicates = {self.duplicates!r}.", "use 'link' or 'copy'."))
         for name, subsets in (("cit_subsets", self.baselines.cit_subsets),
@@ -180,7 +178,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: str | os.PathLike = ".", sou
     """A checked config: every type, range and value problem is raised at once (a ConfigError)."""
     data = dict(data)
     if data.get("methods") == "all":
-        data["methods"] = list(ALL_METHODS)
+        data["methods"] = list(catalog.method_names())
     if isinstance(data.get("targets"), str):
         data["targets"] = [data["targets"]]
     if isinstance(data.get("methods"), str):
@@ -207,12 +205,12 @@ def load(path: str | os.PathLike) -> ComposeConfig:
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 
 
-def sample_config(work_dir: str | os.PathLike, targets=("ind",), methods=ALL_METHODS, **overrides: Any) -> ComposeConfig:
+def sample_config(work_dir: str | os.PathLike, targets=("ind",), methods="all", **overrides: Any) -> ComposeConfig:
     """A config over the data shipped in the package (for the demo and tests): the hand-written
     MUSE-format dictionaries (en-id, en-cs) and parallel samples (eng-ind, eng-ces, ~40 pairs, so
     ``parallel.pairs`` is lowered to what they hold instead of the paper's 1,000)."""
     data: dict[str, Any] = {
-        "work_dir": str(work_dir), "targets": list(targets), "methods": list(methods),
+        "work_dir": str(work_dir), "targets": list(targets), "methods": methods if methods == "all" else list(methods),
         "code_switch": {"dictionaries": str(SAMPLE_DIR / "dictionaries")},
         "parallel": {"corpus": str(SAMPLE_DIR / "parallel" / "{src}-{tgt}.tsv"), "pairs": 30},
     }

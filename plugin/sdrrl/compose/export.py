@@ -449,7 +449,7 @@ def _compose_sft(cfg: ComposeConfig, entry: PlannedEntry, out: Path) -> dict:
         raise _empty_error(entry.name, len(rows), dropped, str(path))
     _, n = write_dataset(out, entry.name, kept)
     return {"file": f"{entry.name}.jsonl", "sha256": file_sha256(out / f"{entry.name}.jsonl"), "rows": n,
-            "method": "sft", "subset": None, "source": cfg.source,
+            "method": entry.method, "subset": None, "source": cfg.source,
             "target": None, "config": {"seed": cfg.seed}, "inputs": [{"path": str(path), "sha256": sha}],
             "dropped": dict(dropped)}
 
@@ -546,7 +546,7 @@ def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, ove
     notes: list[str] = []
 
     for e in entries:
-        if e.method == "sft":
+        if e.source_only:
             try:
                 results[e.name] = _compose_sft(cfg, e, out)
             except DiskFullError:
@@ -554,7 +554,7 @@ def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, ove
             except SdrrlError as err:
                 errors.append(str(err))
 
-    pair_entries = [e for e in entries if e.method != "sft"]
+    pair_entries = [e for e in entries if not e.source_only]
     synth = None
     if any(e.spec.kind not in PARALLEL_SUBSETS for e in pair_entries):  # ll rows; switching order
         path = cfg.path(cfg.work_dir) / "sample" / "synth.jsonl"

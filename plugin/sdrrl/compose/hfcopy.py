@@ -20,12 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sdrrl import languages
+from sdrrl import catalog, languages
+from sdrrl.compose.subsets import ALL_SUBSETS
 from sdrrl.errors import SdrrlError
 from sdrrl.io import atomic_open, ensure_writable_dir
 
 SOURCE_SHA = b"sdrrl.source_sha256"
-SUBSET_ORDER = ("ll", "tl", "lt", "tt", "mt", "comp")
 SFT_CONFIG = "default"
 
 PAPER_CITATION = """@inproceedings{zhang-etal-2024-sdrrl,
@@ -36,22 +36,6 @@ PAPER_CITATION = """@inproceedings{zhang-etal-2024-sdrrl,
   eprint = {2402.12204},
   archivePrefix = {arXiv}
 }"""
-
-METHODS = {
-    "sft": "SFT baseline: the resource-rich-language instruction data as it is.",
-    "sdrrl": "SDRRL (paper section 3): the transfer set with D_synth answers and code-switched questions, "
-             "plus translation (mt) and completion (comp) data from a parallel corpus.",
-    "tsft": "Translate-then-SFT baseline (Chen et al. 2023): gold answers, translated pairs plus the originals.",
-    "cit": "Cross-lingual instruction tuning baseline (Li et al. 2023a): question in one language, answer asked for in the other.",
-    "xcot": "xCoT baseline (Chai et al. 2024): gold answers, code-switched questions, source-language answers "
-            "supervising target-language questions.",
-    "sdrrl-no-tl-lt": "SDRRL ablation (Table 6): without the cross-lingual subsets D_TL and D_LT.",
-    "sdrrl-no-synth": "SDRRL ablation (Table 6): D_synth replaced by D (gold answers only).",
-    "sdrrl-no-mt-comp": "SDRRL ablation (Table 6): without the translation and completion data.",
-    "sdrrl-no-cs": "SDRRL ablation (Table 6): without code-switching.",
-    "sdrrl-only-mt-comp": "SDRRL ablation (Table 6): the translation and completion data only.",
-}
-
 
 def _subset_text(entry: dict, src: str, tgt: str | None) -> str:
     """One sentence saying what a subset holds, from its manifest entry."""
@@ -117,7 +101,7 @@ def _card(folder: str, method: str, src: str, tgt: str | None, subsets: dict[str
     lines = [
         "---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=1000).rstrip(), "---", "",
         f"# {folder}", "",
-        METHODS.get(method, f"Method {method}.") + " "
+        catalog.method(method).description + " "
         + (f"Source (resource-rich) language: {src_name}; target language: {tgt_name}."
            if tgt else f"Language: {src_name}."),
         "",
@@ -220,9 +204,8 @@ def _write_text_if_changed(path: Path, text: str) -> bool:
 
 
 def folder_name(entry: dict) -> str:
-    if entry.get("method") == "sft" or not entry.get("target"):
-        return f"{entry['method']}_{entry['source']}"
-    return f"{entry['method']}_{entry['source']}-{entry['target']}"
+    method = catalog.method(entry["method"])
+    return f"{method.name}_{method.pair(entry['source'], entry.get('target'))}"
 
 
 def write_hf_copy(registry_dir: str | os.PathLike, manifest: dict | None, out_dir: str | os.PathLike, *,
@@ -249,12 +232,19 @@ def write_hf_copy(registry_dir: str | os.PathLike, manifest: dict | None, out_di
         if not isinstance(entry, dict) or not entry.get("method") or not entry.get("source"):
             raise SdrrlError(f"manifest.json entry {name!r} lacks its method or source.",
                              "export again with this sdrrl version.")
+        try:
+            method = catalog.method(entry["method"])
+        except SdrrlError as err:
+            raise SdrrlError(f"manifest.json entry {name!r}: {err.problem}", err.fix) from None
+        if not method.source_only and not entry.get("target"):
+            raise SdrrlError(f"manifest.json entry {name!r} ({method.name}) lacks its target language.",
+                             "export again with this sdrrl version.")
         config = entry.get("subset") or SFT_CONFIG
         groups.setdefault(folder_name(entry), {})[config] = {**entry, "_name": name}
 
     summary: dict[str, dict[str, int]] = {}
     for folder, subsets in groups.items():
-        order = {k: i for i, k in enumerate((SFT_CONFIG,) + SUBSET_ORDER)}
+        order = {k: i for i, k in enumerate((SFT_CONFIG,) + ALL_SUBSETS)}
         subsets = dict(sorted(subsets.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
         first = next(iter(subsets.values()))
         written = 0

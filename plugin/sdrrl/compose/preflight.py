@@ -29,8 +29,8 @@ def problems(cfg: ComposeConfig) -> list[SdrrlError]:
         if not path.is_file():
             found.append(SdrrlError(f"{what} {str(path)!r} does not exist (the export reads it).", run))
 
-    pairs = [e for e in entries if e.method != "sft"]
-    if any(e.method == "sft" for e in entries):
+    pairs = [e for e in entries if not e.source_only]
+    if any(e.source_only for e in entries):
         need(work / "source.jsonl", "pipeline output")
     if any(e.spec.kind not in PARALLEL for e in pairs):
         need(work / "sample" / "synth.jsonl", "pipeline output")
