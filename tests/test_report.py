@@ -147,7 +147,6 @@ def test_method_and_pair_come_from_the_recipes_output_dir():
     assert infer("saves/SeaLLM-7B/tsft/eng-tha") == ("tsft", "eng", "tha", "seallm")
     assert infer("saves/llama2-7b/sdrrl-lora/fra-ind") == ("sdrrl", "fra", "ind", "llama2")
     assert infer("meta-llama/Llama-2-7b-hf") == ("base", None, None, "llama2")
-    assert infer("saves/x/sdrrl/eng-xx") == ("base", None, None, "llama2")
     assert model_path({"config": {"model_args": "pretrained=a/b,peft=saves/m/cit/eng-ind,dtype=float32"}}) == "saves/m/cit/eng-ind"
     assert model_path({"config": {"model_args": {"pretrained": "p/q"}}}) == "p/q"
     assert parse_spec("sft") == ("sft", "eng", None, None)
@@ -203,10 +202,10 @@ def lm_eval_outputs(tiny_models, tmp_path_factory):
     (COMET turned off there: NaN in the results, which the report shows as missing)."""
     root = tmp_path_factory.mktemp("report")
     train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
-    sft = _lm_eval(tiny_models, root, "saves/tiny-7b/sft/eng",
+    sft = _lm_eval(tiny_models, root, "saves/llama2-7b/sft/eng",
                    "sdrrl_belebele_ces,sdrrl_belebele_eng,sdrrl_flores_eng-ces,sdrrl_flores_eng-jpn,"
                    "sdrrl_xlsum_jpn,sdrrl_mkqa_jpn", comet=True)
-    sdrrl = _lm_eval(tiny_models, root, "saves/tiny-7b/sdrrl/eng-jpn",
+    sdrrl = _lm_eval(tiny_models, root, "saves/llama2-7b/sdrrl/eng-jpn",
                      "sdrrlavg_mkqa,sdrrl_flores_eng-jpn,sdrrl_xlsum_jpn", comet=False)
     load = lambda out: json.loads(next(out.rglob("results_*.json")).read_text(encoding="utf-8"))
     return root, sft, sdrrl, load(sft), load(sdrrl)
@@ -403,13 +402,13 @@ def test_report_input_errors_are_one_line(tmp_path, capsys):
     other = tmp_path / "other" / "results_2.json"
     other.parent.mkdir()
     other.write_text(json.dumps({"results": {"arc_easy": {"acc,none": 0.5}},
-                                 "config": {"model_args": "pretrained=saves/m/sft/eng"}}), encoding="utf-8")
+                                 "config": {"model_args": "pretrained=saves/llama2-7b/sft/eng"}}), encoding="utf-8")
     assert main(["report", str(other), "--out", str(tmp_path / "r")]) == 2
     assert "no sdrrl_* task results" in capsys.readouterr().err
     good = tmp_path / "good" / "results_3.json"
     good.parent.mkdir()
     good.write_text(json.dumps({"results": {"sdrrl_belebele_ind": {"acc,none": 0.5}},
-                                "config": {"model_args": "pretrained=saves/m/sft/eng"}}), encoding="utf-8")
+                                "config": {"model_args": "pretrained=saves/llama2-7b/sft/eng"}}), encoding="utf-8")
     assert main(["report", str(good), str(good), "--out", str(tmp_path / "r")]) == 2
     assert "Two runs are both sft eng" in capsys.readouterr().err
     (tmp_path / "notes").mkdir()
@@ -425,7 +424,7 @@ def test_report_input_errors_are_one_line(tmp_path, capsys):
 def test_a_run_named_with_run_is_not_also_inferred(tmp_path):
     from sdrrl.report.runs import load_runs
 
-    for name, path in (("a", "saves/m/sft/eng"), ("b", "meta-llama/Llama-2-7b-hf")):
+    for name, path in (("a", "saves/llama2-7b/sft/eng"), ("b", "meta-llama/Llama-2-7b-hf")):
         f = tmp_path / "results" / name / "results_1.json"
         f.parent.mkdir(parents=True)
         f.write_text(json.dumps({"results": {"sdrrl_belebele_ind": {"acc,none": 0.5}},

@@ -29,9 +29,10 @@ from pathlib import Path
 # Indonesian: the paper's Table 1 example; Japanese: a non-Latin script with MKQA coverage. Both
 # have a shipped parallel sample, dictionary and mini test sets.
 DEMO_TARGETS = "ind,jpn"
-# English tasks of the paper's tables (Tables 2 and 5 report English beside the target languages).
-# English XL-Sum is left out: its ROUGE needs NLTK's stopwords corpus, a download (see README).
-ENGLISH_TASKS = ("sdrrl_belebele_eng", "sdrrl_mkqa_eng")
+# English tasks of the paper's tables (Tables 2-5 report English beside the target languages) are
+# run too, but for these benchmarks: English XL-Sum's ROUGE needs NLTK's stopwords corpus, a download
+# (see README).
+NO_ENGLISH_TASK = ("xlsum",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -218,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
     #    the baseline SFT (English instructions only, one model for every target, as recipes/sft_llama2.yaml)
     #    and SDRRL (one model per target language, as the paper). Output dirs follow the recipes'
     #    layout saves/<model>/<method>/<pair>, which lm_eval records in its model_args.
+    from sdrrl import catalog
+    from sdrrl.compose.methods import dataset_names
     from sdrrl.recipes import RECIPES, render
 
     recipe = _shipped("recipes/sdrrl_tiny_cpu.yaml")
@@ -225,10 +228,12 @@ def run(args: argparse.Namespace) -> int:
         recipe = work / "configs" / "sdrrl_tiny_cpu.yaml"
         recipe.write_text(render(RECIPES["sdrrl_tiny_cpu"]), encoding="utf-8")
     saves = work / "saves" / "tiny"
-    trained = {("sft", "eng"): (saves / "sft" / "eng", ["sft_eng"])}
+    sft, sdrrl_method = catalog.method(catalog.REFERENCE), catalog.method(catalog.SDRRL)
+    trained = {(sft.name, sft.pair("eng")): (saves / sft.name / sft.pair("eng"), dataset_names(sft.name, "eng"))}
     for tgt in targets:
-        trained[("sdrrl", f"eng-{tgt}")] = (saves / "sdrrl" / f"eng-{tgt}",
-                                            [f"sdrrl_eng-{tgt}_{s}" for s in ("ll", "tl", "lt", "tt", "mt", "comp")])
+        pair = sdrrl_method.pair("eng", tgt)
+        trained[(sdrrl_method.name, pair)] = (saves / sdrrl_method.name / pair,
+                                              dataset_names(sdrrl_method.name, "eng", tgt))
     for (method, pair), (ckpt, names) in trained.items():
         inputs = [recipe, models / "llama", registry / "dataset_info.json", *(registry / f"{n}.jsonl" for n in names)]
         demo.run(f"train {method} {pair} (llamafactory-cli train)",
@@ -240,8 +245,8 @@ def run(args: argparse.Namespace) -> int:
 
     # 5. evaluate the base model and every trained model with the unmodified lm_eval on the shipped
     #    mini test sets; one run (one --output_path) per model, laid out as saves/
-    base = ("base", "", models / "llama", targets)
-    runs = [base, *((m, p, ckpt, targets if m == "sft" else [p.split("-")[1]])
+    base = (catalog.BASE, "", models / "llama", targets)
+    runs = [base, *((m, p, ckpt, targets if catalog.method(m).source_only else [p.split("-")[1]])
                     for (m, p), (ckpt, _) in trained.items())]
     eval_dirs, extra = _evaluate(demo, runs, args.eval_limit)
 
@@ -250,18 +255,22 @@ def run(args: argparse.Namespace) -> int:
     for tgt in targets:
         out = work / "representation" / f"eng-{tgt}"
         pairs = sample / "parallel" / f"eng-{tgt}.tsv"
-        sdrrl_ckpt = trained[("sdrrl", f"eng-{tgt}")][0]
-        sft_ckpt = trained[("sft", "eng")][0]
-        cmd = [sdrrl, "represent", "--model", models / "llama", "--name", "base", "--model", sft_ckpt,
-               "--name", "sft", "--model", sdrrl_ckpt, "--name", "sdrrl", "--src", "eng", "--tgt", tgt,
+        sdrrl_ckpt = trained[(sdrrl_method.name, sdrrl_method.pair("eng", tgt))][0]
+        sft_ckpt = trained[(sft.name, sft.pair("eng"))][0]
+        cmd = [sdrrl, "represent", "--model", models / "llama", "--name", catalog.BASE, "--model", sft_ckpt,
+               "--name", sft.name, "--model", sdrrl_ckpt, "--name", sdrrl_method.name, "--src", "eng", "--tgt", tgt,
                "--parallel", pairs, "-n", "40", "--out", out]
         demo.run(f"represent eng-{tgt} (Figure 2)", cmd, inputs=[models / "llama", sft_ckpt, sdrrl_ckpt, pairs],
                  outputs=[out / "representation.json", out / "representation.png"])
         represent_jsons.append(out / "representation.json")
     extra += "\n\n" + _representation_summary(represent_jsons)
 
-    # 7. the paper's tables beside the demo's numbers
-    extra += "\n\n" + _report_excerpt(_report_step(demo, eval_dirs, represent_jsons))
+    # 7. the paper's tables beside the demo's numbers: each run named (the tiny model's paths say
+    #    neither a known model family nor, for the base model, a known base model), compared with
+    #    the paper's main model
+    family = catalog.main_family().name
+    specs = [f"{m}/{p}@{family}" if p else f"{m}@{family}" for m, p, _, _ in runs]
+    extra += "\n\n" + _report_excerpt(_report_step(demo, list(zip(specs, eval_dirs)), represent_jsons))
 
     total = time.perf_counter() - started
     report = demo.write_report(extra=data_summary + "\n\n" + extra + f"\n\nTotal: {total:.0f} s.")
@@ -269,16 +278,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_step(demo: Demo, eval_dirs: list[Path], representation_jsons: list[Path]) -> Path:
-    """`sdrrl report` over every lm_eval run of the demo (base, SFT, SDRRL per target; method and
-    pair read from the recorded model paths) and the representation numbers: the paper's tables
-    with the demo's numbers beside them. Returns the report's folder."""
+def _report_step(demo: Demo, runs: list[tuple[str, Path]], representation_jsons: list[Path]) -> Path:
+    """`sdrrl report` over every lm_eval run of the demo (base, SFT, SDRRL per target), each named
+    with ``--run SPEC=DIR``, and the representation numbers: the paper's tables with the demo's
+    numbers beside them. Returns the report's folder."""
     out = demo.work / "report"
-    cmd = [demo.bin / "sdrrl", "report", *eval_dirs, "--out", out]
+    cmd = [demo.bin / "sdrrl", "report", "--out", out]
+    for spec, folder in runs:
+        cmd += ["--run", f"{spec}={folder}"]
     for path in representation_jsons:
         cmd += ["--representation", path]
     demo.run("report (the paper's tables beside the demo's numbers)", cmd,
-             inputs=[*eval_dirs, *representation_jsons], outputs=[out / "REPORT.md"])
+             inputs=[*(folder for _, folder in runs), *representation_jsons], outputs=[out / "REPORT.md"])
     return out
 
 
@@ -308,18 +319,13 @@ def _data_summary(registry: Path, targets: list[str]) -> str:
 
 
 def _tasks(langs: list[str]) -> list[str]:
-    """The sdrrl_* tasks of the four benchmarks for these target languages, then English's."""
-    from sdrrl import languages
+    """The sdrrl_* tasks of every benchmark for these target languages, then English's (but those
+    of NO_ENGLISH_TASK)."""
+    from sdrrl import catalog
 
-    tasks = []
-    for tgt in langs:
-        lang = languages.get(tgt)
-        tasks += [f"sdrrl_belebele_{tgt}", f"sdrrl_flores_eng-{tgt}", f"sdrrl_flores_{tgt}-eng"]
-        if lang.xlsum:
-            tasks.append(f"sdrrl_xlsum_{tgt}")
-        if lang.mkqa:
-            tasks.append(f"sdrrl_mkqa_{tgt}")
-    return tasks + list(ENGLISH_TASKS)
+    benches = catalog.BENCHMARKS.values()
+    tasks = [t for tgt in langs for b in benches for t in b.tasks_for(tgt)]
+    return tasks + [b.task("eng") for b in benches if not b.paired and b.name not in NO_ENGLISH_TASK]
 
 
 def _evaluate(demo: Demo, runs: list[tuple], limit: int) -> tuple[list[Path], str]:

@@ -8,9 +8,11 @@ them (percentages, x100 for accuracy, ROUGE, F1 and COMET; spBLEU as is).
 - ``direction``: ``x-eng`` / ``eng-x`` for FLORES; for the other benchmarks empty = "performance on
   the target language" and ``eng`` = "performance on English" (the paper's two halves of each table).
   Table 12 (the gain of SDRRL over SFT) records its source language as ``eng-x`` / ``fra-x``.
-- ``benchmark``: ``belebele``, ``flores``, ``xlsum``, ``mkqa``; ``nlu`` / ``nlg`` for the averages of
-  Tables 6 and 12 (metric ``score`` / ``gain``); ``all`` for Table 7's Avg. column.
-- ``model``: ``llama2`` (Tables 2-6, 12) or ``seallm`` (Tables 7-11).
+- ``benchmark``: a catalog benchmark (``belebele``, ``flores``, ``xlsum``, ``mkqa``); ``nlu`` / ``nlg``
+  for the averages of Tables 6 and 12 (metric ``score`` / ``gain``); ``all`` for Table 7's Avg. column.
+- ``model``: a catalog model family, ``llama2`` (Tables 2-6, 12) or ``seallm`` (Tables 7-11); which
+  tables are whose is in the catalog (``Benchmark.paper_tables``, ``ModelFamily.summary_tables``).
+- ``method``: a catalog method; which tables have its row is ``Method.paper_rows``.
 """
 
 from __future__ import annotations
@@ -21,15 +23,6 @@ from functools import lru_cache
 from importlib import resources
 
 FIELDS = ("table", "benchmark", "metric", "direction", "model", "method", "lang", "value")
-PAPER_METHODS = ("sft", "tsft", "cit", "xcot", "sdrrl")
-ABLATIONS = ("sdrrl", "sdrrl-no-tl-lt", "sdrrl-no-synth", "sdrrl-no-mt-comp", "sdrrl-no-cs",
-             "sdrrl-only-mt-comp")
-METHOD_LABELS = {"base": "base model", "sft": "SFT", "tsft": "T-SFT", "cit": "CIT", "xcot": "XCOT",
-                 "sdrrl": "SDRRL", "sdrrl-no-tl-lt": "- D_TL and D_LT", "sdrrl-no-synth": "- D_synth + D",
-                 "sdrrl-no-mt-comp": "- D_mt and D_comp", "sdrrl-no-cs": "- code switching",
-                 "sdrrl-only-mt-comp": "only D_mt and D_comp"}
-# The benchmark tables with one column per language; 8-11 are 2-5 on SeaLLM (appendix B).
-LANGUAGE_TABLES = (2, 3, 4, 5, 8, 9, 10, 11)
 TITLES = {2: "BELEBELE accuracy", 3: "FLORES spBLEU and COMET", 4: "XL-Sum ROUGE-1 / ROUGE-L F1",
           5: "MKQA F1", 6: "Ablations: NLU / NLG averages", 7: "SeaLLM: averages per benchmark",
           8: "BELEBELE accuracy (SeaLLM)", 9: "XL-Sum ROUGE (SeaLLM)", 10: "FLORES (SeaLLM)",

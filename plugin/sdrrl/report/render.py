@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from sdrrl import catalog
 from sdrrl.errors import SdrrlError
-from sdrrl.report import paper
 from sdrrl.report.runs import Run
 from sdrrl.report.tables import Cell, Results, Table
 
@@ -45,7 +45,9 @@ def delta_text(c: Cell) -> str:
 
 
 def _row_label(key: str) -> str:
-    return paper.METHOD_LABELS.get(key, key)
+    """A row's label: a method's (or the base model's) from the catalog; other rows (runs in the
+    off-target tables, source languages in Table 12) are keyed by their label already."""
+    return catalog.label(key) if key == catalog.BASE or key in catalog.METHODS else key
 
 
 def _md_table(table: Table, section, fmt) -> list[str]:
@@ -117,9 +119,6 @@ def representation_md(reps: list[Representation], names: list[str | None]) -> li
 
 # ---- plots -------------------------------------------------------------------------------------
 
-COLORS = {"base": "#7f7f7f", "tsft": "#1f77b4", "cit": "#ff7f0e", "xcot": "#2ca02c", "sdrrl": "#d62728"}
-
-
 def _plot_gains(table: Table, path: Path) -> None:
     import matplotlib
 
@@ -130,16 +129,16 @@ def _plot_gains(table: Table, path: Path) -> None:
     n = len(table.sections)
     fig, axes = plt.subplots(n, 1, figsize=(max(7.0, 0.75 * len(langs) + 2), 2.8 * n), squeeze=False)
     for ax, sec in zip(axes[:, 0], table.sections):
-        methods = [m for m, cells in sec.rows.items() if m != "sft"
+        methods = [m for m, cells in sec.rows.items() if m != catalog.REFERENCE
                    and any(c.ours_vs_sft is not None for c in cells[:-1])]
         note = ""
         if not methods:
-            methods, note = ["sdrrl"], " (paper only: no change of ours)"
+            methods, note = [catalog.SDRRL], " (paper only: no change of ours)"
         width = 0.8 / (2 * len(methods))
         for j, method in enumerate(methods):
             cells = sec.rows[method][:-1]
             x0 = [i - 0.4 + width * (2 * j + 0.5) for i in range(len(langs))]
-            color = COLORS.get(method, "#9467bd")
+            color = catalog.color(method)
             ours = [c.ours_vs_sft if c.ours_vs_sft is not None else 0.0 for c in cells]
             have = [c.ours_vs_sft is not None for c in cells]
             xs, ys = [x for x, h in zip(x0, have) if h], [o for o, h in zip(ours, have) if h]
@@ -175,7 +174,7 @@ def _plot_offtarget(table: Table, path: Path) -> None:
         for j, key in enumerate(keys):
             pts = [(i - 0.4 + width * (j + 0.5), c.ours) for i, c in enumerate(sec.rows[key]) if c.ours is not None]
             bars = ax.bar([p[0] for p in pts], [p[1] for p in pts], width,
-                          color=COLORS.get(key.split(" ")[0], None), label=_row_label(key))
+                          color=catalog.color(key.split(" ")[0]), label=_row_label(key))  # Run.label
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", markersize=3,
                     color=bars.patches[0].get_facecolor() if bars.patches else None)  # 0 % stays visible
         ax.set_xticks(range(len(labels)), labels)
@@ -263,22 +262,22 @@ def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list
         lines.append(f"| {r.method} | {pair} | {r.model} | `{r.model_path}` | "
                      + ", ".join(f"`{f}`" for f in r.files) + " |")
     lines.append("")
-    others = sorted({r.model_path for r in runs if r.model == "llama2"
-                     and not any(k in r.model_path.lower() for k in ("llama-2", "llama2"))})
-    if others:
-        lines += [f"Models that are neither LLaMA-2 nor SeaLLM ({', '.join(f'`{o}`' for o in others)}) are "
-                  "set beside the paper's LLaMA-2-7B numbers: the difference says how far they are, "
-                  "not that anything was reproduced.", ""]
+    for family in catalog.FAMILIES.values():
+        others = sorted({r.model_path for r in runs if r.model == family.name and not r.recognised})
+        if others:
+            lines += [f"Models named `@{family.name}` with `--run` whose path is not a {family.label} run "
+                      f"({', '.join(f'`{o}`' for o in others)}) are set beside the paper's {family.label} "
+                      "numbers: the difference says how far they are, not that anything was reproduced.", ""]
     for t in tables:
         lines += [f"## {t.title}", ""]
         if not t.has_ours:
             lines += ["No run of ours gives these tasks: the table shows the paper's values only.", ""]
         for sec in t.sections:
             lines += [f"**{sec.title}**", "", *_md_table(t, sec, lambda c: cell_text(c, t.has_paper)), ""]
-        if any("sft" in s.rows for s in t.sections) and t.key != "12":
+        if any(catalog.REFERENCE in s.rows for s in t.sections) and t.key != "12":
             lines += ["Change against SFT (ours / paper):", ""]
             for sec in t.sections:
-                rows = {k: v for k, v in sec.rows.items() if k != "sft"}
+                rows = {k: v for k, v in sec.rows.items() if k != catalog.REFERENCE}
                 if rows:
                     view = type(sec)(sec.title, sec.benchmark, sec.metric, sec.direction, rows)
                     lines += [f"*{sec.title}*", "", *_md_table(t, view, delta_text), ""]

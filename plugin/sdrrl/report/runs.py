@@ -8,9 +8,11 @@ holds every task that ran, also those run through a tag (``sdrrlgroup_*``) or an
 A run's method, language pair and model family come from the model path lm-eval recorded in
 ``config.model_args`` (``pretrained=`` or, for a LoRA adapter, ``peft=``), laid out as the recipes'
 ``output_dir``: ``saves/<model>/<method>/<src>-<tgt>`` (SFT: ``saves/<model>/sft/<src>``), also with
-a ``checkpoint-N`` folder below. ``<method>-lora`` counts as ``<method>``. A path without that
-layout is a base-model run. The model family is ``seallm`` when the path names SeaLLM, else
-``llama2`` (the paper's main model, the one to compare a tiny or other model with).
+a ``checkpoint-N`` folder below. ``<method>-lora`` counts as ``<method>``; ``<model>`` is a model
+family's ``save_dir`` (``llama2-7b``, ``seallm-7b``). A family's base model is recognised by its hub
+id (``meta-llama/Llama-2-7b-hf``). Methods and families are the catalog's (``sdrrl.catalog``).
+Any other path is an error that names the fix: ``--run METHOD[/SRC-TGT][@FAMILY]=PATH`` names the
+run (``base`` for a base model; ``@llama2`` compares another model with the paper's LLaMA-2).
 """
 
 from __future__ import annotations
@@ -22,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sdrrl import catalog
 from sdrrl.errors import SdrrlError
 
-METHODS = ("sft", "tsft", "cit", "xcot", "sdrrl", "sdrrl-no-tl-lt", "sdrrl-no-synth", "sdrrl-no-mt-comp",
-           "sdrrl-no-cs", "sdrrl-only-mt-comp")
-FAMILIES = ("llama2", "seallm")
 _RESULTS_RE = re.compile(r"^results_.*\.json$")
 _SPEC_RE = re.compile(r"^(?P<method>[a-z0-9-]+)(?:/(?P<src>[a-z]{3})(?:-(?P<tgt>[a-z]{3}))?)?(?:@(?P<model>[a-z0-9]+))?$")
 
@@ -35,10 +35,11 @@ class Run:
     name: str                      # shown in messages: the folder or the --run name
     files: list[Path]
     model_path: str                # as lm-eval recorded it
-    method: str                    # one of METHODS, or "base"
+    method: str                    # a catalog method, or catalog.BASE
     src: str | None
     tgt: str | None
-    model: str                     # "llama2" or "seallm"
+    model: str                     # a catalog model family
+    recognised: bool = True        # the family was read from the path (False: named by --run @FAMILY)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> metric -> value
     data_versions: dict[str, str] = field(default_factory=dict)          # task -> version text
     comet_models: set[str] = field(default_factory=set)
@@ -55,7 +56,7 @@ class Run:
     @property
     def label(self) -> str:
         pair = f"{self.src}-{self.tgt}" if self.tgt else (self.src or "")
-        return f"{self.method} {pair}".strip() + ("" if self.model == "llama2" else f" ({self.model})")
+        return f"{self.method} {pair}".strip() + ("" if catalog.family(self.model).main else f" ({self.model})")
 
 
 def _results_files(path: Path) -> dict[Path, list[Path]]:
@@ -106,24 +107,47 @@ def model_path(data: dict) -> str:
     return str(data.get("model_name") or "")
 
 
+_RUN_FIX = ("name the run: --run METHOD/SRC-TGT=PATH (e.g. --run sdrrl/eng-ind=PATH, --run sft/eng=PATH), or "
+            "--run base=PATH for a base model, with @FAMILY after the name where the path does not say the model "
+            "family (e.g. --run base@llama2=PATH: @llama2 compares any model with the paper's LLaMA-2 numbers).")
+
+
+def _family_error(path: str, where: str) -> SdrrlError:
+    return SdrrlError(f"The model family of {path!r} cannot be read from {where} (known: "
+                      f"{catalog.families_text()}).", _RUN_FIX)
+
+
 def infer(path: str) -> tuple[str, str | None, str | None, str]:
-    """(method, src, tgt, family) from a model path laid out as saves/<model>/<method>/<src>-<tgt>."""
+    """(method, src, tgt, family) from a model path laid out as saves/<model>/<method>/<src>-<tgt>,
+    or (base, None, None, family) for a family's base model; anything else is an error naming the fix."""
     from sdrrl.languages import LANGUAGES
 
     parts = [p for p in re.split(r"[/\\]+", path) if p]
-    family = "seallm" if "seallm" in path.lower() else "llama2"
     for i in range(len(parts) - 1, 0, -1):
         method = parts[i - 1].lower()
         method = method[:-5] if method.endswith("-lora") else method
-        if method not in METHODS:
+        if method not in catalog.METHODS:
             continue
+        source_only = catalog.method(method).source_only
         pair = parts[i].lower()
         m = re.fullmatch(r"([a-z]{3})-([a-z]{3})", pair)
-        if m and m.group(1) in LANGUAGES and m.group(2) in LANGUAGES and method != "sft":
-            return method, m.group(1), m.group(2), family
-        if method == "sft" and pair in LANGUAGES:
-            return method, pair, None, family
-    return "base", None, None, family
+        if m and m.group(1) in LANGUAGES and m.group(2) in LANGUAGES and not source_only:
+            src, tgt = m.group(1), m.group(2)
+        elif source_only and pair in LANGUAGES:
+            src, tgt = pair, None
+        else:
+            continue
+        family = catalog.family_of_save_dir(parts[i - 2]) if i >= 2 else None
+        if family is None:
+            raise _family_error(path, f"its folder above {method}/ (saves/<model>/{method}/{pair})")
+        return method, src, tgt, family.name
+    family = catalog.family_of_base_model(path)
+    if family is not None:
+        return catalog.BASE, None, None, family.name
+    raise SdrrlError(f"Cannot tell which run the model {path!r} is: the path is neither laid out as "
+                     "saves/<model>/<method>/<src>-<tgt> (SFT: saves/<model>/sft/<src>; methods: "
+                     f"{', '.join(catalog.METHODS)}) nor a known base model "
+                     f"({', '.join(f.base_model for f in catalog.FAMILIES.values())}).", _RUN_FIX)
 
 
 def parse_spec(spec: str) -> tuple[str, str | None, str | None, str | None]:
@@ -132,28 +156,37 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None, str | None]:
 
     m = _SPEC_RE.match(spec.strip().lower())
     fix = ("write --run METHOD[/SRC-TGT][@MODEL]=PATH, e.g. sdrrl/eng-ind=out/sdrrl, sft/eng=out/sft, "
-           f"base=out/base, sdrrl/eng-tha@seallm=out/x; methods: base, {', '.join(METHODS)}; "
-           f"models: {', '.join(FAMILIES)}.")
+           f"base=out/base, sdrrl/eng-tha@seallm=out/x; methods: {catalog.BASE}, {', '.join(catalog.METHODS)}; "
+           f"models: {', '.join(catalog.FAMILIES)}.")
     if not m:
         raise SdrrlError(f"--run name {spec!r} is not METHOD[/SRC-TGT][@MODEL].", fix)
     method, src, tgt, family = m.group("method"), m.group("src"), m.group("tgt"), m.group("model")
-    if method not in (*METHODS, "base"):
+    if method != catalog.BASE and method not in catalog.METHODS:
         raise SdrrlError(f"--run name {spec!r}: unknown method {method!r}.", fix)
     for code in (src, tgt):
         if code is not None and code not in LANGUAGES:
             raise SdrrlError(f"--run name {spec!r}: unknown language {code!r}.",
                              "use ISO 639-3 codes from `sdrrl languages`.")
-    if family is not None and family not in FAMILIES:
+    if family is not None and family not in catalog.FAMILIES:
         raise SdrrlError(f"--run name {spec!r}: unknown model family {family!r}.", fix)
-    if method == "sft" and tgt is not None:
-        raise SdrrlError(f"--run name {spec!r}: SFT is trained on the source language only.",
-                         "write sft/SRC (e.g. sft/eng).")
-    if method not in ("sft", "base") and tgt is None:
+    source_only = method != catalog.BASE and catalog.method(method).source_only
+    if source_only and tgt is not None:
+        raise SdrrlError(f"--run name {spec!r}: {method} is trained on the source language only.",
+                         f"write {method}/SRC (e.g. {method}/eng).")
+    if method != catalog.BASE and not source_only and tgt is None:
         raise SdrrlError(f"--run name {spec!r}: {method} needs a language pair.", "write e.g. "
                          f"{method}/eng-ind.")
-    if method == "sft" and src is None:
+    if source_only and src is None:
         src = "eng"
     return method, src, tgt, family
+
+
+def recognised_family(path: str) -> str | None:
+    """The model family ``infer`` reads from a path, or None where it reads none."""
+    try:
+        return infer(path)[3]
+    except SdrrlError:
+        return None
 
 
 def _source_text(entry: dict[str, Any]) -> str:
@@ -197,16 +230,22 @@ def _comet(obj: Any, out: set[str]) -> None:
 
 def load_run(folder: Path, files: list[Path], name: str | None = None,
              spec: str | None = None) -> Run:
-    from sdrrl.metrics.benchmarks import TASK_PREFIX, parse_task
+    from sdrrl.catalog import TASK_PREFIX, parse_task
 
     datas = [_load(f) for f in files]
     recorded = model_path(datas[-1])
-    method, src, tgt, family = infer(recorded)
-    if spec is not None:
-        method, src, tgt, fam = parse_spec(spec)
-        family = fam or family
+    if spec is None:
+        method, src, tgt, family = infer(recorded)
+        recognised = True
+    else:
+        method, src, tgt, named = parse_spec(spec)
+        found = recognised_family(recorded)
+        family = named or found
+        if family is None:
+            raise _family_error(recorded, f"the path (--run {spec})")
+        recognised = found == family
     run = Run(name=name or str(folder), files=list(files), model_path=recorded, method=method, src=src,
-              tgt=tgt, model=family)
+              tgt=tgt, model=family, recognised=recognised)
     for f, data in zip(files, datas):
         run.lm_eval_version = data.get("lm_eval_version") or run.lm_eval_version
         run.limit = (data.get("config") or {}).get("limit", run.limit)

@@ -11,7 +11,9 @@ NLU / NLG averages (Tables 6, 7, 12), as the paper's numbers show they are compu
 against Tables 2-5 in tests/test_report.py): NLU = BELEBELE accuracy averaged over the target
 languages; NLG = the mean over FLORES spBLEU, XL-Sum ROUGE-L and MKQA F1 of each benchmark's
 average over the target languages it covers; "target" uses FLORES English->X and the tasks in the
-target language, "English" uses FLORES X->English and the English tasks.
+target language, "English" uses FLORES X->English and the English tasks. Which benchmark enters
+which average with which metric, the metrics' scales, task names, methods' rows and the model
+families' tables come from the catalog (``sdrrl.catalog``).
 """
 
 from __future__ import annotations
@@ -19,27 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from statistics import fmean
 
+from sdrrl import catalog
+from sdrrl.errors import SdrrlError
 from sdrrl.languages import get as get_language
 from sdrrl.report import paper
 from sdrrl.report.runs import Run
 
-SCALE = {"acc": 100.0, "rouge1": 100.0, "rougeL": 100.0, "f1": 100.0, "comet": 100.0, "spbleu": 1.0,
-         "offtarget": 100.0}
 SECTION_TITLES = {"": "on the target language", "eng": "on English", "x-eng": "X→English",
                   "eng-x": "English→X"}
-METRIC_LABELS = {"acc": "accuracy", "spbleu": "spBLEU", "comet": "COMET", "rouge1": "ROUGE-1",
-                 "rougeL": "ROUGE-L", "f1": "F1", "offtarget": "off-target %", "score": "score",
-                 "gain": "gain over SFT"}
-NLG_PARTS = {"": (("flores", "spbleu", "eng-x"), ("xlsum", "rougeL", ""), ("mkqa", "f1", "")),
-             "eng": (("flores", "spbleu", "x-eng"), ("xlsum", "rougeL", "eng"), ("mkqa", "f1", "eng"))}
-OFFTARGET_SECTIONS = (("flores", "x-eng"), ("flores", "eng-x"), ("xlsum", ""), ("xlsum", "eng"),
-                      ("mkqa", ""), ("mkqa", "eng"))
-
-
-def task_name(benchmark: str, direction: str, lang: str) -> str:
-    if benchmark == "flores":
-        return f"sdrrl_flores_{lang}-eng" if direction == "x-eng" else f"sdrrl_flores_eng-{lang}"
-    return f"sdrrl_{benchmark}_{'eng' if direction == 'eng' else lang}"
 
 
 def _mean(values) -> float | None:
@@ -96,9 +85,9 @@ class Results:
         for run in self.runs:
             if run.method != method or run.model != model:
                 continue
-            if method == "base":
+            if method == catalog.BASE:
                 return run
-            if method == "sft" and run.src == src:
+            if catalog.method(method).source_only and run.src == src:
                 return run
             if run.src == src and run.tgt == lang:
                 return run
@@ -109,8 +98,9 @@ class Results:
         run = self.run_for(method, model, lang, src)
         if run is None:
             return None
-        v = run.value(task_name(benchmark, direction, lang), metric)
-        return None if v is None else v * SCALE.get(metric, 1.0)
+        bench = catalog.benchmark(benchmark)
+        v = run.value(bench.task_for(direction, lang), metric)
+        return None if v is None else v * bench.metric(metric).scale
 
     def methods(self, model: str) -> list[str]:
         return sorted({r.method for r in self.runs if r.model == model})
@@ -123,23 +113,23 @@ class Results:
         return sorted({r.model for r in self.runs})
 
     # -- the paper's averages -----------------------------------------------------------------
-    def nlu(self, method, model, langs, side, src="eng") -> float | None:
-        return _mean(self.value(method, model, lang, "belebele", "acc", side, src) for lang in langs)
-
-    def nlg(self, method, model, langs, side, src="eng") -> float | None:
+    def composite(self, kind, method, model, langs, side, src="eng") -> float | None:
+        """The paper's NLU or NLG average (``kind``): the mean over the benchmarks it takes of each
+        benchmark's mean over ``langs`` (catalog ``Benchmark.composite`` and ``headline``)."""
         return _mean(_mean(self.value(method, model, lang, b, m, d, src) for lang in langs)
-                     for b, m, d in NLG_PARTS[side])
+                     for b, m, d in catalog.composite_parts(kind, side))
 
 
-def _rows_for(res: Results, model: str, paper_methods: tuple[str, ...]) -> list[str]:
+def _rows_for(res: Results, model: str) -> list[str]:
+    """The base model's row when there is a run of it, then the methods of the paper's benchmark tables."""
     ours = res.methods(model)
-    return (["base"] if "base" in ours else []) + list(paper_methods)
+    return ([catalog.BASE] if catalog.BASE in ours else []) + list(catalog.paper_methods(catalog.BENCHMARK_ROWS))
 
 
 def _fill_sft_deltas(section: Section, n_langs: int) -> None:
-    sft = section.rows.get("sft")
+    sft = section.rows.get(catalog.REFERENCE)
     for method, cells in section.rows.items():
-        if sft is None or method == "sft":
+        if sft is None or method == catalog.REFERENCE:
             continue
         for i, (cell, base) in enumerate(zip(cells[:n_langs], sft[:n_langs])):
             if cell.ours is not None and base.ours is not None:
@@ -160,9 +150,9 @@ def language_table(res: Results, table: int) -> Table:
     t = Table(str(table), f"Table {table}: {paper.TITLES[table]}", [*langs, "avg"],
               [*(lang.upper() for lang in langs), "Avg."], [])
     for benchmark, metric, direction in paper.sections(table):
-        title = f"{METRIC_LABELS[metric]} {SECTION_TITLES[direction]}"
+        title = f"{catalog.benchmark(benchmark).metric(metric).label} {SECTION_TITLES[direction]}"
         sec = Section(title, benchmark, metric, direction)
-        for method in _rows_for(res, model, paper.PAPER_METHODS):
+        for method in _rows_for(res, model):
             cells = [Cell(res.value(method, model, lang, benchmark, metric, direction),
                           paper.value(table, benchmark, metric, direction, model, method, lang))
                      for lang in langs]
@@ -179,27 +169,28 @@ def language_table(res: Results, table: int) -> Table:
     return t
 
 
-def ablation_table(res: Results) -> Table:
+def ablation_table(res: Results, family: catalog.ModelFamily) -> Table:
     """Table 6: NLU / NLG averages of SDRRL and its ablations, target and English."""
+    model, ref = family.name, catalog.REFERENCE
     cols = [("nlu", ""), ("nlu", "eng"), ("nlg", ""), ("nlg", "eng")]
     t = Table("6", "Table 6: " + paper.TITLES[6], [f"{b}{'-eng' if d else '-tar'}" for b, d in cols],
               ["NLU TAR.", "NLU ENG", "NLG TAR.", "NLG ENG"], [])
     sec = Section("averages", "nlu/nlg", "score", "")
     covered = set()
-    for method in ("sft", *paper.ABLATIONS):
-        langs = res.targets(method, "llama2")
+    for method in (ref, *catalog.paper_methods(catalog.ABLATION_ROWS)):
+        langs = res.targets(method, model)
         covered.update(langs)
-        if method == "sft":   # not in the paper's Table 6; our reference, over the ablations' languages
+        if method == ref:   # not in the paper's Table 6; our reference, over the ablations' languages
             continue
         cells = []
         for bench, side in cols:
-            ours = (res.nlu if bench == "nlu" else res.nlg)(method, "llama2", langs, side)
-            cells.append(Cell(ours, paper.value(6, bench, "score", side, "llama2", method, "avg"), n=len(langs)))
+            ours = res.composite(bench, method, model, langs, side)
+            cells.append(Cell(ours, paper.value(6, bench, "score", side, model, method, "avg"), n=len(langs)))
         sec.rows[method] = cells
-    if res.run_for("sft", "llama2", None):
+    if res.run_for(ref, model, None):
         langs = sorted(covered)
-        sec.rows = {"sft": [Cell((res.nlu if b == "nlu" else res.nlg)("sft", "llama2", langs, s), None, n=len(langs))
-                            for b, s in cols], **sec.rows}
+        sec.rows = {ref: [Cell(res.composite(b, ref, model, langs, s), None, n=len(langs)) for b, s in cols],
+                    **sec.rows}
         _fill_sft_deltas(sec, len(cols))
     t.sections.append(sec)
     t.notes.append("The paper averages over its 14 target languages; ours over the target languages "
@@ -210,22 +201,24 @@ def ablation_table(res: Results) -> Table:
     return t
 
 
-def seallm_table(res: Results) -> Table:
+def benchmark_average_table(res: Results, family: catalog.ModelFamily) -> Table:
     """Table 7: per-benchmark averages on SeaLLM (the languages of Tables 8-11), target and English."""
-    benches = [("belebele", "acc", 8), ("xlsum", "rougeL", 9), ("flores", "spbleu", 10), ("mkqa", "f1", 11)]
-    t = Table("7", "Table 7: " + paper.TITLES[7], ["belebele", "xlsum", "flores", "mkqa", "avg"],
-              ["BELE.", "XL-SUM", "FLORES", "MKQA", "Avg."], [])
+    model = family.name
+    benches = sorted(((b, b.table(model)) for b in catalog.BENCHMARKS.values() if b.table(model) is not None),
+                     key=lambda bt: bt[1])
+    t = Table("7", "Table 7: " + paper.TITLES[7], [b.name for b, _ in benches] + ["avg"],
+              [b.label.upper() for b, _ in benches] + ["Avg."], [])
     for side in ("", "eng"):
         sec = Section(SECTION_TITLES[side], "all", "score", side)
-        for method in _rows_for(res, "seallm", paper.PAPER_METHODS):
+        for method in _rows_for(res, model):
             cells = []
-            for bench, metric, src_table in benches:
-                direction = ("eng-x" if side == "" else "x-eng") if bench == "flores" else side
+            for bench, src_table in benches:
+                direction = bench.direction(side)
                 langs = paper.columns(src_table)
-                ours = _mean(res.value(method, "seallm", lang, bench, metric, direction) for lang in langs)
-                cells.append(Cell(ours, paper.value(7, bench, metric, direction, "seallm", method, "avg")))
+                ours = _mean(res.value(method, model, lang, bench.name, bench.headline, direction) for lang in langs)
+                cells.append(Cell(ours, paper.value(7, bench.name, bench.headline, direction, model, method, "avg")))
             have = [c for c in cells if c.ours is not None]
-            avg = Cell(_mean(c.ours for c in have), paper.value(7, "all", "score", side, "seallm", method, "avg"),
+            avg = Cell(_mean(c.ours for c in have), paper.value(7, "all", "score", side, model, method, "avg"),
                        partial=0 < len(have) < len(cells), n=len(have))
             if avg.partial:  # the paper's average over the same benchmarks
                 avg.paper = _mean(c.paper for c in have)
@@ -237,20 +230,25 @@ def seallm_table(res: Results) -> Table:
     return t
 
 
-def source_table(res: Results) -> Table:
-    """Table 12: SDRRL's gain over SFT (same source language) on NLU / NLG, per source language."""
+def source_table(res: Results, family: catalog.ModelFamily) -> Table | None:
+    """Table 12: SDRRL's gain over SFT (same source language) on NLU / NLG, per source language;
+    None without a run of SDRRL or SFT from another source than English."""
+    model, ref = family.name, catalog.REFERENCE
+    if not any(r.src not in (None, "eng") for r in res.runs if r.method in (catalog.SDRRL, ref)):
+        return None
     t = Table("12", "Table 12: " + paper.TITLES[12], ["nlu", "nlg"], ["NLU Avg.", "NLG Avg."], [])
     sec = Section("gain of SDRRL over SFT on the target languages", "nlu/nlg", "gain", "")
-    given = {r.src for r in res.runs if r.method == "sdrrl" and r.model == "llama2" and r.src}
-    sources = sorted(given | {"eng", "fra"}, key=lambda s: (s != "eng", s))
+    given = {r.src for r in res.runs if r.method == catalog.SDRRL and r.model == model and r.src}
+    in_paper = {direction.split("-")[0] for _, _, direction in paper.sections(12)}  # eng, fra
+    sources = sorted(given | in_paper, key=lambda s: (s != "eng", s))
     for src in sources:
-        langs = res.targets("sdrrl", "llama2", src)
+        langs = res.targets(catalog.SDRRL, model, src)
         cells = []
         for bench in ("nlu", "nlg"):
-            f = res.nlu if bench == "nlu" else res.nlg
-            a, b = f("sdrrl", "llama2", langs, "", src), f("sft", "llama2", langs, "", src)
+            a = res.composite(bench, catalog.SDRRL, model, langs, "", src)
+            b = res.composite(bench, ref, model, langs, "", src)
             ours = None if a is None or b is None else a - b
-            cells.append(Cell(ours, paper.value(12, bench, "gain", f"{src}-x", "llama2", "sdrrl", "avg"),
+            cells.append(Cell(ours, paper.value(12, bench, "gain", f"{src}-x", model, catalog.SDRRL, "avg"),
                               n=len(langs)))
         sec.rows[f"{get_language(src).name} source"] = cells
     t.sections.append(sec)
@@ -260,22 +258,29 @@ def source_table(res: Results) -> Table:
     return t
 
 
+# The paper's tables of averages, by number (a model family lists its own: ModelFamily.summary_tables).
+SUMMARY_TABLES = {6: ablation_table, 7: benchmark_average_table, 12: source_table}
+
+
 def offtarget_tables(res: Results) -> list[Table]:
     """Appendix E: the off-target rate (%) of every run on every task it ran, per model family.
 
     Rows are runs; a column is the language of the task (for FLORES the non-English side of the
     direction), whether or not it is the run's own target language."""
     out = []
-    kinds = (("flores", "x-eng", "FLORES X→English"), ("flores", "eng-x", "FLORES English→X"),
-             ("xlsum", "", "XL-Sum"), ("mkqa", "", "MKQA"))
+    kinds = [(b.name, d, f"{b.label} {SECTION_TITLES[d]}" if b.paired else b.label)
+             for b in catalog.BENCHMARKS.values() if "offtarget" in b.metric_names
+             for d in (("x-eng", "eng-x") if b.paired else ("",))]
 
     def lang_of(bench: str, direction: str, task: str) -> str | None:
-        rest = task.removeprefix(f"sdrrl_{bench}_")
-        if rest == task:
+        try:
+            name, a, b = catalog.parse_task(task)
+        except SdrrlError:
             return None
-        if bench != "flores":
-            return rest
-        a, _, b = rest.partition("-")
+        if name != bench:
+            return None
+        if b is None:
+            return a
         return a if (direction == "x-eng" and b == "eng") else b if (direction == "eng-x" and a == "eng") else None
 
     for model in res.models():
@@ -287,7 +292,8 @@ def offtarget_tables(res: Results) -> list[Table]:
                     lang = lang_of(bench, direction, task)
                     v = run.value(task, "offtarget") if lang else None
                     if v is not None:
-                        found.setdefault((bench, direction), {}).setdefault(run.label, {})[lang] = v * 100
+                        scale = catalog.benchmark(bench).metric("offtarget").scale
+                        found.setdefault((bench, direction), {}).setdefault(run.label, {})[lang] = v * scale
         if not found:
             continue
         langs = sorted({lang for d in found.values() for per in d.values() for lang in per},
@@ -311,11 +317,15 @@ def offtarget_tables(res: Results) -> list[Table]:
 
 
 def build(res: Results) -> list[Table]:
-    tables = [language_table(res, t) for t in (2, 3, 4, 5)]
-    tables.append(ablation_table(res))
-    if "seallm" in res.models():
-        tables.append(seallm_table(res))
-        tables.extend(language_table(res, t) for t in (8, 9, 10, 11))
-    if any(r.src not in (None, "eng") for r in res.runs if r.method in ("sdrrl", "sft")):
-        tables.append(source_table(res))
-    return tables
+    """The paper's tables in its order: the main model family's always, another family's when a run
+    of it is given (each family's tables as the catalog lists them)."""
+    tables = []
+    shown = res.models()
+    for family in catalog.FAMILIES.values():
+        if not (family.main or family.name in shown):
+            continue
+        for number in family.paper_tables:
+            table = SUMMARY_TABLES[number](res, family) if number in SUMMARY_TABLES else language_table(res, number)
+            if table is not None:
+                tables.append(table)
+    return sorted(tables, key=lambda t: int(t.key))
