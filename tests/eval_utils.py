@@ -28,20 +28,20 @@ def full_eval_data(dst: Path) -> Path:
     under every other language's name (for runs that test task selection, not scores)."""
     import shutil
 
+    from sdrrl.catalog import benchmark
     from sdrrl.languages import get
-    from sdrrl.metrics.benchmarks import languages
 
     shutil.copytree(FIXTURES, dst, dirs_exist_ok=True)
-    for iso in languages("belebele"):
+    for iso in benchmark("belebele").languages():
         out = dst / "belebele" / "data" / f"{get(iso).belebele}.jsonl"
         if not out.exists():
             shutil.copyfile(FIXTURES / "belebele" / "data" / "ces_Latn.jsonl", out)
     for split in ("dev", "devtest"):
-        for iso in languages("flores") + ["eng"]:
+        for iso in benchmark("flores").languages() + ["eng"]:
             out = dst / "flores" / split / f"{get(iso).nllb}.jsonl"
             if not out.exists():
                 shutil.copyfile(FIXTURES / "flores" / split / "ces_Latn.jsonl", out)
-    for iso in languages("xlsum"):
+    for iso in benchmark("xlsum").languages():
         out = dst / "xlsum" / get(iso).xlsum / "test" / "0000.jsonl"
         if not out.exists():
             out.parent.mkdir(parents=True, exist_ok=True)

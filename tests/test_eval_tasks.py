@@ -30,30 +30,30 @@ def test_generated_yamls_are_up_to_date():
 
 def test_task_names_come_from_the_language_table():
     from sdrrl.languages import TARGETS
-    from sdrrl.metrics import benchmarks
+    from sdrrl import catalog
 
-    assert {b: len(benchmarks.task_names(b)) for b in benchmarks.BENCHMARKS} == EXPECTED_COUNTS
-    assert benchmarks.languages("belebele") == [*TARGETS, "eng"]
-    assert benchmarks.languages("xlsum") == ["ukr", "ind", "jpn", "kor", "por", "vie", "tha", "eng"]
-    assert set(benchmarks.languages("mkqa")) == {"dan", "fin", "hun", "nob", "jpn", "kor", "por", "vie",
+    assert {b: len(catalog.benchmark(b).tasks()) for b in catalog.BENCHMARKS} == EXPECTED_COUNTS
+    assert catalog.benchmark("belebele").languages() == [*TARGETS, "eng"]
+    assert catalog.benchmark("xlsum").languages() == ["ukr", "ind", "jpn", "kor", "por", "vie", "tha", "eng"]
+    assert set(catalog.benchmark("mkqa").languages()) == {"dan", "fin", "hun", "nob", "jpn", "kor", "por", "vie",
                                                   "pol", "tha", "khm", "eng"}
-    assert benchmarks.parse_task("sdrrl_flores_eng-khm") == ("flores", "eng", "khm")
-    assert benchmarks.parse_task("sdrrl_mkqa_dan") == ("mkqa", "dan", None)
+    assert catalog.parse_task("sdrrl_flores_eng-khm") == ("flores", "eng", "khm")
+    assert catalog.parse_task("sdrrl_mkqa_dan") == ("mkqa", "dan", None)
     with pytest.raises(SdrrlError):
-        benchmarks.parse_task("sdrrl_mkqa_xx")
+        catalog.parse_task("sdrrl_mkqa_xx")
 
 
 def test_lm_eval_lists_exactly_the_tasks_tags_and_groups_outside_the_glob():
     from lm_eval.tasks import TaskManager
 
     from sdrrl.languages import TARGETS
-    from sdrrl.metrics import benchmarks
+    from sdrrl import catalog
 
     tm = TaskManager(include_path=str(REPO / "eval_tasks"), include_defaults=False)
     tasks = [t for t in tm.all_subtasks if t.startswith("sdrrl_")]
-    counts = {b: sum(t.startswith(f"sdrrl_{b}_") for t in tasks) for b in benchmarks.BENCHMARKS}
+    counts = {b: sum(t.startswith(f"sdrrl_{b}_") for t in tasks) for b in catalog.BENCHMARKS}
     assert counts == EXPECTED_COUNTS
-    assert sorted(tasks) == sorted(t for b in benchmarks.BENCHMARKS for t in benchmarks.task_names(b))
+    assert sorted(tasks) == sorted(t for b in catalog.BENCHMARKS for t in catalog.benchmark(b).tasks())
     # averaging groups: one per benchmark, FLORES per direction
     assert tm.all_groups == ["sdrrlavg_belebele", "sdrrlavg_flores_eng-x", "sdrrlavg_flores_x-eng",
                              "sdrrlavg_mkqa", "sdrrlavg_xlsum"]
@@ -63,14 +63,14 @@ def test_lm_eval_lists_exactly_the_tasks_tags_and_groups_outside_the_glob():
     index = tm.task_index
     assert sorted(index["sdrrlgroup_ces"].tags) == ["sdrrl_belebele_ces", "sdrrl_flores_ces-eng",
                                                     "sdrrl_flores_eng-ces"]
-    assert sorted(index["sdrrlgroup_xlsum"].tags) == sorted(benchmarks.task_names("xlsum"))
+    assert sorted(index["sdrrlgroup_xlsum"].tags) == sorted(catalog.benchmark("xlsum").tasks())
     assert not fnmatch.filter(tm.all_groups + tags, "sdrrl_*")
     assert sorted(tm.match_tasks(["sdrrl_*"])) == sorted(tasks)
 
 
 def test_sdrrl_languages_shows_which_benchmark_covers_which_language(capsys):
     from sdrrl.cli import main
-    from sdrrl.metrics import benchmarks
+    from sdrrl import catalog
 
     assert main(["languages"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -81,7 +81,7 @@ def test_sdrrl_languages_shows_which_benchmark_covers_which_language(capsys):
     assert table["eng"] == "belebele,flores,xlsum,mkqa" and table["fra"] == "-"
     for iso, value in table.items():
         covered = value.split(",") if value != "-" else []
-        assert covered == benchmarks.coverage(iso)
+        assert covered == catalog.coverage(iso)
 
 
 # ---- data loading -------------------------------------------------------------------------------
@@ -142,6 +142,16 @@ def _mkqa_rows() -> list[dict]:
     return [json.loads(line) for line in (FIXTURES / "mkqa" / "mkqa.jsonl").read_text("utf-8").splitlines()]
 
 
+def _mkqa_source(monkeypatch, **changes) -> None:
+    """Point the catalog's MKQA data source elsewhere (hub id, release file) for this test."""
+    from dataclasses import replace
+
+    from sdrrl import catalog
+
+    mkqa = catalog.benchmark("mkqa")
+    monkeypatch.setitem(catalog.BENCHMARKS, "mkqa", replace(mkqa, source=replace(mkqa.source, **changes)))
+
+
 def test_mkqa_rows_of_either_shape_give_the_same_questions(tmp_path):
     """String or class-label answer types, integer or string ids, entries with or without aliases."""
     import pyarrow as pa
@@ -186,7 +196,7 @@ def test_mkqa_loads_from_the_parquet_branch_else_the_release_file(tmp_path, monk
     release.parent.mkdir()
     with gzip.open(release, "wt", encoding="utf-8") as fh:
         fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mkqa_rows()))
-    monkeypatch.setattr(bd, "MKQA_RELEASE_URL", str(release))
+    _mkqa_source(monkeypatch, release_url=str(release))
     # 1. no parquet branch (the hub is unreachable here): the release file
     source: dict = {}
     qa = bd.mkqa("dan", {"sdrrl_source": source})
@@ -203,13 +213,12 @@ def test_mkqa_loads_from_the_parquet_branch_else_the_release_file(tmp_path, monk
                 e["type"] = bd.MKQA_ANSWER_TYPES.index(e["type"])
     (hub / "mkqa" / "train").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows[:3]), hub / "mkqa" / "train" / "0000.parquet")
-    monkeypatch.setitem(bd.HUB, "mkqa", {**bd.HUB["mkqa"], "path": str(hub)})
+    _mkqa_source(monkeypatch, hub=str(hub), release_url=str(release))
     source = {}
     assert len(bd.mkqa("dan", {"sdrrl_source": source})) == 2  # 3 rows, one unanswerable
     assert source["loaded"][0]["source"] == "hub" and source["loaded"][0]["dataset"] == str(hub)
     # 3. neither: one error naming the branch, the release file and the local override
-    monkeypatch.setitem(bd.HUB, "mkqa", {**bd.HUB["mkqa"], "path": "apple/mkqa"})
-    monkeypatch.setattr(bd, "MKQA_RELEASE_URL", str(tmp_path / "gone" / "mkqa.jsonl.gz"))
+    _mkqa_source(monkeypatch, hub="apple/mkqa", release_url=str(tmp_path / "gone" / "mkqa.jsonl.gz"))
     with pytest.raises(SdrrlError) as err:
         bd.mkqa("dan")
     message = str(err.value)
@@ -238,12 +247,14 @@ def test_flores_200_release_folder_is_read_through_the_local_override(tmp_path):
 
 
 def test_flores_plus_revision_is_set_in_one_place(monkeypatch):
+    from sdrrl import catalog
     from sdrrl.metrics import benchmark_data as bd
 
+    flores_revision = catalog.benchmark("flores").source.requested_revision
     monkeypatch.delenv("SDRRL_FLORES_REVISION", raising=False)
-    assert bd.flores_revision() == bd.FLORES_PLUS_REVISION
+    assert flores_revision() == catalog.FLORES_PLUS_REVISION
     monkeypatch.setenv("SDRRL_FLORES_REVISION", "abc123")
-    assert bd.flores_revision() == "abc123"
+    assert flores_revision() == "abc123"
     calls = []
     import datasets
 
@@ -289,16 +300,16 @@ def lm_eval_run(tiny_models, tmp_path_factory):
 
 @pytest.mark.slow
 def test_lm_eval_cli_reports_every_metric(lm_eval_run):
-    from sdrrl.metrics import benchmarks
+    from sdrrl import catalog
 
     _, results = lm_eval_run
     res = results["results"]
-    mkqa_tasks = benchmarks.task_names("mkqa")
+    mkqa_tasks = catalog.benchmark("mkqa").tasks()
     assert set(E2E_TASKS + mkqa_tasks) <= set(res)
     for task in E2E_TASKS + mkqa_tasks:
-        bench = benchmarks.parse_task(task)[0]
+        bench = catalog.parse_task(task)[0]
         assert res[task]["sample_len"] == 2
-        for metric in benchmarks.METRICS[bench]:
+        for metric in catalog.benchmark(bench).metric_names:
             value = res[task][f"{metric},none"]
             if metric == "spbleu_signature":
                 assert value.startswith("nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:")
@@ -403,13 +414,13 @@ def test_every_way_of_asking_for_tasks_combines_in_one_run(dummy_root):
     """The sdrrl_* glob, the sdrrlgroup_* glob, benchmark and language selections together and
     single tasks beside them (today's 'Duplicate task' case: sdrrlgroup_belebele,sdrrlgroup_ces):
     one lm_eval call, every task run once."""
-    from sdrrl.metrics import benchmarks
+    from sdrrl import catalog
 
     root, data = dummy_root
     run, results = _lm_eval_dummy("sdrrl_*,sdrrlgroup_*,sdrrlgroup_belebele,sdrrlgroup_ces,"
                                   "sdrrl_belebele_ces,sdrrl_flores_eng-jpn", root, data)
     assert run.returncode == 0, run.stderr[-3000:]
-    every = {t for b in benchmarks.BENCHMARKS for t in benchmarks.task_names(b)}
+    every = {t for b in catalog.BENCHMARKS for t in catalog.benchmark(b).tasks()}
     assert set(results["results"]) == every
     assert all(results["results"][t]["sample_len"] == 1 for t in every)
 
@@ -418,17 +429,17 @@ def test_every_way_of_asking_for_tasks_combines_in_one_run(dummy_root):
 def test_selections_combine_with_single_tasks_and_averaging_groups(dummy_root):
     """Benchmark + language selections + a single task + an averaging group over other tasks; the
     averaging group reports the unweighted mean of its languages."""
-    from sdrrl.metrics import benchmarks
+    from sdrrl import catalog
 
     root, data = dummy_root
     run, results = _lm_eval_dummy("sdrrlgroup_belebele,sdrrlgroup_ces,sdrrl_flores_jpn-eng,sdrrlavg_mkqa",
                                   root, data)
     assert run.returncode == 0, run.stderr[-3000:]
-    expected = (set(benchmarks.task_names("belebele")) | set(benchmarks.task_names("mkqa"))
+    expected = (set(catalog.benchmark("belebele").tasks()) | set(catalog.benchmark("mkqa").tasks())
                 | {"sdrrl_flores_ces-eng", "sdrrl_flores_eng-ces", "sdrrl_flores_jpn-eng"})
     res = results["results"]
     assert set(res) == expected | {"sdrrlavg_mkqa"}
-    mkqa = benchmarks.task_names("mkqa")
+    mkqa = catalog.benchmark("mkqa").tasks()
     assert results["groups"]["sdrrlavg_mkqa"]["f1,none"] == pytest.approx(
         sum(res[t]["f1,none"] for t in mkqa) / len(mkqa))
     # a task a benchmark does not have (XL-Sum has no Czech) is lm-eval's "Tasks not found"

@@ -14,7 +14,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from sdrrl.languages import LANGUAGES
-    from sdrrl.metrics.benchmarks import coverage
+    from sdrrl.catalog import coverage
 
     if args.json:
         print(json.dumps({k: {**asdict(v), "eval": coverage(k)} for k, v in LANGUAGES.items()}, indent=2))

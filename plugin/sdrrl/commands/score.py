@@ -52,20 +52,24 @@ def find_sample_files(paths: list[str]) -> dict[str, Path]:
     return {task: f for task, (_, f) in sorted(found.items())}
 
 
-def score_file(task: str, path: Path, comet_model: str | None, with_comet: bool) -> dict:
+def score_file(task: str, path: Path, comet_model: str | None, with_comet: bool,
+               comet_batch_size: int | None = None) -> dict:
+    from sdrrl import catalog
     from sdrrl.errors import SdrrlError
     from sdrrl.io import read_jsonl
     from sdrrl.metrics import benchmarks
 
-    benchmark, _, _ = benchmarks.parse_task(task)
+    benchmark, _, _ = catalog.parse_task(task)
+    bench = catalog.benchmark(benchmark)
     rows = list(read_jsonl(path))
     if not rows:
         raise SdrrlError(f"{path} holds no samples.", "re-run lm_eval with --log_samples.")
-    if benchmark == "belebele":
-        samples = [{"acc": float(r["acc"])} for r in rows]
-    else:
+    if bench.generation:
         samples = [benchmarks.sample_metrics(benchmark, r["doc"], r["filtered_resps"][0]) for r in rows]
-    scores = benchmarks.aggregate(benchmark, samples, comet_model_name=comet_model, with_comet=with_comet)
+    else:  # multiple choice: lm-eval logged each sample's metric values
+        samples = [{m: float(r[m]) for m in bench.metric_names} for r in rows]
+    scores = benchmarks.aggregate(benchmark, samples, comet_model_name=comet_model, with_comet=with_comet,
+                                  comet_batch_size=comet_batch_size)
     return {"benchmark": benchmark, "n": len(rows), "file": str(path),
             **{k: (None if benchmarks.is_nan(v) else v) for k, v in scores.items()}}
 
@@ -73,6 +77,7 @@ def score_file(task: str, path: Path, comet_model: str | None, with_comet: bool)
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from sdrrl import catalog
     from sdrrl.io import write_json
     from sdrrl.metrics import benchmarks
 
@@ -81,16 +86,13 @@ def run(args: argparse.Namespace) -> int:
     comet_model = args.comet_model or benchmarks.comet_model()
     if comet_model is None:
         with_comet = False
-    if any(t.startswith("sdrrl_flores_") for t in files) and with_comet:
-        import os
-
-        os.environ[benchmarks.ENV_COMET_BATCH] = str(args.comet_batch_size)
-    tasks = {task: score_file(task, f, comet_model, with_comet) for task, f in files.items()}
+    tasks = {task: score_file(task, f, comet_model, with_comet, args.comet_batch_size)
+             for task, f in files.items()}
     # unweighted means per benchmark (FLORES per direction), as the sdrrlavg_* groups report them
     groups: dict[str, dict[str, float]] = {}
-    for group in dict.fromkeys(benchmarks.benchmark_group(t) for t in tasks):
-        members = [s for t, s in tasks.items() if benchmarks.benchmark_group(t) == group]
-        metrics = benchmarks.GROUP_METRICS[members[0]["benchmark"]]
+    for group in dict.fromkeys(catalog.benchmark_group(t) for t in tasks):
+        members = [s for t, s in tasks.items() if catalog.benchmark_group(t) == group]
+        metrics = catalog.benchmark(members[0]["benchmark"]).averaged_metrics
         groups[group] = {m: benchmarks.mean(s[m] for s in members)
                          for m in metrics if all(s.get(m) is not None for s in members)}
     report = {"tasks": tasks, "groups": groups,

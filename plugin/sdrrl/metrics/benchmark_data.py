@@ -1,21 +1,22 @@
 """Load the four benchmarks as flat rows, from the hub by name or from a local directory.
 
-Hub (default; datasets>=4 runs no loading scripts, so script datasets are read from the parquet
-export the hub keeps on the ``refs/convert/parquet`` branch):
+Where each benchmark's data lives is the catalog's (``sdrrl.catalog``: ``Benchmark.source``, a
+``DataSource``). Hub (default; datasets>=4 runs no loading scripts, so script datasets are read
+from the parquet export the hub keeps on the ``refs/convert/parquet`` branch):
 
 - BELEBELE: ``facebook/belebele``, config = the FLORES-200 code, split ``test``.
 - FLORES: ``openlanguagedata/flores_plus`` (gated: accept its terms and log in) at the revision
-  ``FLORES_PLUS_REVISION`` (the one place it is set; ``$SDRRL_FLORES_REVISION`` overrides), config =
-  the FLORES-200 code, splits ``dev`` / ``devtest``; source and target rows are paired by ``id``.
+  ``catalog.FLORES_PLUS_REVISION`` (the one place it is set; ``$SDRRL_FLORES_REVISION`` overrides),
+  config = the FLORES-200 code, splits ``dev`` / ``devtest``; source and target rows are paired by ``id``.
 - XL-Sum: ``csebuetnlp/xlsum`` @ ``refs/convert/parquet``, folder = XL-Sum's language name.
 - MKQA: ``apple/mkqa`` @ ``refs/convert/parquet`` (folder ``mkqa``, split ``train``) if that
-  branch exists, else the official release file ``MKQA_RELEASE_URL`` (what MKQA's loading script
-  downloads), fetched and cached by ``datasets.DownloadManager``.
+  branch exists, else the official release file (``DataSource.release_url``: what MKQA's loading
+  script downloads), fetched and cached by ``datasets.DownloadManager``.
 
 Local override: ``SDRRL_EVAL_DATA=DIR`` (or lm-eval ``--metadata '{"sdrrl_data": "DIR"}'``) reads
 the same files from DIR, laid out as the hub repositories lay them out (``.jsonl``, ``.jsonl.gz`` or
 ``.parquet``), or FLORES-200's original release folder ``flores200_dataset/``; see
-``LOCAL_LAYOUT`` and eval_tasks/README.md. When set, it is used instead of the hub.
+``DataSource.local`` and eval_tasks/README.md. When set, it is used instead of the hub.
 
 What was loaded (dataset, revision, or each file's sha256) is recorded into the dict passed as
 ``options["sdrrl_source"]``: the tasks' YAML metadata holds that dict, so lm-eval writes it into
@@ -32,45 +33,13 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from sdrrl import catalog
 from sdrrl.errors import SdrrlError
 from sdrrl.io import file_sha256
-from sdrrl.languages import get as get_language
 
 ENV_DATA_DIR = "SDRRL_EVAL_DATA"
 METADATA_DATA_DIR = "sdrrl_data"
 METADATA_SOURCE = "sdrrl_source"  # the dict (in the tasks' YAML metadata) that records what was loaded
-ENV_FLORES_REVISION = "SDRRL_FLORES_REVISION"
-
-# The FLORES+ revision we evaluate on: the one place it is set. FLORES+ is revised over time
-# (e.g. nob_Latn in 2.0-rc.3), so results are comparable only at one revision. None loads the
-# hub's current main branch and records the commit it resolved to (see ``hub_revision``); set a
-# commit sha here (or $SDRRL_FLORES_REVISION) to pin it.
-FLORES_PLUS_REVISION: str | None = None
-
-# The official MKQA release file: what MKQA's own loading script (apple/mkqa on the hub) downloads.
-MKQA_RELEASE_URL = "https://github.com/apple/ml-mkqa/raw/master/dataset/mkqa.jsonl.gz"
-
-PARQUET_BRANCH = "refs/convert/parquet"
-HUB = {
-    "belebele": {"path": "facebook/belebele"},
-    "flores": {"path": "openlanguagedata/flores_plus"},
-    "xlsum": {"path": "csebuetnlp/xlsum", "revision": PARQUET_BRANCH, "by": "data_dir"},
-    "mkqa": {"path": "apple/mkqa", "revision": PARQUET_BRANCH, "by": "data_dir"},
-}
-
-# Relative to the local data directory; the first pattern with matches wins.
-LOCAL_LAYOUT: dict[str, tuple[str, ...]] = {
-    "belebele": ("belebele/data/{config}.jsonl", "belebele/data/{config}.parquet",
-                 "belebele/{config}.jsonl", "belebele/{config}.parquet"),
-    "flores": ("flores/{split}/{config}.parquet", "flores/{split}/{config}.jsonl",
-               # FLORES-200's original release (the paper's test set): one sentence per line
-               "flores200_dataset/{split}/{config}.{split}"),
-    "xlsum": ("xlsum/{config}/{split}/*.parquet", "xlsum/{config}/{split}/*.jsonl",
-              "xlsum/{config}_{split}.jsonl"),
-    "mkqa": ("mkqa/mkqa/{split}/*.parquet", "mkqa/mkqa/{split}/*.jsonl",
-             "mkqa/mkqa.jsonl.gz", "mkqa/mkqa.jsonl"),
-}
-
 # MKQA's answer types, in the order of the hub export's class labels.
 MKQA_ANSWER_TYPES = ("entity", "long_answer", "unanswerable", "date", "number", "number_with_unit",
                      "short_phrase", "binary")
@@ -88,11 +57,6 @@ def data_dir(options: dict[str, Any] | None = None) -> Path | None:
                          "point it at a directory laid out as eval_tasks/README.md describes, or unset "
                          "it to load the public datasets from the hub.")
     return path
-
-
-def flores_revision() -> str | None:
-    """The FLORES+ revision to load: $SDRRL_FLORES_REVISION, else ``FLORES_PLUS_REVISION``."""
-    return os.environ.get(ENV_FLORES_REVISION) or FLORES_PLUS_REVISION
 
 
 def _record(options: dict[str, Any] | None, entry: dict[str, Any]) -> None:
@@ -118,7 +82,7 @@ def _read_rows(path: str) -> list[dict]:
 def _local_rows(root: Path, benchmark: str, config: str, split: str,
                 options: dict[str, Any] | None = None) -> list[dict]:
     tried = []
-    for pattern in LOCAL_LAYOUT[benchmark]:
+    for pattern in catalog.benchmark(benchmark).source.local:
         rel = pattern.format(config=config, split=split)
         tried.append(rel)
         files = sorted(glob.glob(str(root / rel)))
@@ -128,7 +92,7 @@ def _local_rows(root: Path, benchmark: str, config: str, split: str,
             return [row for f in files for row in _read_rows(f)]
     raise SdrrlError(f"No local {benchmark} data for {config!r} ({split}) under {root}: looked for "
                      + ", ".join(tried) + ".",
-                     f"copy the files there from the hub dataset {HUB[benchmark]['path']} "
+                     f"copy the files there from the hub dataset {catalog.benchmark(benchmark).source.hub} "
                      "(same layout), or unset the data directory to load from the hub.")
 
 
@@ -143,25 +107,21 @@ def hub_revision(path: str, revision: str | None) -> str | None:
         return None
 
 
-def _hub_revision(benchmark: str) -> str | None:
-    return flores_revision() if benchmark == "flores" else HUB[benchmark].get("revision")
-
-
 def _hub_rows(benchmark: str, config: str | None, split: str, options: dict[str, Any] | None = None,
               ) -> list[dict]:
     import datasets
 
-    spec = HUB[benchmark]
-    revision = _hub_revision(benchmark)
+    source = catalog.benchmark(benchmark).source
+    revision = source.requested_revision()
     kwargs: dict[str, Any] = {"split": split, "revision": revision}
-    if spec.get("by") == "data_dir":
+    if source.by == "data_dir":
         kwargs["data_dir"] = config
     else:
         kwargs["name"] = config
     try:
-        out = datasets.load_dataset(spec["path"], **kwargs).to_list()
+        out = datasets.load_dataset(source.hub, **kwargs).to_list()
     except Exception as err:  # noqa: BLE001 - offline, gated, renamed: the fix is the same
-        where = spec["path"] + (f"@{revision}" if revision else "")
+        where = source.hub + (f"@{revision}" if revision else "")
         raise SdrrlError(
             f"Cannot load {benchmark} ({config}, {split}) from the hub dataset {where}: "
             f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
@@ -170,24 +130,26 @@ def _hub_rows(benchmark: str, config: str | None, split: str, options: dict[str,
             "hub and log in (huggingface-cli login).",
         ) from None
     if isinstance((options or {}).get(METADATA_SOURCE), dict):
-        _record(options, {"source": "hub", "dataset": spec["path"], "revision": revision or "main",
-                          "commit": hub_revision(spec["path"], revision), "config": config, "split": split})
+        _record(options, {"source": "hub", "dataset": source.hub, "revision": revision or "main",
+                          "commit": hub_revision(source.hub, revision), "config": config, "split": split})
     return out
 
 
-def _mkqa_release_rows(options: dict[str, Any] | None = None) -> list[dict]:
-    """MKQA's official release file, downloaded and cached as any ``datasets`` download."""
+def _release_rows(benchmark: str, split: str, options: dict[str, Any] | None = None) -> list[dict]:
+    """A benchmark's official release file (``DataSource.release_url``), downloaded and cached as
+    any ``datasets`` download."""
     import datasets
 
-    path = str(datasets.DownloadManager(dataset_name="mkqa").download(MKQA_RELEASE_URL))
+    url = catalog.benchmark(benchmark).source.release_url
+    path = str(datasets.DownloadManager(dataset_name=benchmark).download(url))
     out, digest = _read_release(path, os.stat(path).st_mtime_ns)
-    _record(options, {"source": "release", "url": MKQA_RELEASE_URL, "sha256": digest, "split": "train"})
+    _record(options, {"source": "release", "url": url, "sha256": digest, "split": split})
     return out
 
 
 @functools.lru_cache(maxsize=2)
 def _read_release(path: str, mtime_ns: int) -> tuple[list[dict], str]:
-    """Rows and sha256 of the release file, read once per process (one task per MKQA language)."""
+    """Rows and sha256 of a release file, read once per process (MKQA: one task per language)."""
     with open(path, "rb") as fh:  # the cache names the file by a hash, without its .gz suffix
         gz = fh.read(2) == b"\x1f\x8b"
     with (gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")) as fh:
@@ -195,50 +157,53 @@ def _read_release(path: str, mtime_ns: int) -> tuple[list[dict], str]:
     return out, file_sha256(path)
 
 
-def _mkqa_rows(options: dict[str, Any] | None = None) -> list[dict]:
-    """MKQA wherever it is published: the hub's parquet branch, else the release file (the local
-    override, when set, is read before both by ``rows``)."""
+def _hub_else_release_rows(benchmark: str, config: str, split: str,
+                           options: dict[str, Any] | None = None) -> list[dict]:
+    """A benchmark wherever it is published: the hub (MKQA: its parquet branch), else its release
+    file (the local override, when set, is read before both by ``rows``)."""
+    source = catalog.benchmark(benchmark).source
     failures = []
     try:
-        return _hub_rows("mkqa", "mkqa", "train", options)
+        return _hub_rows(benchmark, config, split, options)
     except SdrrlError as err:
-        failures.append(f"hub {HUB['mkqa']['path']}@{PARQUET_BRANCH}: {err.problem}")
+        failures.append(f"hub {source.hub}@{source.requested_revision() or 'main'}: {err.problem}")
     try:
-        return _mkqa_release_rows(options)
+        return _release_rows(benchmark, split, options)
     except Exception as err:  # noqa: BLE001 - offline, moved, corrupt: all end in the same advice
-        failures.append(f"release file {MKQA_RELEASE_URL}: {type(err).__name__}: "
+        failures.append(f"release file {source.release_url}: {type(err).__name__}: "
                         f"{str(err).splitlines()[0][:200] if str(err) else ''}")
-    raise SdrrlError("Cannot load MKQA from any source; tried " + "; ".join(failures)
-                     + f"; local override: ${ENV_DATA_DIR} is not set.",
-                     f"set ${ENV_DATA_DIR}=DIR with DIR/mkqa/mkqa.jsonl.gz (the release file above) "
-                     "and unset it later, or restore hub access (layout in eval_tasks/README.md).")
+    raise SdrrlError(f"Cannot load {catalog.benchmark(benchmark).label} from any source; tried "
+                     + "; ".join(failures) + f"; local override: ${ENV_DATA_DIR} is not set.",
+                     f"set ${ENV_DATA_DIR}=DIR with the release file above (or the hub's files) in DIR, laid "
+                     f"out as one of {', '.join(source.local)} (eval_tasks/README.md), and unset it later; "
+                     "or restore hub access.")
 
 
 def rows(benchmark: str, config: str, split: str, options: dict[str, Any] | None = None) -> list[dict]:
     """Raw rows of one benchmark config/split, from the local directory if set, else the hub
-    (MKQA: its parquet branch, else its release file)."""
+    (and where the hub fails, a benchmark's release file when it has one: MKQA)."""
     root = data_dir(options)
     if root is not None:
         return _local_rows(root, benchmark, config, split, options)
-    if benchmark == "mkqa":
-        return _mkqa_rows(options)
+    if catalog.benchmark(benchmark).source.release_url:
+        return _hub_else_release_rows(benchmark, config, split, options)
     return _hub_rows(benchmark, config, split, options)
 
 
 # ---- per benchmark: raw rows -> the flat rows the tasks use -----------------------------------
 
 def belebele(lang: str, options: dict | None = None) -> list[dict]:
-    entry = get_language(lang)
     out = []
-    for row in rows("belebele", entry.belebele, "test", options):
+    for row in rows("belebele", catalog.benchmark("belebele").code(lang), "test", options):
         out.append({**row, "lang": lang, "correct_answer_num": str(row["correct_answer_num"])})
     return out
 
 
 def flores(src: str, tgt: str, split: str, options: dict | None = None) -> list[dict]:
     """FLORES sentence pairs ``src`` -> ``tgt``, paired by sentence id."""
-    src_rows = rows("flores", get_language(src).nllb, split, options)
-    tgt_rows = {r["id"]: r["text"] for r in rows("flores", get_language(tgt).nllb, split, options)}
+    code = catalog.benchmark("flores").code
+    src_rows = rows("flores", code(src), split, options)
+    tgt_rows = {r["id"]: r["text"] for r in rows("flores", code(tgt), split, options)}
     missing = [r["id"] for r in src_rows if r["id"] not in tgt_rows]
     if missing:
         raise SdrrlError(f"FLORES {split}: {len(missing)} {src} sentences have no {tgt} counterpart "
@@ -249,10 +214,7 @@ def flores(src: str, tgt: str, split: str, options: dict | None = None) -> list[
 
 
 def xlsum(lang: str, split: str, options: dict | None = None) -> list[dict]:
-    name = get_language(lang).xlsum
-    if name is None:
-        raise SdrrlError(f"XL-Sum has no {get_language(lang).name} data.",
-                         "evaluate XL-Sum only for languages whose `xlsum` field is set in sdrrl/languages.py.")
+    name = catalog.benchmark("xlsum").code(lang)
     return [{"id": r["id"], "lang": lang, "title": r.get("title", ""), "text": r["text"],
              "summary": r["summary"]} for r in rows("xlsum", name, split, options)]
 
@@ -272,10 +234,7 @@ def mkqa(lang: str, options: dict | None = None, skip_unanswerable: bool = True)
     questions without an answer, and so do we by default."""
     from sdrrl.metrics.mkqa import gold_answers, is_answerable
 
-    code = get_language(lang).mkqa
-    if code is None:
-        raise SdrrlError(f"MKQA has no {get_language(lang).name} data.",
-                         "evaluate MKQA only for languages whose `mkqa` field is set in sdrrl/languages.py.")
+    code = catalog.benchmark("mkqa").code(lang)
     out = []
     for row in rows("mkqa", "mkqa", "train", options):
         entries = _answer_text_entries(row["answers"][code])
