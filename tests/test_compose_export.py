@@ -242,6 +242,27 @@ def test_shipped_registry_names_every_method_and_language():
     assert all(spec["file_name"] == f"{name}.jsonl" for name, spec in shipped.items())
 
 
+def test_shipped_registry_is_generated_by_its_script(tmp_path, monkeypatch):
+    """dataset_info/dataset_info.json is what scripts/generate_dataset_info.py writes; --check fails
+    on a stale or missing file and the script (re)writes it."""
+    script = helpers.HERE.parents[2] / "scripts" / "generate_dataset_info.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_dataset_info", script)
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    target = tmp_path / "dataset_info" / "dataset_info.json"
+    monkeypatch.setattr(generator, "PATH", target)
+    monkeypatch.setattr(generator, "ROOT", tmp_path)
+    assert generator.main(["--check"]) == 1  # missing
+    assert generator.main([]) == 0 and generator.main(["--check"]) == 0
+    assert json.loads(target.read_text(encoding="utf-8")) == methods.shipped_registry()
+    target.write_text(target.read_text(encoding="utf-8").replace('"sft_eng"', '"sft_fra"'), encoding="utf-8")
+    assert generator.main(["--check"]) == 1  # stale
+
+
 def test_cli_export_writes_the_registry(tmp_path):
     cfg = tmp_path / "compose.yaml"
     cfg.write_text(f"work_dir: {helpers.WORK}\ntargets: [ind]\nmethods: [sft, sdrrl-no-cs]\n"
