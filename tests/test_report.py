@@ -153,6 +153,41 @@ def test_method_and_pair_come_from_the_recipes_output_dir():
     assert parse_spec("xcot/eng-kor@seallm") == ("xcot", "eng", "kor", "seallm")
 
 
+def test_a_run_the_report_cannot_place_is_an_error_naming_the_fix(tmp_path, capsys):
+    """No silent "base model" and no guessed family: a path that is neither a recipes' output_dir of
+    a known family nor a known base model stops the report (exit 2, nothing written) until --run
+    names it; a run named @FAMILY whose path is not that family's is said in REPORT.md."""
+    from sdrrl.cli import main
+    from sdrrl.errors import SdrrlError
+    from sdrrl.report.runs import infer
+
+    for path in ("saves/x/sdrrl/eng-xx", "saves/llama2-7b/sdrrl-v2/eng-ind", "saves/llama2-7b/sdrrl/ind",
+                 "out/my-model", "meta-llama/Llama-2-7b-chat-hf"):
+        with pytest.raises(SdrrlError, match="Cannot tell which run") as err:
+            infer(path)
+        assert "--run METHOD/SRC-TGT=PATH" in str(err.value) and "--run base=PATH" in str(err.value), path
+    with pytest.raises(SdrrlError, match="model family") as err:
+        infer("saves/tiny/sdrrl/eng-ind")
+    assert "@FAMILY" in str(err.value) and "saves/llama2-7b/" in str(err.value) and "seallm" in str(err.value)
+
+    res, out = tmp_path / "results", tmp_path / "report"
+    for name, model in (("sdrrl", "saves/tiny/sdrrl/eng-ind"), ("base", "demo_out/models/llama")):
+        (res / name).mkdir(parents=True)
+        (res / name / "results_1.json").write_text(json.dumps({
+            "results": {"sdrrl_belebele_ind": {"acc,none": 0.5}},
+            "config": {"model_args": f"pretrained={model}"}}), encoding="utf-8")
+    for args in ([str(res)], ["--run", f"sdrrl/eng-ind={res / 'sdrrl'}"], ["--run", f"base={res / 'base'}"]):
+        assert main(["report", *args, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Fix:" in err and "@FAMILY" in err, args
+    assert not out.exists()
+    assert main(["report", "--out", str(out), "--run", f"sdrrl/eng-ind@llama2={res / 'sdrrl'}",
+                 "--run", f"base@llama2={res / 'base'}"]) == 0
+    md = (out / "REPORT.md").read_text(encoding="utf-8")
+    assert "Models named `@llama2` with `--run` whose path is not a LLaMA-2-7B run" in md
+    assert "`demo_out/models/llama`" in md and "`saves/tiny/sdrrl/eng-ind`" in md
+
+
 @pytest.mark.parametrize("spec, message", [
     ("nope/eng-ind", "unknown method"), ("sdrrl", "needs a language pair"), ("sdrrl/eng-xyz", "unknown language"),
     ("sft/eng-ind", "source language only"), ("sdrrl/eng-ind@gpt", "unknown model family"), ("a b", "is not"),
