@@ -160,13 +160,6 @@ def paper_methods(rows: str) -> tuple[str, ...]:
     return tuple(m.name for m in METHODS.values() if rows in m.paper_rows)
 
 
-def check_run_method(name: str) -> str:
-    """A method name as a run of ``sdrrl report`` has it: a training method or BASE."""
-    if name != BASE:
-        method(name)
-    return name
-
-
 def label(name: str) -> str:
     """The row label of a method, or of BASE."""
     return BASE_LABEL if name == BASE else method(name).label
@@ -227,10 +220,6 @@ FAMILIES: dict[str, ModelFamily] = {f.name: f for f in _FAMILIES}
 def family(name: str) -> ModelFamily:
     """A model family by name; an unknown name lists the known ones."""
     return _get(FAMILIES, "model family", "ModelFamily", name)
-
-
-def family_names() -> tuple[str, ...]:
-    return tuple(FAMILIES)
 
 
 def main_family() -> ModelFamily:
@@ -454,10 +443,6 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in _BENCHMARKS}
 def benchmark(name: str) -> Benchmark:
     """A benchmark by name; an unknown name lists the known ones."""
     return _get(BENCHMARKS, "benchmark", "Benchmark", name)
-
-
-def benchmark_names() -> tuple[str, ...]:
-    return tuple(BENCHMARKS)
 
 
 def parse_task(name: str) -> tuple[str, str, str | None]:
