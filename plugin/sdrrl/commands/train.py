@@ -99,30 +99,25 @@ def check_export_hashes(dataset_dir: Path, info: dict, names: list[str]) -> None
 
 
 def check_model(args: dict) -> None:
-    """A local model path must exist; a hub id must be cached when the hub is off (HF_HUB_OFFLINE)."""
+    """A local model path must exist; a hub id must be cached when the hub is off (:mod:`sdrrl.hub`)."""
+    from sdrrl import hub
     from sdrrl.errors import ModelNotFoundError
 
     model = str(args.get("model_name_or_path") or "")
     if not model:
         raise ModelNotFoundError("The recipe names no model_name_or_path.", "set it in the recipe or as an override.")
-    # hub ids are org/name or a legacy bare name (gpt2); anything else is a local path
-    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1
-    path = Path(os.path.expanduser(model))
-    if path.exists():
+    if Path(os.path.expanduser(model)).exists():
         return
-    if looks_local:
+    if hub.looks_local(model):
         raise ModelNotFoundError(
             f"Model path {model!r} does not exist.",
             "build the tiny models with `sdrrl tiny-models --link demo_out/models`, or set "
             "model_name_or_path=<local folder or hub id>.")
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        from huggingface_hub import try_to_load_from_cache
-
-        if not isinstance(try_to_load_from_cache(model, "config.json"), str):
-            raise ModelNotFoundError(
-                f"Model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set.",
-                f"download it on a connected machine (huggingface-cli download {model}) and copy the cache, "
-                "or set model_name_or_path=<local folder>.")
+    if hub.offline() and hub.cached(model, "config.json") is None:
+        raise ModelNotFoundError(
+            f"Model {model!r} is not in the local Hugging Face cache and {hub.offline_setting()} turns the hub off.",
+            f"download it on a connected machine (huggingface-cli download {model}) and copy the cache, "
+            "or set model_name_or_path=<local folder>.")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-from sdrrl import languages
+from sdrrl import hub, languages
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_json, write_jsonl
 from sdrrl.pipeline import segment, workdir
@@ -112,28 +112,14 @@ class LanguageIdFilter:
         return None, None
 
 
-def resolve_comet_checkpoint(model: str) -> Path:
-    """A COMET checkpoint file from a .ckpt path, a model folder, or a hub id (cached copy only
-    when offline); a clear error naming how to point at a local copy otherwise."""
-    p = Path(model)
-    if p.is_file():
-        return p
-    if p.is_dir() and (p / "checkpoints" / "model.ckpt").is_file():
-        return p / "checkpoints" / "model.ckpt"
-    fix = (f"download it where the hub is reachable (it is gated: accept its license on huggingface.co, then "
-           f"`huggingface-cli download {model} --local-dir DIR`), copy DIR here and set filter.qe_model "
-           "(or --qe-model) to DIR/checkpoints/model.ckpt; its encoder (named in DIR/hparams.yaml, e.g. "
-           "microsoft/infoxlm-large) must be in the local HF cache too. Or disable QE with "
-           "filter.qe_enabled: false (not the paper's setup).")
-    if p.suffix == ".ckpt" or model.startswith(("/", ".")):
-        raise ModelNotFoundError(f"QE model checkpoint not found: {model!r}.", fix)
-    try:
-        from comet import download_model
-
-        return Path(download_model(model))
-    except Exception as err:  # offline: LocalEntryNotFoundError, gated: GatedRepoError, ...
-        raise ModelNotFoundError(f"Cannot load the QE model {model!r} offline or from the hub "
-                                 f"({type(err).__name__}).", fix) from None
+def _qe_model_missing(model: str, detail: str) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"Cannot load the QE model {model!r} ({detail}).",
+        f"download it where the hub is reachable (it is gated: accept its license on huggingface.co, then "
+        f"`huggingface-cli download {model} --local-dir DIR`), copy DIR here and set filter.qe_model "
+        "(or --qe-model) to DIR/checkpoints/model.ckpt; its encoder (named in DIR/hparams.yaml, e.g. "
+        "microsoft/infoxlm-large) must be in the local HF cache too. Or disable QE with "
+        "filter.qe_enabled: false (not the paper's setup).")
 
 
 class CometKiwiFilter:
@@ -150,23 +136,7 @@ class CometKiwiFilter:
 
     def _load(self):
         if self._comet is None:
-            import logging
-
-            from comet import load_from_checkpoint
-
-            ckpt = resolve_comet_checkpoint(self.model)
-            for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "comet"):
-                logging.getLogger(name).setLevel(logging.ERROR)
-            try:
-                import os
-
-                offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-                self._comet = load_from_checkpoint(str(ckpt), local_files_only=offline)
-            except Exception as err:
-                raise ModelNotFoundError(
-                    f"Cannot load the QE checkpoint {str(ckpt)!r} ({type(err).__name__}: {err}).",
-                    "make sure the encoder named in its hparams.yaml (pretrained_model) is available "
-                    "locally (HF cache or an absolute path).") from None
+            self._comet = hub.load_comet(self.model, lambda detail: _qe_model_missing(self.model, detail))
             if self.gpus is None:
                 import torch
 
