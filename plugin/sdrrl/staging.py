@@ -2,8 +2,9 @@
 
 ``replace_dir(DIR)`` is how ``sdrrl export`` writes a registry as a transaction:
 
-1. It takes an exclusive ``flock`` on ``DIR`` itself (the kernel drops it when the holder dies, so
-   a killed export is never an obstacle); a second export into the same folder waits for the first.
+1. It takes an exclusive lock on ``DIR`` itself (a :class:`sdrrl.pipeline.lock.DirLock`: an ``flock``
+   the kernel drops when the holder dies, so a killed export is never an obstacle); a second export
+   into the same folder waits for the first.
 2. It removes what a killed export left next to ``DIR`` (``.DIR.sdrrl-stage-*`` folders).
 3. It makes the stage ``PARENT/.DIR.sdrrl-stage-XXXX`` on the same file system and fills it with
    hard links to every file of ``DIR`` (sub-folders and symlinks are recreated; a file that cannot
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import shutil
 import signal
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sdrrl.errors import SdrrlError
+from sdrrl.pipeline.lock import DirLock
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -114,31 +115,20 @@ def _restore_interrupted_swap(target: Path, log: Callable[[str], None]) -> bool:
     return True
 
 
-def _lock(target: Path, log: Callable[[str], None]) -> int:
-    """An exclusive flock on the folder itself, re-taken if the folder was swapped meanwhile."""
-    waited = False
+def _lock(target: Path, log: Callable[[str], None]) -> DirLock:
+    """An exclusive lock on the registry folder itself (a :class:`DirLock` follows the folder when it
+    is swapped), taken after any swap a killed export left half done is undone."""
     while True:
         if target.exists() and not target.is_dir():
             raise SdrrlError(f"{str(target)!r} is a file, not a registry folder.", "choose a folder for --out.")
         with contextlib.suppress(FileExistsError):
             target.mkdir()
-        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not waited:
-                log(f"waiting for another sdrrl export into {target} to finish")
-                waited = True
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        held = os.fstat(fd)
-        try:
-            now = os.stat(target)
-            same = (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
-        except FileNotFoundError:
-            same = False
-        if same and not _restore_interrupted_swap(target, log):
-            return fd
-        os.close(fd)
+        held = DirLock(target, f"registry folder {target}", say=log,
+                       waiting=f"waiting for another sdrrl export into {target} to finish")
+        held.acquire(wait=None, say_every_s=float("inf"))
+        if not _restore_interrupted_swap(target, log):
+            return held
+        held.release()  # the restored folder is another inode: lock that one
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -194,7 +184,7 @@ def replace_dir(target: str | os.PathLike, *, log: Callable[[str], None] = lambd
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        fd = _lock(target, log)
+        held = _lock(target, log)
     except OSError as err:
         raise SdrrlError(f"Cannot open the registry folder {str(target)!r}: {err.strerror or err}.",
                          "choose a writable output folder, or fix its permissions.") from None
@@ -232,4 +222,4 @@ def replace_dir(target: str | os.PathLike, *, log: Callable[[str], None] = lambd
         _fsync_dir(parent)
         shutil.rmtree(stage, ignore_errors=True)  # the old folder; a kill here: the next export removes it
     finally:
-        os.close(fd)
+        held.release()

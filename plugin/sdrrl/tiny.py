@@ -28,6 +28,7 @@ from typing import Any
 
 from sdrrl.errors import SdrrlError
 from sdrrl.io import ensure_writable_dir
+from sdrrl.pipeline.lock import DirLock, acquired
 
 # Bump when a builder changes in a way its settings do not show (new files, other defaults).
 TINY_MODELS_VERSION = "1"
@@ -262,22 +263,6 @@ def _resolve_cache(cache_dir: str | os.PathLike | None) -> Path:
     return ensure_writable_dir(cache).resolve()
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """An exclusive lock across processes, so two test sessions do not build the same model twice."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: rely on the atomic rename alone
-        yield
-        return
-    with open(lock_path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def build_once(cache_dir: str | os.PathLike | None, name: str, settings: dict[str, Any],
                build: Callable[[Path, Path], None], extra: dict[str, Any] | None = None) -> Path:
     """Return ``cache_dir/<name>-<key>``, calling ``build(tmp_dir, final_dir)`` only if it is missing.
@@ -289,7 +274,9 @@ def build_once(cache_dir: str | os.PathLike | None, name: str, settings: dict[st
     final = cache / f"{name}-{content_key(name, settings, extra)}"
     if final.is_dir():
         return final
-    with _locked(cache / f".{final.name}.lock"):
+    # one builder per model, across processes (two test sessions) and threads
+    builder = DirLock(cache / f".{final.name}.lock", f"build of the tiny model {final.name} in {cache}")
+    with acquired(builder, wait=None, quiet_s=5.0):
         if final.is_dir():  # another process finished it while we waited
             return final
         for stale in cache.glob(f".{final.name}.building-*"):  # left by a killed build
