@@ -758,3 +758,31 @@ def test_language_id_keeps_indonesian_that_cld3_calls_malay_and_rejects_english(
     reason, _ = lid.check("The river flows from the mountains to the sea every day.")
     assert reason == "off_target:en"
     assert LanguageIdFilter("ces").check("Sungai mengalir dari pegunungan ke laut.")[0] == "off_target:ms"
+
+
+def test_one_fingerprint_and_marker_for_every_skip_if_unchanged(tmp_path):
+    from sdrrl.fingerprint import current, fingerprint, record
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    key = fingerprint(["cmd"], folder)
+    (folder / "config.json").write_text('{"a": 1}')
+    changed_content = fingerprint(["cmd"], folder)
+    (folder / "config.json").rename(folder / "other.json")
+    assert len({key, changed_content, fingerprint(["cmd"], folder), fingerprint(["cmd"], tmp_path / "gone")}) == 4
+    assert fingerprint(["cmd"], folder) == fingerprint(["cmd"], folder)
+
+    out, marker = tmp_path / "out.jsonl", tmp_path / "out.jsonl.done"
+    out.write_text("a\n")
+    assert current(marker, key, [out]) is None  # never recorded
+    record(marker, key, [out], by="shard 0")
+    assert current(marker, key, [out])["by"] == "shard 0"
+    assert current(marker, changed_content, [out]) is None  # other inputs
+    out.write_text("b\n")
+    assert current(marker, key, [out]) is None  # the output changed since
+    record(marker, key, [out], content=False)  # presence only (the demo's steps)
+    out.write_text("c\n")
+    assert current(marker, key, [out]) is not None
+    out.unlink()
+    assert current(marker, key, [out]) is None

@@ -14,7 +14,6 @@ plumbing (load, generate, convert, score), not quality.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sdrrl.errors import SdrrlError
+from sdrrl.fingerprint import fingerprint
 from sdrrl.io import ensure_writable_dir
 from sdrrl.pipeline.lock import DirLock, acquired
 
@@ -241,21 +241,10 @@ def _strings_in(obj: Any) -> Iterator[str]:
             yield from _strings_in(value)
 
 
-def _corpus_digest(texts: list[str]) -> str:
-    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
-
-
 def content_key(name: str, settings: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
     """Short hash of what a build depends on: builder, settings, version, training text, inputs."""
-    payload = {
-        "builder": name,
-        "version": TINY_MODELS_VERSION,
-        "settings": settings,
-        "corpus": _corpus_digest(sample_texts()),
-        "extra": extra or {},
-    }
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return fingerprint({"builder": name, "version": TINY_MODELS_VERSION, "settings": settings,
+                        "corpus": fingerprint(sample_texts()), "extra": extra or {}})[:16]
 
 
 def _resolve_cache(cache_dir: str | os.PathLike | None) -> Path:

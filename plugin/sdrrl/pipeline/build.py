@@ -25,6 +25,9 @@ import json
 import time
 from pathlib import Path
 
+from sdrrl import hub
+from sdrrl.fingerprint import current, fingerprint, record
+from sdrrl.io import read_json_object
 from sdrrl.pipeline import lock, workdir
 from sdrrl.pipeline.cache import Cache
 from sdrrl.pipeline.progress import say
@@ -127,29 +130,19 @@ def _say_prepared(cfg, work: Path, n: int, skipped: int) -> None:
         f"{n} rows, {skipped} skipped; written to {workdir.source_path(work)}.")
 
 
-def _current(marker: Path, inputs: str, output: Path) -> dict | None:
-    """The marker's record if it says ``output`` was made from ``inputs`` and ``output`` is unchanged."""
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("inputs") != inputs or not output.exists():
-        return None
-    return data if data.get("output") == workdir.inputs_digest(output) else None
-
-
 def _prepare_once(cfg, work: Path, label: str, shard_index: int, num_shards: int) -> tuple[list[dict], int]:
     """D for a sharded build: prepared by the first shard here, reused by the others."""
     from sdrrl.io import read_jsonl, write_json
 
-    path = Path(cfg.input) if cfg.input else workdir.shipped_sample()
+    given = cfg.input or str(workdir.shipped_sample())
+    path = Path(given) if hub.is_local(given) else None  # None: a hub dataset, known by its id
     source = workdir.source_path(work)
     marker = workdir.done_marker(source)
     with lock.shared_work(work, "preparing D"):
-        if not path.exists():  # prepare_source says so, with the fix
+        if path is not None and not path.exists():  # prepare_source says so, with the fix
             workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
-        inputs = workdir.inputs_digest(path, [cfg.max_rows, cfg.on_bad_row])
-        done = _current(marker, inputs, source)
+        inputs = fingerprint(path or given, [cfg.max_rows, cfg.on_bad_row])
+        done = current(marker, inputs, [source])
         if done is not None:
             rows = list(read_jsonl(source))
             say(f"{label}: D already prepared by {done.get('by', 'another shard')}: {len(rows)} rows in {source}.")
@@ -157,9 +150,8 @@ def _prepare_once(cfg, work: Path, label: str, shard_index: int, num_shards: int
         _refuse_if_a_live_shard_prepared_other_inputs(work, marker, num_shards, label)
         write_json(work / "build.config.json", cfg.to_dict())
         rows, skipped = workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
-        write_json(marker, {"inputs": inputs, "output": workdir.inputs_digest(source), "skipped": skipped,
-                            "by": f"shard {shard_index} of {num_shards}", "shard_index": shard_index,
-                            "num_shards": num_shards, **lock.holder_record()})
+        record(marker, inputs, [source], skipped=skipped, by=f"shard {shard_index} of {num_shards}",
+               shard_index=shard_index, num_shards=num_shards, **lock.holder_record())
         _say_prepared(cfg, work, len(rows), skipped)
         return rows, skipped
 
@@ -167,11 +159,8 @@ def _prepare_once(cfg, work: Path, label: str, shard_index: int, num_shards: int
 def _refuse_if_a_live_shard_prepared_other_inputs(work: Path, marker: Path, num_shards: int, label: str) -> None:
     """D was prepared from other input or settings by a shard of this run that still runs: the
     shards were started with different configs. (A marker of a finished or dead run is just old.)"""
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if not isinstance(data, dict) or data.get("num_shards") != num_shards:
+    data = read_json_object(marker)
+    if data.get("num_shards") != num_shards:
         return
     index = data.get("shard_index")
     if not isinstance(index, int) or not 0 <= index < num_shards:
@@ -190,22 +179,22 @@ def _refuse_if_a_live_shard_prepared_other_inputs(work: Path, marker: Path, num_
 
 def _sample_once(cfg, work: Path, label: str, num_shards: int, run_sample) -> dict:
     """D_synth for a sharded build: merged G and sampled by one shard, reused by the others."""
-    from sdrrl.io import read_jsonl, write_json
+    from sdrrl.io import read_jsonl
 
     responses = workdir.responses_path(work)
     workdir.ensure_merged(responses, num_shards, "generate")
     synth = workdir.synth_path(work)
     marker = workdir.done_marker(synth)
     with lock.shared_work(synth.parent, "sampling D_synth"):
-        inputs = workdir.inputs_digest(workdir.source_path(work), responses, [cfg.sample.seed, cfg.sample.p_generated])
-        done = _current(marker, inputs, synth)
+        inputs = fingerprint(workdir.source_path(work), responses, [cfg.sample.seed, cfg.sample.p_generated])
+        done = current(marker, inputs, [synth])
         if done is not None:
             rows = list(read_jsonl(synth))
             n_g = sum(r.get("from") == "G" for r in rows)
             say(f"{label}: D_synth already sampled by another shard: {len(rows)} rows in {synth}.")
             return {"rows": len(rows), "from_G": n_g, "from_D": len(rows) - n_g}
         result = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
-        write_json(marker, {"inputs": inputs, "output": workdir.inputs_digest(synth)})
+        record(marker, inputs, [synth])
         return result
 
 

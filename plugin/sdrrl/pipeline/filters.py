@@ -32,6 +32,7 @@ from typing import Any, Sequence
 
 from sdrrl import hub, languages
 from sdrrl.errors import ModelNotFoundError, SdrrlError
+from sdrrl.fingerprint import fingerprint
 from sdrrl.io import read_jsonl, write_json, write_jsonl
 from sdrrl.pipeline import segment, workdir
 from sdrrl.pipeline.cache import Cache, make_key
@@ -258,7 +259,7 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
     else:
         write_jsonl(workdir.shard_path(workdir.excluded_path(work, src, tgt), num_shards, shard_index), excluded)
         # models by name, not path: shards on several machines may keep them in different folders
-        inputs = workdir.inputs_digest(workdir.synth_path(work), workdir.translations_path(work, src, tgt),
+        inputs = fingerprint(workdir.synth_path(work), workdir.translations_path(work, src, tgt),
                                        dict(settings, qe_model=Path(fcfg.qe_model).name,
                                             translation_model=Path(cfg.translation_model).name))
         merged: list[dict] = []  # the last shard to finish merges exclusions and summary too

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sdrrl.errors import ModelNotFoundError, SdrrlError
+from sdrrl.fingerprint import fingerprint
 from sdrrl.io import read_jsonl, write_jsonl
 from sdrrl.pipeline import workdir
 from sdrrl.pipeline.cache import Cache, make_key
@@ -337,7 +338,7 @@ def run_generate(work: Path, cfg, cache: Cache, generator: Generator | None = No
             progress.update(len(batch))
     rows = [{"id": r["id"], "response": responses[r["id"]]} for r in source]
     # the model by name, not path: shards on several machines may keep it in different folders
-    inputs = workdir.inputs_digest(workdir.source_path(work), [Path(gcfg.model).name, gcfg.template,
+    inputs = fingerprint(workdir.source_path(work), [Path(gcfg.model).name, gcfg.template,
                                                                gcfg.max_new_tokens, gcfg.temperature, gcfg.top_p])
     path = workdir.write_output(workdir.responses_path(work), rows, num_shards, shard_index, inputs)
     calls = generator.calls - calls_before

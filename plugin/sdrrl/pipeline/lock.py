@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sdrrl.errors import SdrrlError
+from sdrrl.io import read_json_object
 
 WORK_LOCK = ".sdrrl.lock"
 SHARED_LOCK = ".sdrrl-shared.lock"
@@ -72,11 +73,7 @@ def holder_record(**extra) -> dict:
 
 def read_holder(path: Path) -> dict:
     """What the lock file says about its holder ({} if nothing readable)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(path)
 
 
 def describe(info: dict) -> str:

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from sdrrl import languages
 from sdrrl.errors import ModelNotFoundError
+from sdrrl.fingerprint import fingerprint
 from sdrrl.pipeline import segment, workdir
 from sdrrl.pipeline.cache import Cache, make_key
 from sdrrl.pipeline.generate import resolve_device as _device
@@ -439,7 +440,7 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
         out["source_sha1"] = source_digest(row)
         out_rows.append(out)
     # the model by name, not path: shards on several machines may keep it in different folders
-    inputs = workdir.inputs_digest(workdir.synth_path(work), [Path(translator.model).name, translator.settings(),
+    inputs = fingerprint(workdir.synth_path(work), [Path(translator.model).name, translator.settings(),
                                                               src, tgt, tcfg.max_segment_tokens,
                                                               tcfg.translate_all_responses])
     path = workdir.write_output(workdir.translations_path(work, src, tgt), out_rows, num_shards, shard_index, inputs)

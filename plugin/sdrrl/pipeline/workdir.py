@@ -19,7 +19,6 @@ fails naming the shards that are missing or were made from other inputs (an earl
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from sdrrl.errors import SdrrlError
-from sdrrl.io import read_jsonl, write_json, write_jsonl
+from sdrrl.io import read_json_object, read_jsonl, write_json, write_jsonl
 from sdrrl.pipeline import lock
 
 
@@ -87,26 +86,11 @@ def done_marker(path: Path) -> Path:
     return path.with_name(path.name + ".done")
 
 
-def inputs_digest(*parts: Any) -> str:
-    """Fingerprint of what a stage's output depends on: input files (by content) and settings.
-    A shard's ``.done`` marker carries it, so shards of a run on other inputs are never merged."""
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, Path):
-            with part.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-        else:
-            h.update(json.dumps(part, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_index: int = 0,
                  inputs: str | None = None, merged_also: Sequence[Path] = (),
                  on_merge: Callable[[], Any] | None = None) -> Path:
     """Write a stage's rows: the final file when unsharded, else the shard file and its marker
-    (which records ``inputs``, the stage's :func:`inputs_digest`).
+    (which records ``inputs``, the stage's :func:`sdrrl.fingerprint.fingerprint`).
 
     When every shard is done, one process merges them (under the directory's shared-work lock, so
     exactly one does, even when shards finish at the same moment) and then calls ``on_merge``,
@@ -199,16 +183,8 @@ def wait_for_shards(final: Path, num_shards: int, inputs: str | None, label: str
         time.sleep(poll_s)
 
 
-def _marker(marker: Path) -> dict:
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _marker_inputs(marker: Path) -> Any:
-    return _marker(marker).get("inputs")
+    return read_json_object(marker).get("inputs")
 
 
 def all_shards_done(final: Path, num_shards: int, inputs: str | None = None) -> bool:
@@ -248,7 +224,7 @@ def merge_shards(final: Path, stage: str) -> Path:
                          "(no .done marker).",
                          f"run `sdrrl {stage} --num-shards {n} --shard-index I` for each missing I "
                          "(finished shards are kept), then run the next stage again.")
-    markers = [_marker(done_marker(shard_path(final, n, i))) for i in range(n)]
+    markers = [read_json_object(done_marker(shard_path(final, n, i))) for i in range(n)]
     inputs = [m.get("inputs") for m in markers]
     current = inputs[max(range(n), key=lambda i: markers[i].get("written_ns") or 0)]  # the newest run's
     stale = [i for i in range(n) if inputs[i] != current]
@@ -362,7 +338,3 @@ def _loggable(row: dict) -> Any:
 def question(row: dict) -> str:
     """x: LLaMA-Factory's alpaca user turn, instruction + "\\n" + input (input when non-empty)."""
     return row["instruction"] + ("\n" + row["input"] if row.get("input") else "")
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True)
