@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sdrrl.errors import SdrrlError
 from sdrrl.io import read_jsonl
+from sdrrl import layout
 from sdrrl.pipeline import lock, workdir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -331,8 +332,8 @@ def test_a_shard_waits_visibly_for_the_others_and_gives_up_after_the_timeout(tin
     assert "--shard-index I" in message and "\n" not in message and "failed" not in message
     assert "build shard 1/2: waiting for generate shard(s) 0 of 2 to finish" in capsys.readouterr().err
     work = cfg.work
-    assert workdir.done_marker(workdir.shard_path(workdir.responses_path(work), 2, 1)).exists()
-    assert not workdir.synth_path(work).exists()  # sampling needs every shard
+    assert workdir.done_marker(workdir.shard_path(layout.responses_path(work), 2, 1)).exists()
+    assert not layout.synth_path(work).exists()  # sampling needs every shard
     assert not lock.is_locked(work / lock.WORK_LOCK)  # the failed shard let go of the work directory
     # shard 1 stopped on that error: its record says so, and shard 0, waiting for it, names it at once
     failure = lock.shard_failure(cfg.work, 2, 1)

@@ -29,17 +29,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from sdrrl import languages
+from sdrrl import languages, layout
 from sdrrl.compose import codeswitch, parallel
 from sdrrl.compose.config import ComposeConfig
 from sdrrl.compose.methods import PlannedEntry, plan
 from sdrrl.compose.subsets import PARALLEL_SUBSETS, SubsetSpec, json_string, transfer_lines
 from sdrrl.errors import DiskFullError, SdrrlError
 from sdrrl.io import atomic_open, file_sha256, write_json
+from sdrrl.layout import ExcludedRow, FilteredRow, SourceRow, SynthRow
 from sdrrl.registry import Entry, update_dataset_info, write_dataset
 
 MANIFEST = "manifest.json"
-FILTER_FIELDS = ("x", "y", "y_hat", "x_mt", "y_mt", "y_hat_mt")
 
 
 def _read_jsonl_hashed(path: Path, required: tuple[str, ...]) -> tuple[list[dict], str]:
@@ -151,14 +151,14 @@ class PairComposer:
     # --- inputs, each loaded at most once -------------------------------------------------
     def filter_rows(self) -> tuple[list[dict], list[dict]]:
         if self._filter is None:
-            path = self.work / "filter" / f"{self.src}-{self.tgt}.jsonl"
-            rows, sha = _read_jsonl_hashed(path, ("id", "x"))
+            path = layout.filtered_path(self.work, self.src, self.tgt)
+            rows, sha = _read_jsonl_hashed(path, layout.keys(FilteredRow))
             self._check_same_synth(path, rows)
             sources = [{"path": str(path), "sha256": sha}]
-            exc = path.with_name(f"{self.src}-{self.tgt}.excluded.jsonl")
+            exc = layout.excluded_path(self.work, self.src, self.tgt)
             self._excluded = {}
             if exc.is_file():
-                exc_rows, exc_sha = _read_jsonl_hashed(exc, ())
+                exc_rows, exc_sha = _read_jsonl_hashed(exc, layout.keys(ExcludedRow))
                 sources.append({"path": str(exc), "sha256": exc_sha})
                 for r in exc_rows:  # "field" names the source text (x) or its translation (x_mt)
                     why = f"rejected at {r.get('stage') or 'filter'}"
@@ -282,7 +282,7 @@ class PairComposer:
         key = ("questions", from_synth, spec.question_translated, spec.code_switch)
         if key not in self._questions:
             rows = self.synth[0] if from_synth else self.filter_rows()[0]
-            field = "x_mt" if spec.question_translated else "x"
+            field = layout.mt("x") if spec.question_translated else "x"
             plain = [q if isinstance(q := r.get(field), str) and q.strip() else None for r in rows]
             if spec.code_switch:
                 by_id = self.switched_by_id(spec.question_translated)
@@ -296,7 +296,7 @@ class PairComposer:
         if key not in self._questions:
             # the source side follows D_synth's order, the target side the filter file's
             rows = self.filter_rows()[0] if translated else self.synth[0]
-            field = "x_mt" if translated else "x"
+            field = layout.mt("x") if translated else "x"
             direction = "reverse" if translated else "forward"
             side = "tgt" if translated else "src"
             switch = codeswitch.CodeSwitcher(self.dictionary(direction), self.cfg.code_switch.p,
@@ -434,8 +434,8 @@ def _run_pair(args) -> dict:
 
 
 def _compose_sft(cfg: ComposeConfig, entry: PlannedEntry, out: Path) -> dict:
-    path = cfg.path(cfg.work_dir) / "source.jsonl"
-    rows, sha = _read_jsonl_hashed(path, ("instruction", "output"))
+    path = layout.source_path(cfg.path(cfg.work_dir))
+    rows, sha = _read_jsonl_hashed(path, layout.keys(SourceRow))
     dropped: Counter = Counter()
     kept = []
     for r in rows:
@@ -557,8 +557,8 @@ def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, ove
     pair_entries = [e for e in entries if e.method != "sft"]
     synth = None
     if any(e.spec.kind not in PARALLEL_SUBSETS for e in pair_entries):  # ll rows; switching order
-        path = cfg.path(cfg.work_dir) / "sample" / "synth.jsonl"
-        rows, sha = _read_jsonl_hashed(path, ("id", "x", "y"))
+        path = layout.synth_path(cfg.path(cfg.work_dir))
+        rows, sha = _read_jsonl_hashed(path, layout.keys(SynthRow))
         synth = (rows, {"path": str(path), "sha256": sha})
 
     # Datasets that are the same for every target (D_LL without switching) are composed once here.

@@ -9,7 +9,7 @@ itself; its cache layout is not checked here.)
 
 from __future__ import annotations
 
-from sdrrl import configfile, hub, languages
+from sdrrl import configfile, hub, languages, layout
 from sdrrl.compose.config import ComposeConfig
 from sdrrl.errors import SdrrlError
 
@@ -32,13 +32,13 @@ def problems(cfg: ComposeConfig) -> list[SdrrlError]:
 
     pairs = [e for e in entries if e.method != "sft"]
     if any(e.method == "sft" for e in entries):
-        need(work / "source.jsonl", "pipeline output")
+        need(layout.source_path(work), "pipeline output")
     if any(e.spec.kind not in PARALLEL for e in pairs):
-        need(work / "sample" / "synth.jsonl", "pipeline output")
+        need(layout.synth_path(work), "pipeline output")
     for tgt in dict.fromkeys(e.target for e in pairs):
         mine = [e for e in pairs if e.target == tgt]
         if any(e.spec.kind in ("tl", "lt", "tt") for e in mine):
-            need(work / "filter" / f"{cfg.source}-{tgt}.jsonl", "pipeline output")
+            need(layout.filtered_path(work, cfg.source, tgt), "pipeline output")
         if any(e.spec.code_switch for e in mine):
             found.extend(_dictionary_problems(cfg, tgt))
         if any(e.spec.kind == "comp" for e in mine) and cfg.completion.corpus:

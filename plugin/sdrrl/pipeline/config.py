@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sdrrl import configfile
+from sdrrl import configfile, layout
 from sdrrl.errors import SdrrlError
 
 
@@ -136,7 +136,7 @@ class PipelineConfig:
 
     @property
     def cache_path(self) -> Path:
-        return Path(self.cache) if self.cache else self.work / "cache.sqlite"
+        return Path(self.cache) if self.cache else layout.cache_path(self.work)
 
     @property
     def translation_model(self) -> str:

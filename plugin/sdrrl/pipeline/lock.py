@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from sdrrl import layout
 from sdrrl.errors import SdrrlError
 from sdrrl.io import read_json_object
 
@@ -338,7 +339,7 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
         with acquired(main, wait):
             # the default cache root is WORK, so its converted models are in WORK/ct2 (a --cache elsewhere
             # may be shared with other work directories: not ours to clean)
-            removed = remove_stale_temps(work, recursive=True) + remove_stale_conversions(work / "ct2")
+            removed = remove_stale_temps(work, recursive=True) + remove_stale_conversions(layout.ct2_dir(work))
             _report_removed(removed, "work directory")
             yield
         return
