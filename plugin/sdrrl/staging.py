@@ -1,4 +1,4 @@
-"""Replace a whole folder in one atomic step; keep worker processes from outliving their parent.
+"""Replace a whole folder in one atomic step; run worker processes that never outlive their parent.
 
 ``replace_dir(DIR)`` is how ``sdrrl export`` writes a registry as a transaction:
 
@@ -34,7 +34,7 @@ import signal
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from sdrrl.errors import SdrrlError
 from sdrrl.pipeline.lock import DirLock
@@ -43,6 +43,8 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 _PR_SET_PDEATHSIG = 1
 STAGE_TAG = "sdrrl-stage-"
+T = TypeVar("T")
+R = TypeVar("R")
 OLD_TAG = "sdrrl-old-"
 
 
@@ -62,6 +64,72 @@ def die_with_parent(parent_pid: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def fork_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``fn(item)`` for every item in forked child processes, at most ``workers`` at a time, one child
+    per item; yields the results in ``items``' order as they come.
+
+    ``fn`` and everything it reaches are inherited through ``fork`` (copy-on-write), never pickled:
+    large shared inputs cost nothing to hand over, and no module global carries them. Only results
+    travel back (pickled). A child dies with its parent (:func:`die_with_parent`); an exception in a
+    child is raised here; a child that dies without a result (killed) is an error naming its item."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("fork")
+    parent = os.getpid()
+
+    def child(conn, item) -> None:
+        die_with_parent(parent)
+        try:
+            outcome = ("ok", fn(item))
+        except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
+            outcome = ("error", err)
+        try:
+            conn.send(outcome)
+        except Exception as err:  # noqa: BLE001 - an unpicklable result or exception: say what it was
+            conn.send(("error", RuntimeError(f"{type(outcome[1]).__name__} in a worker: {outcome[1]} ({err})")))
+        conn.close()
+
+    todo = list(enumerate(items))
+    todo.reverse()
+    running: dict[int, tuple] = {}
+    done: dict[int, tuple] = {}
+    next_out = 0
+    try:
+        while next_out < len(items):
+            while todo and len(running) < max(1, workers):
+                i, item = todo.pop()
+                receive, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=child, args=(send, item), daemon=True)
+                proc.start()
+                send.close()
+                running[i] = (proc, receive)
+            ready = wait([receive for _, receive in running.values()])
+            for i, (proc, receive) in list(running.items()):
+                if receive not in ready:
+                    continue
+                try:
+                    done[i] = receive.recv()
+                except EOFError:
+                    proc.join()
+                    done[i] = ("error", RuntimeError(f"a worker process died (exit code {proc.exitcode}) "
+                                                     f"working on {items[i]!r}"))
+                proc.join()
+                receive.close()
+                del running[i]
+            while next_out in done:
+                status, value = done.pop(next_out)
+                next_out += 1
+                if status == "error":
+                    raise value
+                yield value
+    finally:
+        for proc, receive in running.values():
+            proc.kill()
+            proc.join()
+            receive.close()
 
 
 def exchange(a: Path, b: Path) -> bool:

@@ -280,16 +280,17 @@ def _report_excerpt(report_dir: Path) -> str:
 
 def _data_summary(registry: Path, targets: list[str]) -> str:
     """Rows per exported SDRRL subset and the SFT set, from the export's manifest."""
-    manifest = json.loads((registry / "manifest.json").read_text(encoding="utf-8"))
-    entries = manifest.get("entries", {})
+    from sdrrl.compose.manifest import MANIFEST, Manifest
+
+    entries = Manifest.read(registry).entries  # the export step has just written it
     rows = ["| registry entry | rows |", "|---|---|"]
     for name in sorted(entries):
         if any(name.startswith(f"sdrrl_eng-{tgt}_") for tgt in targets) or name == "sft_eng":
-            rows.append(f"| {name} | {entries[name].get('rows')} |")
+            rows.append(f"| {name} | {entries[name].rows} |")
     others = len(entries) - (len(rows) - 2)
     return (f"## Data ({registry / 'dataset_info.json'})\n\n" + "\n".join(rows)
             + f"\n\nplus {others} baseline and ablation entries; counts, config and lineage of every "
-            f"entry in {registry / 'manifest.json'}.")
+            f"entry in {registry / MANIFEST}.")
 
 
 def _tasks(langs: list[str]) -> list[str]:

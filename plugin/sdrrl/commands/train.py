@@ -69,26 +69,20 @@ def preflight(args: dict) -> list[str]:
 def check_export_hashes(dataset_dir: Path, info: dict, names: list[str]) -> None:
     """Each data file ``sdrrl export`` wrote must still be the file its manifest.json describes
     (sha256): a registry that mixes two exports, or a file changed since, is named."""
-    import json
-
-    from sdrrl.compose.export import MANIFEST
+    from sdrrl.compose.manifest import MANIFEST, Manifest
     from sdrrl.io import file_sha256
     from sdrrl.errors import SdrrlError
 
-    path = dataset_dir / MANIFEST
-    if not path.is_file():
+    manifest = Manifest.read(dataset_dir)
+    if manifest is None:
         return  # not made by sdrrl export (or by a version before manifests)
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8")).get("entries") or {}
-    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
-        raise SdrrlError(f"{path} is not a valid manifest.", "export again (`sdrrl export --out DIR`).") from None
     bad = []
     for name in names:
-        entry = entries.get(name) if isinstance(entries, dict) else None
-        if not isinstance(entry, dict) or not entry.get("sha256") or entry.get("file") != info[name].get("file_name"):
-            continue
-        if file_sha256(dataset_dir / entry["file"]) != entry["sha256"]:
-            bad.append(entry["file"])
+        entry = manifest.entries.get(name)
+        if entry is None or entry.sha256 is None or entry.file != info[name].get("file_name"):
+            continue  # registered by hand, or exported before hashes were recorded
+        if file_sha256(dataset_dir / entry.file) != entry.sha256:
+            bad.append(entry.file)
     if bad:
         raise SdrrlError(
             f"Recipe cannot train yet: {len(bad)} data file(s) in {str(dataset_dir)!r} are not the files the export "
