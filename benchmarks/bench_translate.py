@@ -28,8 +28,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugin"))
 
-from sdrrl.io import read_jsonl, write_jsonl  # noqa: E402
 from sdrrl import layout  # noqa: E402
+from sdrrl.io import read_jsonl, write_jsonl  # noqa: E402
 from sdrrl.pipeline import config, segment  # noqa: E402
 from sdrrl.pipeline.cache import Cache  # noqa: E402
 from sdrrl.pipeline.translate import (  # noqa: E402

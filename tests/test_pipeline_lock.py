@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from sdrrl import layout
 from sdrrl.errors import SdrrlError
 from sdrrl.io import read_jsonl
-from sdrrl import layout
 from sdrrl.pipeline import lock, workdir
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from sdrrl import layout
 from sdrrl.errors import SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
-from sdrrl import layout
 from sdrrl.pipeline import config, segment, workdir
 from sdrrl.pipeline.cache import Cache, make_key
 from sdrrl.pipeline.filters import HeuristicFilter, summarize

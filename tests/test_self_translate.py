@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+from sdrrl import layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
-from sdrrl import layout
 from sdrrl.pipeline import config
 from sdrrl.pipeline.cache import Cache
 

@@ -41,7 +41,7 @@ from sdrrl.compose.subsets import PARALLEL_SUBSETS, SubsetSpec, json_string, tra
 from sdrrl.errors import DiskFullError, SdrrlError
 from sdrrl.io import atomic_open, file_sha256
 from sdrrl.layout import ExcludedRow, FilteredRow, SourceRow, SynthRow
-from sdrrl.registry import Entry, update_dataset_info, write_dataset
+from sdrrl.registry import Entry, data_file, update_dataset_info, write_dataset
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class Written:
 def _manifest_entry(c: Composed, written: Written) -> ManifestEntry:
     """The manifest's record of a written dataset (the one place an entry is made)."""
     e = c.entry
-    return ManifestEntry(file=f"{e.name}.jsonl", sha256=written.sha256, rows=written.rows, method=e.method,
+    return ManifestEntry(file=data_file(e.name), sha256=written.sha256, rows=written.rows, method=e.method,
                          subset=e.spec.kind if e.spec else None, source=e.source, target=e.target,
                          config=c.config, inputs=c.inputs, dropped=written.dropped, parallel=c.parallel,
                          monolingual=c.monolingual, rows_missing_from_filter_file=c.rows_missing_from_filter_file,
@@ -147,14 +147,14 @@ class _Writer:
         name = c.entry.name
         first = self.written.get(c.content)
         if first is not None:
-            _link_or_copy(self.out / f"{first.name}.jsonl", self.out / f"{name}.jsonl", self.mode)
+            _link_or_copy(self.out / data_file(first.name), self.out / data_file(name), self.mode)
             return _manifest_entry(c, first)
         rows = c.make_rows()
         if not rows:
             raise _empty_error(name, c.total, c.dropped, c.what)
         if isinstance(rows[0], str):
             h = hashlib.sha256()  # hashed as written, in the worker that writes it
-            with atomic_open(self.out / f"{name}.jsonl", "wb") as fh:
+            with atomic_open(self.out / data_file(name), "wb") as fh:
                 for i in range(0, len(rows), 8192):
                     chunk = "".join(rows[i:i + 8192]).encode("utf-8")
                     h.update(chunk)
@@ -162,7 +162,7 @@ class _Writer:
             n, sha = len(rows), h.hexdigest()
         else:
             _, n = write_dataset(self.out, name, rows)
-            sha = file_sha256(self.out / f"{name}.jsonl")
+            sha = file_sha256(self.out / data_file(name))
         self.written[c.content] = written = Written(name, n, sha, dict(c.dropped))
         return _manifest_entry(c, written)
 

@@ -55,10 +55,10 @@ class ManifestEntry:
             raise SdrrlError(f"{where}: entry {name!r} is {type(data).__name__}, not an object.", FIX)
         missing = [k for k in required if data.get(k) is None]
         unknown = sorted(set(data) - known)
-        if missing or unknown:
-            what = "; ".join(x for x in (f"lacks {missing}" if missing else "",
-                                         f"has fields this sdrrl version does not know: {unknown}" if unknown else "") if x)
-            raise SdrrlError(f"{where}: entry {name!r} {what}.", FIX)
+        problems = ([f"lacks {missing}"] if missing else []) + \
+            ([f"has fields this sdrrl version does not know: {unknown}"] if unknown else [])
+        if problems:
+            raise SdrrlError(f"{where}: entry {name!r} {'; '.join(problems)}.", FIX)
         defaults = {"sha256": None, "subset": None, "target": None, "config": {}, "inputs": [], "dropped": {}}
         return cls(**{**defaults, **data})
 

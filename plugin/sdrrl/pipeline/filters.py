@@ -33,10 +33,11 @@ from typing import Any, Sequence
 from sdrrl import hub, languages, layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_json, write_jsonl
-from sdrrl.pipeline import segment, workdir
 from sdrrl.layout import ExcludedRow, FilteredRow, StageDeps, Summary
+from sdrrl.pipeline import segment, workdir
 from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.progress import Progress, say
+
 
 def _letters(text: str) -> int:
     return sum(ch.isalpha() for ch in text)

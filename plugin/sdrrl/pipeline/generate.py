@@ -18,11 +18,11 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from sdrrl import layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
-from sdrrl import layout
-from sdrrl.pipeline import workdir
 from sdrrl.layout import ResponseRow, StageDeps
+from sdrrl.pipeline import workdir
 from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.progress import Progress, say
 

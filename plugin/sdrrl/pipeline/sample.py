@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from sdrrl import layout
 from sdrrl.errors import SdrrlError
 from sdrrl.io import read_jsonl
-from sdrrl import layout
 from sdrrl.layout import SynthRow
 from sdrrl.pipeline import workdir
 from sdrrl.pipeline.progress import say
@@ -28,8 +28,8 @@ def run_sample(work: Path, seed: int = 42, p_generated: float = 0.5) -> dict:
         raise SdrrlError(f"{len(missing)} row(s) of D have no generated response (first: {missing[:5]}).",
                          "run `sdrrl generate` on the same work directory first (it resumes).")
     froms = choose_sources([r["id"] for r in source], seed, p_generated)
-    rows: list[SynthRow] = [{"id": r["id"], "from": f, "x": layout.question(r), "y": r["output"], "y_hat": responses[r["id"]]}
-            for r, f in zip(source, froms)]
+    rows: list[SynthRow] = [{"id": r["id"], "from": f, "x": layout.question(r), "y": r["output"],
+                             "y_hat": responses[r["id"]]} for r, f in zip(source, froms)]
     workdir.write_output(layout.synth_path(work), rows)
     n_g = froms.count("G")
     say(f"sample: D_synth has {len(rows)} rows, {n_g} with the generated answer (G) and {len(rows) - n_g} "

@@ -29,12 +29,11 @@ from typing import Any, Sequence
 
 from sdrrl import languages, layout
 from sdrrl.errors import ModelNotFoundError
-from sdrrl.pipeline import segment, workdir
 from sdrrl.layout import StageDeps, TranslationRow
+from sdrrl.pipeline import segment, workdir
 from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.generate import resolve_device as _device
 from sdrrl.pipeline.progress import Progress, say
-
 
 
 def _ct2_device(device: str) -> tuple[str, int]:

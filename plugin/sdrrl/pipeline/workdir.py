@@ -23,7 +23,6 @@ from sdrrl.errors import SdrrlError
 from sdrrl.io import read_json_object, read_jsonl, write_json, write_jsonl
 from sdrrl.pipeline import lock
 
-
 # -- shards ---------------------------------------------------------------------------------------
 
 def check_shard(num_shards: int, shard_index: int) -> None:
