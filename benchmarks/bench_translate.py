@@ -28,8 +28,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugin"))
 
+from sdrrl import layout  # noqa: E402
 from sdrrl.io import read_jsonl, write_jsonl  # noqa: E402
-from sdrrl.pipeline import config, segment, workdir  # noqa: E402
+from sdrrl.pipeline import config, segment  # noqa: E402
 from sdrrl.pipeline.cache import Cache  # noqa: E402
 from sdrrl.pipeline.translate import (  # noqa: E402
     CTranslate2Translator,
@@ -50,13 +51,13 @@ def synth_rows(n: int) -> list[dict]:
         r = base[i % len(base)]
         k = 1 + (i * 7) % 4
         y = " ".join(base[(i + j) % len(base)]["output"].replace("\n", " ") for j in range(k))
-        rows.append({"id": str(i), "from": "D", "x": f"{workdir.question(r)} (variant {i})", "y": y, "y_hat": ""})
+        rows.append({"id": str(i), "from": "D", "x": f"{layout.question(r)} (variant {i})", "y": y, "y_hat": ""})
     return rows
 
 
 def stage_seconds(translator, rows, tmp: Path, by_length: bool, max_length: int, batch_size: int) -> tuple[float, int]:
     work = Path(tempfile.mkdtemp(dir=tmp))
-    write_jsonl(workdir.synth_path(work), rows)
+    write_jsonl(layout.synth_path(work), rows)
     cfg = config.from_dict({"work_dir": str(work), "target_langs": ["ces"], "progress_every_s": 1e9,
                             "translate": {"model": translator.model, "max_length": max_length,
                                           "batch_size": batch_size, "length_bucketing": by_length}})

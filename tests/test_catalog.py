@@ -119,8 +119,8 @@ def test_a_new_method_reaches_the_export_the_card_and_the_shipped_registry(tmp_p
     manifest = export(helpers.config(tmp_path, methods=["sft", NEW_METHOD.name]), out)
     info = json.loads((out / "dataset_info.json").read_text(encoding="utf-8"))
     assert set(info) == {"sft_eng", "sdrrl-only-tt_eng-ind_tt"}
-    entry = manifest["entries"]["sdrrl-only-tt_eng-ind_tt"]
-    assert entry["method"] == NEW_METHOD.name and entry["rows"] > 0 and entry["config"]["code_switch"]
+    entry = manifest.entries["sdrrl-only-tt_eng-ind_tt"]
+    assert entry.method == NEW_METHOD.name and entry.rows > 0 and entry.config["code_switch"]
     write_hf_copy(out, manifest, tmp_path / "hf")
     card = (tmp_path / "hf" / "sdrrl-only-tt_eng-ind" / "README.md").read_text(encoding="utf-8")
     assert NEW_METHOD.description in card

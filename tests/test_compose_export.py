@@ -51,7 +51,7 @@ def test_every_method_holds_exactly_its_subsets(exported):
         assert pair == "eng-ind"
         got.setdefault(method, set()).add(subset)
     assert got == EXPECTED
-    assert "sft_eng" in info and set(manifest["entries"]) == set(info)
+    assert "sft_eng" in info and set(manifest.entries) == set(info)
     validate(out)  # LLaMA-Factory would read every entry and every row
 
 
@@ -87,10 +87,10 @@ def test_answers_follow_d_synth_or_gold_and_rejected_translations_drop_rows(expo
     assert answers("sdrrl_eng-ind_tt") == [r["y_mt"] if r["from"] == "D" else r["y_hat_mt"]
                                            for i, r in filt.items() if i not in (3, 5)]
     assert answers("tsft_eng-ind_tt") == [r["y_mt"] for i, r in filt.items() if i not in (3, 7)]
-    e = manifest["entries"]
-    assert e["sdrrl_eng-ind_tt"]["dropped"] == {"x_mt rejected at qe: qe_below_threshold": 1, "y_hat_mt rejected at lid: off_target:en": 1}
-    assert e["tsft_eng-ind_tt"]["dropped"] == {"x_mt rejected at qe: qe_below_threshold": 1, "y_mt not translated": 1}
-    assert e["sdrrl_eng-ind_ll"]["dropped"] == {} and e["sdrrl_eng-ind_ll"]["rows"] == 10
+    e = manifest.entries
+    assert e["sdrrl_eng-ind_tt"].dropped == {"x_mt rejected at qe: qe_below_threshold": 1, "y_hat_mt rejected at lid: off_target:en": 1}
+    assert e["tsft_eng-ind_tt"].dropped == {"x_mt rejected at qe: qe_below_threshold": 1, "y_mt not translated": 1}
+    assert e["sdrrl_eng-ind_ll"].dropped == {} and e["sdrrl_eng-ind_ll"].rows == 10
 
 
 def test_code_switching_touches_questions_only_and_never_scaffolding(exported):
@@ -192,10 +192,10 @@ def test_malformed_dictionary_lines_are_counted_in_the_manifest(tmp_path):
     (dicts / "en-id.txt").write_text(good + "a line with four words\nlonely\n", encoding="utf-8")
     cfg = helpers.config(tmp_path, methods=["sdrrl-no-mt-comp"], code_switch={"dictionaries": str(dicts)})
     manifest = export(cfg, tmp_path / "out")
-    assert any("skipped 2 malformed line(s)" in n for n in manifest["notes"])
+    assert any("skipped 2 malformed line(s)" in n for n in manifest.notes)
     lines = len(good.splitlines())
-    assert any(f"line {lines + 1}, {lines + 2}" in n for n in manifest["notes"])
-    used = [src for src in manifest["entries"]["sdrrl-no-mt-comp_eng-ind_ll"]["inputs"]
+    assert any(f"line {lines + 1}, {lines + 2}" in n for n in manifest.notes)
+    used = [src for src in manifest.entries["sdrrl-no-mt-comp_eng-ind_ll"].inputs
             if src["path"].endswith("en-id.txt")]
     assert used and used[0]["malformed_lines"] == 2 and used[0]["lines"] == lines + 2
     assert used[0]["malformed_examples"] == [lines + 1, lines + 2]
@@ -306,10 +306,10 @@ def test_export_fills_the_shipped_registry_without_conflicts(tmp_path):
     work = helpers.copy_work(tmp_path / "work")
     (work / "filter" / "eng-ces.jsonl").write_bytes((work / "filter" / "eng-ind.jsonl").read_bytes())
     manifest = export(sample_config(work, targets=["ind", "ces"], methods=["sft", "sdrrl"], workers=1), out)
-    assert len(manifest["last_export"]) == 13
+    assert len(manifest.last_export) == 13
     after = json.loads((out / "dataset_info.json").read_text())
     assert after == json.loads(shipped.read_text())  # every exported name was already registered
-    validate(out, names=manifest["last_export"])
+    validate(out, names=manifest.last_export)
 
 
 def test_sample_config_uses_the_shipped_dictionaries_and_corpora():
@@ -357,3 +357,51 @@ def test_a_filter_file_made_from_another_d_synth_is_refused(tmp_path, change):
         export(cfg, tmp_path / "out")
     info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
     assert set(info) == {"sdrrl_eng-ind_ll", "sdrrl_eng-ind_mt", "sdrrl_eng-ind_comp"}  # the rest is kept
+
+
+def test_two_exports_at_once_in_one_process_keep_their_own_worker_state(tmp_path):
+    """The per-pair workers get their state through fork, not a module global: two exports running in
+    two threads of one process (with worker processes each) write exactly what each writes alone."""
+    import threading
+
+    work = helpers.copy_work(tmp_path / "work")
+    (work / "filter" / "eng-ces.jsonl").write_bytes((work / "filter" / "eng-ind.jsonl").read_bytes())
+    configs = {name: helpers.config(tmp_path, work, targets=["ind", "ces"], methods=methods, workers=2, seed=seed,
+                                    parallel={"pairs": 20})
+               for name, methods, seed in (("a", ["sdrrl"], 42), ("b", ["cit", "xcot"], 7))}
+    for name, cfg in configs.items():
+        export(cfg, tmp_path / f"alone-{name}")
+    failures = []
+
+    def run(name):
+        try:
+            export(configs[name], tmp_path / f"together-{name}")
+        except Exception as err:  # noqa: BLE001 - reported by the assertion below
+            failures.append(err)
+    threads = [threading.Thread(target=run, args=(name,)) for name in configs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failures == []
+    for name in configs:
+        alone = {p.name: p.read_bytes() for p in (tmp_path / f"alone-{name}").glob("*.jsonl")}
+        together = {p.name: p.read_bytes() for p in (tmp_path / f"together-{name}").glob("*.jsonl")}
+        assert len(alone) >= 8 and together == alone
+
+
+def test_a_manifest_entry_is_read_by_attribute_and_a_stranger_field_is_an_error(tmp_path, exported):
+    from sdrrl.compose.manifest import Manifest
+
+    out, manifest = exported
+    again = Manifest.read(out)
+    assert again.entries == manifest.entries and again.to_json() == json.loads((out / "manifest.json").read_text())
+    sft = again.entries["sft_eng"]
+    assert (sft.method, sft.subset, sft.target, sft.source) == ("sft", None, None, "eng")
+    data = again.to_json()
+    data["entries"]["sft_eng"]["colour"] = "blue"
+    with pytest.raises(SdrrlError, match=r"entry 'sft_eng' has fields this sdrrl version does not know: \['colour'\]"):
+        Manifest.from_json(data, "manifest.json")
+    del data["entries"]["sft_eng"]["colour"], data["entries"]["sft_eng"]["rows"]
+    with pytest.raises(SdrrlError, match=r"entry 'sft_eng' lacks \['rows'\]"):
+        Manifest.from_json(data, "manifest.json")

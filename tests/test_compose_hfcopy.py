@@ -15,6 +15,7 @@ from fixtures.compose import helpers
 from sdrrl.compose import config as compose_config
 from sdrrl.compose.export import export
 from sdrrl.compose.hfcopy import write_hf_copy
+from sdrrl.compose.manifest import Manifest
 from sdrrl.errors import SdrrlError
 from sdrrl.registry import write_dataset
 
@@ -50,10 +51,10 @@ def copied(tmp_path_factory):
 def test_every_method_loads_offline_and_equals_the_registry_files(copied):
     tmp, manifest, summary = copied
     expected: dict[str, dict[str, str]] = {}  # folder -> config -> registry entry
-    for name, e in manifest["entries"].items():
-        folder = "sft_eng" if e["method"] == "sft" else f"{e['method']}_eng-ind"
-        expected.setdefault(folder, {})[e["subset"] or "default"] = name
-    assert len(expected) == 10 and sum(map(len, expected.values())) == len(manifest["entries"]) == 35
+    for name, e in manifest.entries.items():
+        folder = "sft_eng" if e.method == "sft" else f"{e.method}_eng-ind"
+        expected.setdefault(folder, {})[e.subset or "default"] = name
+    assert len(expected) == 10 and sum(map(len, expected.values())) == len(manifest.entries) == 35
     assert {p.name for p in (tmp / "hf").iterdir()} == set(expected) == set(summary)
     for folder, configs in expected.items():
         assert set(summary[folder]) == set(configs)
@@ -61,7 +62,7 @@ def test_every_method_loads_offline_and_equals_the_registry_files(copied):
             want = helpers.rows(tmp / "out" / f"{name}.jsonl")
             got = load(tmp / "hf" / folder, config, tmp / "cache")
             assert got == want, (folder, config)
-            assert summary[folder][config] == manifest["entries"][name]["rows"] == len(want)
+            assert summary[folder][config] == manifest.entries[name].rows == len(want)
     # SFT's single subset is the default config: no name needed
     assert load(tmp / "hf" / "sft_eng", None, tmp / "cache") == helpers.rows(tmp / "out" / "sft_eng.jsonl")
     assert not [p for p in (tmp / "hf").rglob("*") if p.name.startswith(".")]  # no temp files left
@@ -91,8 +92,8 @@ def test_cards_parse_and_name_every_subset_with_counts_config_and_licence(copied
     details = yaml.safe_load(sdrrl.split("```yaml\n")[1].split("```")[0])
     assert list(details) == ["ll", "tl", "lt", "tt", "mt", "comp"]
     for config, d in details.items():
-        entry = manifest["entries"][f"sdrrl_eng-ind_{config}"]
-        assert d["config"] == entry["config"] and d["dropped"] == entry["dropped"]
+        entry = manifest.entries[f"sdrrl_eng-ind_{config}"]
+        assert d["config"] == entry.config and d["dropped"] == entry.dropped
     assert details["tt"]["dropped"] == {"x_mt rejected at qe: qe_below_threshold": 1,
                                         "y_hat_mt rejected at lid: off_target:en": 1}
     assert "code-switched with probability 0.15" in sdrrl and "translation" in header(
@@ -143,11 +144,11 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_half_file(copied, tmp_p
     out, hf = tmp_path / "out", tmp_path / "hf"
     shutil.copytree(tmp / "out", out)
     shutil.copytree(tmp / "hf", hf)
-    manifest = json.loads((out / "manifest.json").read_text())
-    xcot = {"entries": {k: v for k, v in manifest["entries"].items() if k.startswith("xcot_")}}
+    manifest = Manifest.read(out)
+    xcot = Manifest(entries={k: v for k, v in manifest.entries.items() if k.startswith("xcot_")})
     rows = helpers.rows(out / "xcot_eng-ind_tt.jsonl")[:-1]  # a re-export changed tt
     write_dataset(out, "xcot_eng-ind_tt", rows)
-    xcot["entries"]["xcot_eng-ind_tt"]["rows"] = len(rows)
+    xcot.entries["xcot_eng-ind_tt"].rows = len(rows)
     before = files_state(hf / "xcot_eng-ind")
     real = pq.write_table
 
@@ -171,12 +172,12 @@ def test_any_registry_without_a_config_round_trips_awkward_text(tmp_path):
     reg = tmp_path / "reg"
     write_dataset(reg, "tsft_fra-khm_tt", rows)
     write_dataset(reg, "sft_fra", rows[:3])
-    manifest = {"entries": {
+    manifest = Manifest.from_json({"entries": {
         "tsft_fra-khm_tt": {"file": "tsft_fra-khm_tt.jsonl", "rows": len(rows), "method": "tsft", "subset": "tt",
                             "source": "fra", "target": "khm", "config": {"responses": "gold"}, "inputs": [],
                             "dropped": {}},
         "sft_fra": {"file": "sft_fra.jsonl", "rows": 3, "method": "sft", "subset": None, "source": "fra",
-                    "target": None, "config": {}, "inputs": [], "dropped": {}}}}
+                    "target": None, "config": {}, "inputs": [], "dropped": {}}}}, "test manifest")
     assert write_hf_copy(reg, manifest, tmp_path / "hf") == {"tsft_fra-khm": {"tt": 25}, "sft_fra": {"default": 3}}
     assert load(tmp_path / "hf" / "tsft_fra-khm", "tt", tmp_path / "cache") == rows
     assert load(tmp_path / "hf" / "sft_fra", None, tmp_path / "cache") == rows[:3]

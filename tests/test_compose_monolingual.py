@@ -58,11 +58,11 @@ def test_comp_from_shipped_monolingual_file_without_parallel_corpus(tmp_path):
         assert r["output"].startswith(r["input"]) and r["input"] != r["output"]
         nxt = r["output"][len(r["input"])]
         assert nxt == " " or len(r["output"].split()) == 1  # cut at a word boundary
-    entry = manifest["entries"]["sdrrl-only-mt-comp_eng-ind_comp"]
-    assert entry["config"]["completion_corpus"] == str(MONO)
-    assert entry["inputs"][0]["corpus"] == str(MONO) and len(entry["inputs"][0]["sha256"]) == 64
-    assert entry["monolingual"]["documents"] == 21 and entry["monolingual"]["used"] == 30
-    assert entry["monolingual"]["sentences_available"] == len(sentences)
+    entry = manifest.entries["sdrrl-only-mt-comp_eng-ind_comp"]
+    assert entry.config["completion_corpus"] == str(MONO)
+    assert entry.inputs[0]["corpus"] == str(MONO) and len(entry.inputs[0]["sha256"]) == 64
+    assert entry.monolingual["documents"] == 21 and entry.monolingual["used"] == 30
+    assert entry.monolingual["sentences_available"] == len(sentences)
 
 
 def test_monolingual_comp_beside_parallel_mt(tmp_path):
@@ -78,7 +78,7 @@ def test_monolingual_comp_beside_parallel_mt(tmp_path):
     manifest = export(cfg, tmp_path / "out2")
     comp = helpers.rows(tmp_path / "out2" / "sdrrl-only-mt-comp_eng-ind_comp.jsonl")
     assert {r["output"] for r in comp} == _sentences_of_sample() and len(comp) == 61
-    assert any("monolingual corpus gave 61 usable sentences" in n for n in manifest["notes"])
+    assert any("monolingual corpus gave 61 usable sentences" in n for n in manifest.notes)
 
 
 def test_datasets_folder_and_text_column(tmp_path):

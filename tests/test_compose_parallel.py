@@ -27,7 +27,7 @@ def exported(tmp_path_factory):
 def test_mt_holds_both_directions_of_every_pair_with_table1_wording(exported):
     out, manifest = exported
     mt = helpers.rows(out / "sdrrl-only-mt-comp_eng-ind_mt.jsonl")
-    assert len(mt) == 80 and manifest["entries"]["sdrrl-only-mt-comp_eng-ind_mt"]["rows"] == 80
+    assert len(mt) == 80 and manifest.entries["sdrrl-only-mt-comp_eng-ind_mt"].rows == 80
     fwd = {(r["input"], r["output"]) for r in mt if r["instruction"] == MT_FWD}
     bwd = {(r["output"], r["input"]) for r in mt if r["instruction"] == MT_BWD}
     assert len(fwd) == 40 and fwd == bwd
@@ -71,10 +71,10 @@ def test_fewer_pairs_than_asked_is_reported_in_the_manifest_or_stops(tmp_path):
     cfg = helpers.config(tmp_path, methods=["sdrrl-only-mt-comp"],
                          parallel={"corpus": str(tsv), "pairs": 1000})
     manifest = export(cfg, tmp_path / "out")
-    stats = manifest["entries"]["sdrrl-only-mt-comp_eng-ind_mt"]["parallel"]
+    stats = manifest.entries["sdrrl-only-mt-comp_eng-ind_mt"].parallel
     assert (stats["asked"], stats["available"], stats["used"]) == (1000, 3, 2)
     assert stats["dropped"] == {"malformed line": 1, "empty side": 1}
-    assert any("2 usable pairs, fewer than the 1000 asked" in n for n in manifest["notes"])
+    assert any("2 usable pairs, fewer than the 1000 asked" in n for n in manifest.notes)
     saved = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert saved["entries"]["sdrrl-only-mt-comp_eng-ind_comp"]["parallel"]["used"] == 2
 

@@ -19,9 +19,9 @@ def test_exported_sdrrl_subsets_train_the_tiny_llama(tmp_path, tiny_cache_dir):
     model = tiny_llama(tiny_cache_dir / "tiny-models")  # the same cache as the tiny_models fixture
     out = tmp_path / "registry"
     manifest = export(helpers.config(tmp_path, methods=["sdrrl"], parallel={"pairs": 12}), out)
-    names = [n for n in manifest["entries"] if n.startswith("sdrrl_eng-ind_")]
+    names = [n for n in manifest.entries if n.startswith("sdrrl_eng-ind_")]
     assert sorted(s.rsplit("_", 1)[1] for s in names) == ["comp", "ll", "lt", "mt", "tl", "tt"]
-    total = sum(manifest["entries"][n]["rows"] for n in names)
+    total = sum(manifest.entries[n].rows for n in names)
     proc, run_dir = train_tiny(tmp_path, model, out, names, max_steps=2)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr

@@ -245,3 +245,23 @@ def test_a_second_export_into_the_same_registry_waits_for_the_first(setup):
     os.close(fd)
     worker.join(timeout=60)
     assert "m" in result and (reg / "dataset_info.json").is_file()
+
+
+def test_fork_map_hands_state_over_by_fork_and_reports_what_goes_wrong():
+    big = list(range(200_000))  # reached through the closure: inherited by fork, never pickled
+
+    def work(i):
+        if i == 3:
+            raise SdrrlError(f"item {i} failed")
+        if i == 5:
+            os.kill(os.getpid(), signal.SIGKILL)  # a worker killed mid-item
+        time.sleep(0.05 * (i % 2))  # finish out of order
+        return i, os.getpid(), sum(big)
+
+    results = list(staging.fork_map(work, [0, 1, 2], workers=2))
+    assert [r[0] for r in results] == [0, 1, 2] and all(r[2] == sum(big) for r in results)
+    assert os.getpid() not in {r[1] for r in results}  # each item ran in a child process
+    with pytest.raises(SdrrlError, match="item 3 failed"):
+        list(staging.fork_map(work, [2, 3, 4], workers=2))
+    with pytest.raises(RuntimeError, match=r"worker process died \(exit code -9\) working on 5"):
+        list(staging.fork_map(work, [4, 5], workers=2))

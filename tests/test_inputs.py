@@ -13,6 +13,7 @@ import pytest
 
 from sdrrl.errors import SdrrlError
 from sdrrl.pipeline import config as pipeline_config
+from sdrrl import layout
 from sdrrl.pipeline import workdir
 
 ROWS = [
@@ -47,7 +48,7 @@ def test_json_array_parquet_and_datasets_folder_give_the_same_source_as_json_lin
         work.mkdir()
         rows, skipped = workdir.prepare_source(work, str(path))
         assert len(rows) == len(ROWS) and skipped == 0, form
-        sources[form] = workdir.source_path(work).read_bytes()
+        sources[form] = layout.source_path(work).read_bytes()
     assert sources["jsonl"].count(b"\n") == len(ROWS)
     for form in ("array", "parquet", "folder"):
         assert sources[form] == sources["jsonl"], form

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sdrrl import layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
 from sdrrl.pipeline import config, workdir
@@ -30,7 +31,7 @@ def _synth_rows(n: int) -> list[dict]:
     out = []
     for i, r in enumerate(rows):
         y_hat = " ".join(reversed(r["output"].split(". ")))
-        out.append({"id": str(i), "from": "G" if i % 2 else "D", "x": workdir.question(r), "y": r["output"],
+        out.append({"id": str(i), "from": "G" if i % 2 else "D", "x": layout.question(r), "y": r["output"],
                     "y_hat": y_hat})
     return out
 
@@ -70,12 +71,12 @@ def test_translate_stage_same_output_through_both_backends_and_shards(tiny_model
     outputs = {}
     for backend in ("transformers", "ctranslate2"):
         work = tmp_path / backend
-        write_jsonl(workdir.synth_path(work), _synth_rows(12))
+        write_jsonl(layout.synth_path(work), _synth_rows(12))
         cfg = _cfg(tiny_models, work, translate={"backend": backend})
         with Cache(cfg.cache_path) as cache:
             stats = run_translate(work, cfg, "eng", "ces", cache)
         assert stats["model_calls"] > 0
-        outputs[backend] = workdir.translations_path(work, "eng", "ces").read_bytes()
+        outputs[backend] = layout.translations_path(work, "eng", "ces").read_bytes()
     assert outputs["transformers"] == outputs["ctranslate2"]
     rows = [json.loads(line) for line in outputs["ctranslate2"].decode().splitlines()]
     assert [set(r) for r in rows] == [{"id", "x_mt", "y_mt", "y_hat_mt", "source_sha1"}] * 12
@@ -87,12 +88,12 @@ def test_translate_stage_same_output_through_both_backends_and_shards(tiny_model
 
     # two shards into a fresh work dir sharing the cache: no model call, same merged output
     work = tmp_path / "sharded"
-    write_jsonl(workdir.synth_path(work), _synth_rows(12))
+    write_jsonl(layout.synth_path(work), _synth_rows(12))
     cfg = _cfg(tiny_models, work, translate={"backend": "ctranslate2"}, cache=str(tmp_path / "ctranslate2" / "cache.sqlite"))
     with Cache(cfg.cache_path) as cache:
         for i in range(2):
             assert run_translate(work, cfg, "eng", "ces", cache, num_shards=2, shard_index=i)["model_calls"] == 0
-    assert workdir.translations_path(work, "eng", "ces").read_bytes() == outputs["ctranslate2"]
+    assert layout.translations_path(work, "eng", "ces").read_bytes() == outputs["ctranslate2"]
 
 
 def test_killed_translate_resumes_to_identical_output(tiny_models, tmp_path):
@@ -107,8 +108,8 @@ def test_killed_translate_resumes_to_identical_output(tiny_models, tmp_path):
                 "--batch-size", "2", "--device", "cpu", "--preflight", "stage"]  # no QE model here: not checked
 
     killed = tmp_path / "killed"
-    write_jsonl(workdir.synth_path(killed), rows)
-    out = workdir.translations_path(killed, "eng", "ces")
+    write_jsonl(layout.synth_path(killed), rows)
+    out = layout.translations_path(killed, "eng", "ces")
     proc = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cache_file = killed / "cache.sqlite"
     deadline = time.monotonic() + 120
@@ -134,11 +135,11 @@ def test_killed_translate_resumes_to_identical_output(tiny_models, tmp_path):
     assert f"{at_kill} from the cache" in resumed.stderr
 
     fresh = tmp_path / "fresh"
-    write_jsonl(workdir.synth_path(fresh), rows)
+    write_jsonl(layout.synth_path(fresh), rows)
     clean = subprocess.run(command(fresh), env=env, capture_output=True, text=True)
     assert clean.returncode == 0, clean.stderr[-2000:]
     assert "0 from the cache" in clean.stderr
-    assert out.read_bytes() == workdir.translations_path(fresh, "eng", "ces").read_bytes()
+    assert out.read_bytes() == layout.translations_path(fresh, "eng", "ces").read_bytes()
 
 
 # -- generate --------------------------------------------------------------------------------------
@@ -171,12 +172,12 @@ def test_generate_stage_batched_left_padded_and_cached(tiny_models, tmp_path):
     with Cache(cfg.cache_path) as cache:
         stats = run_generate(tmp_path, cfg, cache, gen)
         assert stats["model_calls"] == 2 and stats["generated"] == 6  # batch_size 4
-        rows = list(read_jsonl(workdir.responses_path(tmp_path)))
+        rows = list(read_jsonl(layout.responses_path(tmp_path)))
         assert [r["id"] for r in rows] == [str(i) for i in range(6)]
         assert all(isinstance(r["response"], str) for r in rows)
         # left padding does not change a greedy answer: the batched answer equals the answer alone
-        source = list(read_jsonl(workdir.source_path(tmp_path)))
-        prompts, stop = render_prompts(str(tiny_models.llama), "default", [workdir.question(source[5])])
+        source = list(read_jsonl(layout.source_path(tmp_path)))
+        prompts, stop = render_prompts(str(tiny_models.llama), "default", [layout.question(source[5])])
         alone = TransformersGenerator(str(tiny_models.llama), device="cpu", max_new_tokens=8)
         alone.stop_token_ids = stop
         assert alone.generate(prompts) == [rows[5]["response"]]
@@ -217,8 +218,8 @@ def test_filter_stage_rejects_what_it_should_and_logs_every_rejection(tiny_model
         {"id": "2", "x_mt": "Dnes.", "y_mt": "ano " * 30, "y_hat_mt": ces[0]},  # length ratio, repetition
         {"id": "3", "x_mt": ces[0], "y_mt": ces[1], "y_hat_mt": None},      # y_hat never translated
     ]
-    write_jsonl(workdir.synth_path(tmp_path), synth)
-    write_jsonl(workdir.translations_path(tmp_path, "eng", "ces"), mt)
+    write_jsonl(layout.synth_path(tmp_path), synth)
+    write_jsonl(layout.translations_path(tmp_path, "eng", "ces"), mt)
 
     # QE: score the surviving pairs with the tiny COMET QE model, then set tau between the scores
     # (random weights: its scores are arbitrary, the threshold logic is what is tested)
@@ -233,7 +234,7 @@ def test_filter_stage_rejects_what_it_should_and_logs_every_rejection(tiny_model
         assert summary["qe_calls"] == 1
         assert run_filter(tmp_path, cfg, "eng", "ces", cache)["qe_calls"] == 0  # scores are cached
 
-    excluded = list(read_jsonl(workdir.excluded_path(tmp_path, "eng", "ces")))
+    excluded = list(read_jsonl(layout.excluded_path(tmp_path, "eng", "ces")))
     got = {(e["id"], e["field"]): (e["stage"], e["reason"]) for e in excluded}
     low_pair = "x" if probe.scores([(eng[0], ces[0])])[0] < tau else "y"
     expected = {("1", "x"): ("heuristic", "copy_of_source"), ("1", "y"): ("lid", "off_target:da"),
@@ -247,12 +248,12 @@ def test_filter_stage_rejects_what_it_should_and_logs_every_rejection(tiny_model
     assert got == expected
     assert all(set(e) == {"id", "field", "stage", "reason", "text", "translation", "score"} for e in excluded)
     assert all(e["score"] < tau for e in excluded if e["stage"] == "qe")
-    rows = list(read_jsonl(workdir.filtered_path(tmp_path, "eng", "ces")))
+    rows = list(read_jsonl(layout.filtered_path(tmp_path, "eng", "ces")))
     assert [set(r) for r in rows] == [{"id", "from", "x", "y", "y_hat", "x_mt", "y_mt", "y_hat_mt"}] * 4
     for r in rows:
         for f in ("x", "y", "y_hat"):
             assert (r[f + "_mt"] is None) == ((r["id"], f) in got or (r["id"], f) == ("3", "y_hat"))
-    written = json.loads(workdir.summary_path(tmp_path, "eng", "ces").read_text())
+    written = json.loads(layout.summary_path(tmp_path, "eng", "ces").read_text())
     assert written["rejected"] == len(excluded) and written["kept"] == 11 - len(excluded)
     assert written["fields"]["y"]["rejected"]["lid:off_target:da"] == 1
 
@@ -280,13 +281,13 @@ def test_build_end_to_end_then_a_second_run_does_no_model_work(tiny_models, tmp_
     assert calls["generate"] == 2 and calls["translate"] >= 2 and calls["qe"] >= 1
     work = cfg.work
     for tgt in ("ces", "jpn"):
-        rows = list(read_jsonl(workdir.filtered_path(work, "eng", tgt)))
-        summary = json.loads(workdir.summary_path(work, "eng", tgt).read_text())
+        rows = list(read_jsonl(layout.filtered_path(work, "eng", tgt)))
+        summary = json.loads(layout.summary_path(work, "eng", tgt).read_text())
         kept = sum(r[f] is not None for r in rows for f in ("x_mt", "y_mt", "y_hat_mt"))
         assert len(rows) == 6 and summary["rows"] == 6 and kept == summary["kept"] > 0
-        excluded = list(read_jsonl(workdir.excluded_path(work, "eng", tgt)))
+        excluded = list(read_jsonl(layout.excluded_path(work, "eng", tgt)))
         assert len(excluded) == summary["rejected"] and kept + len(excluded) == 12 + sum(r["from"] == "G" for r in rows)
-    synth = list(read_jsonl(workdir.synth_path(work)))
+    synth = list(read_jsonl(layout.synth_path(work)))
     assert {r["from"] for r in synth} <= {"D", "G"} and len(synth) == 6
     snapshot = {p: p.read_bytes() for p in sorted((work / "filter").iterdir())}
 
@@ -329,7 +330,7 @@ def test_single_stage_commands_with_shards_in_separate_processes(tiny_models, tm
 
     # generate runs in-process above; here D and G are given, as from another machine's generate run
     workdir.prepare_source(Path(work), None, max_rows=5)
-    write_jsonl(workdir.responses_path(Path(work)), [{"id": str(i), "response": f"Answer number {i}."} for i in range(5)])
+    write_jsonl(layout.responses_path(Path(work)), [{"id": str(i), "response": f"Answer number {i}."} for i in range(5)])
     # --preflight stage: each command checks its own stage's models only (the later stages' are not set here)
     r = sdrrl("sample", "--work-dir", work, "--seed", "7", "--preflight", "stage")
     assert r.returncode == 0 and "D_synth has 5 rows" in r.stderr, r.stderr[-2000:]
@@ -344,13 +345,13 @@ def test_single_stage_commands_with_shards_in_separate_processes(tiny_models, tm
     assert r.returncode == 2 and "shard(s) 0 of 2 are not finished" in r.stderr and "--shard-index I" in r.stderr
     r = sdrrl("translate", *common, "--shard-index", "0")
     assert r.returncode == 0, r.stderr[-2000:]
-    merged = list(read_jsonl(workdir.translations_path(Path(work), "eng", "ces")))
+    merged = list(read_jsonl(layout.translations_path(Path(work), "eng", "ces")))
     assert [m["id"] for m in merged] == [str(i) for i in range(5)]
 
     r = sdrrl("filter", "--work-dir", work, "--tgt", "ces", "--no-qe")  # QE: tested in-process above
     assert r.returncode == 0, r.stderr[-2000:]
     assert "filter eng-ces: 5 rows; kept" in r.stderr and "QE off" in r.stderr
-    rows = list(read_jsonl(workdir.filtered_path(Path(work), "eng", "ces")))
+    rows = list(read_jsonl(layout.filtered_path(Path(work), "eng", "ces")))
     assert [r["id"] for r in rows] == [str(i) for i in range(5)] and rows[1]["y_hat"] == "Answer number 1."
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sdrrl import layout
 from sdrrl.errors import SdrrlError
 from sdrrl.io import read_jsonl
 from sdrrl.pipeline import lock, workdir
@@ -331,8 +332,8 @@ def test_a_shard_waits_visibly_for_the_others_and_gives_up_after_the_timeout(tin
     assert "--shard-index I" in message and "\n" not in message and "failed" not in message
     assert "build shard 1/2: waiting for generate shard(s) 0 of 2 to finish" in capsys.readouterr().err
     work = cfg.work
-    assert workdir.done_marker(workdir.shard_path(workdir.responses_path(work), 2, 1)).exists()
-    assert not workdir.synth_path(work).exists()  # sampling needs every shard
+    assert workdir.done_marker(workdir.shard_path(layout.responses_path(work), 2, 1)).exists()
+    assert not layout.synth_path(work).exists()  # sampling needs every shard
     assert not lock.is_locked(work / lock.WORK_LOCK)  # the failed shard let go of the work directory
     # shard 1 stopped on that error: its record says so, and shard 0, waiting for it, names it at once
     failure = lock.shard_failure(cfg.work, 2, 1)
@@ -353,3 +354,56 @@ def test_a_shard_waits_visibly_for_the_others_and_gives_up_after_the_timeout(tin
         assert lock.shard_failure(cfg.work, 2, 1) == {}
     assert lock.shard_failure(cfg.work, 2, 0)["error"].startswith("SdrrlError: build shard 0/2: translate")
     capsys.readouterr()
+
+
+def test_one_dirlock_for_files_and_folders_per_thread_and_following_a_replaced_path(tmp_path):
+    """The lock every lock of the project is (work directory, export registry folder, tiny models)."""
+    import fcntl
+    import threading
+
+    folder = tmp_path / "registry"
+    folder.mkdir()
+    first = lock.DirLock(folder, "registry folder")
+    first.acquire()
+    assert lock.is_locked(folder) and not (folder / lock.WORK_LOCK).exists()  # the folder itself, no file in it
+    refused: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            lock.DirLock(folder, "registry folder").acquire(wait=0)
+        except SdrrlError as err:
+            refused.append(str(err))
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join()
+    assert len(refused) == 1 and "registry folder is in use" in refused[0]  # a thread is another writer
+
+    # a waiter whose folder is swapped away meanwhile (what an export does) locks the folder now there
+    said: list[str] = []
+    waiter = lock.DirLock(folder, "registry folder", say=said.append, waiting="waiting for the registry")
+    holding, done = threading.Event(), threading.Event()
+
+    def wait_then_hold() -> None:
+        with lock.acquired(waiter, wait=None):
+            holding.set()
+            done.wait(30)
+    worker = threading.Thread(target=wait_then_hold)
+    worker.start()
+    while not said:
+        time.sleep(0.01)
+    folder.rename(tmp_path / "old")
+    folder.mkdir()
+    first.release()
+    assert holding.wait(30) and said == ["waiting for the registry"]
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the new folder is held
+    finally:
+        os.close(fd)
+    fd = os.open(tmp_path / "old", os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the old one is free
+    os.close(fd)
+    done.set()
+    worker.join(30)
+    assert not lock.is_locked(folder)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sdrrl import layout
 from sdrrl.errors import SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
 from sdrrl.pipeline import config, segment, workdir
@@ -176,17 +177,17 @@ def test_sampling_is_seeded_and_about_half():
 
 
 def test_run_sample_writes_the_contract_rows(tmp_path):
-    write_jsonl(workdir.source_path(tmp_path), [
+    write_jsonl(layout.source_path(tmp_path), [
         {"id": "a", "instruction": "Add.", "input": "2 and 3", "output": "5"},
         {"id": "b", "instruction": "Greet.", "input": "", "output": "Hello."}])
-    write_jsonl(workdir.responses_path(tmp_path), [{"id": "a", "response": "Five."}, {"id": "b", "response": "Hi!"}])
+    write_jsonl(layout.responses_path(tmp_path), [{"id": "a", "response": "Five."}, {"id": "b", "response": "Hi!"}])
     run_sample(tmp_path, seed=3)
-    rows = list(read_jsonl(workdir.synth_path(tmp_path)))
+    rows = list(read_jsonl(layout.synth_path(tmp_path)))
     assert [set(r) for r in rows] == [{"id", "from", "x", "y", "y_hat"}] * 2
     assert rows[0]["x"] == "Add.\n2 and 3" and rows[1]["x"] == "Greet."
     assert rows[0]["y"] == "5" and rows[0]["y_hat"] == "Five."
     assert [r["from"] for r in rows] == choose_sources(["a", "b"], 3)
-    write_jsonl(workdir.responses_path(tmp_path), [{"id": "a", "response": "Five."}])
+    write_jsonl(layout.responses_path(tmp_path), [{"id": "a", "response": "Five."}])
     with pytest.raises(SdrrlError, match="no generated response"):
         run_sample(tmp_path)
 
@@ -240,7 +241,7 @@ def test_shards_merge_in_row_order_and_missing_shards_fail_clearly(tmp_path):
 def test_bad_rows_error_or_skip_and_log(tmp_path):
     with pytest.raises(SdrrlError, match=r"row 2: missing 'output'.*on_bad_row: skip"):
         workdir.prepare_source(tmp_path, FIXTURES / "bad_rows.jsonl", "error")
-    assert not workdir.source_path(tmp_path).exists()
+    assert not layout.source_path(tmp_path).exists()
     rows, skipped = workdir.prepare_source(tmp_path, FIXTURES / "bad_rows.jsonl", "skip")
     assert [r["id"] for r in rows] == ["0", "3"] and skipped == 3
     log = list(read_jsonl(tmp_path / "source.skipped.jsonl"))
@@ -336,8 +337,8 @@ def test_vllm_stage_uses_prompts_rendered_elsewhere(tmp_path, monkeypatch):
 
     cfg = config.from_dict({"work_dir": str(tmp_path), "generate": {"backend": "vllm", "model": "m", "batch_size": 2}})
     workdir.prepare_source(tmp_path, None, max_rows=3)
-    write_jsonl(workdir.prompts_path(tmp_path), [{"id": str(i), "prompt_ids": [9] * (i + 1)} for i in range(3)])
-    write_json(workdir.prompts_path(tmp_path).with_suffix(".meta.json"),
+    write_jsonl(layout.prompts_path(tmp_path), [{"id": str(i), "prompt_ids": [9] * (i + 1)} for i in range(3)])
+    write_json(layout.prompts_path(tmp_path).with_suffix(".meta.json"),
                {"model": "m", "template": "default", "stop_token_ids": [2]})
 
     def no_llamafactory(*a, **k):
@@ -349,7 +350,7 @@ def test_vllm_stage_uses_prompts_rendered_elsewhere(tmp_path, monkeypatch):
     with Cache(tmp_path / "c.sqlite") as cache:
         stats = generate.run_generate(tmp_path, cfg, cache, gen)
     assert stats["model_calls"] == 2  # batch_size 2 over 3 prompts
-    rows = list(read_jsonl(workdir.responses_path(tmp_path)))
+    rows = list(read_jsonl(layout.responses_path(tmp_path)))
     assert rows == [{"id": str(i), "response": f"answer to {i + 1} tokens"} for i in range(3)]
 
 
@@ -370,6 +371,9 @@ class _RecordingTranslator:
 
     def settings(self):
         return self._base.settings()
+
+    def outputs(self):
+        return self._base.outputs()
 
     def token_lengths(self, texts):
         return [len(t.split()) for t in texts]
@@ -410,7 +414,7 @@ def test_translate_stage_keeps_layout_and_sends_no_code(tmp_path):
     from sdrrl.pipeline.translate import run_translate
 
     texts = _fixture_texts()
-    write_jsonl(workdir.synth_path(tmp_path), [
+    write_jsonl(layout.synth_path(tmp_path), [
         {"id": "1", "from": "G", "x": "Show me code.", "y": texts["lists"], "y_hat": texts["code"]},
         {"id": "2", "from": "D", "x": "Pack.", "y": texts["bullets-nested"], "y_hat": "never translated"}])
     cfg = config.from_dict({"work_dir": str(tmp_path)})
@@ -419,7 +423,7 @@ def test_translate_stage_keeps_layout_and_sends_no_code(tmp_path):
         run_translate(tmp_path, cfg, "eng", "ces", cache, tr)
     sent = [s for b in tr.batches for s in b[0]]
     assert not any("return text" in s or "never translated" in s for s in sent)
-    rows = list(read_jsonl(workdir.translations_path(tmp_path, "eng", "ces")))
+    rows = list(read_jsonl(layout.translations_path(tmp_path, "eng", "ces")))
     assert rows[0]["y_mt"] == ("HERE ARE THREE TIPS FOR A HEALTHY LIFE:\n\n1. EAT A BALANCED DIET WITH FRUIT AND "
                                "VEGETABLES.\n2. EXERCISE FOR THIRTY MINUTES A DAY.\n3. SLEEP SEVEN TO EIGHT HOURS.\n\n"
                                "FOLLOW THEM EVERY DAY, AND YOU WILL FEEL BETTER.")
@@ -441,15 +445,15 @@ def test_filter_shards_merge_to_the_unsharded_result(tmp_path):
     outputs = {}
     for name, shards in (("one", 1), ("three", 3)):
         work = tmp_path / name
-        write_jsonl(workdir.synth_path(work), synth)
-        write_jsonl(workdir.translations_path(work, "eng", "ces"), mt)
+        write_jsonl(layout.synth_path(work), synth)
+        write_jsonl(layout.translations_path(work, "eng", "ces"), mt)
         cfg = config.from_dict({"work_dir": str(work), "target_langs": ["ces"], "filter": {"qe_enabled": False}})
         with Cache(cfg.cache_path) as cache:
             for i in range(shards):
                 run_filter(work, cfg, "eng", "ces", cache, num_shards=shards, shard_index=i)
-        outputs[name] = [p.read_bytes() for p in (workdir.filtered_path(work, "eng", "ces"),
-                                                   workdir.excluded_path(work, "eng", "ces"),
-                                                   workdir.summary_path(work, "eng", "ces"))]
+        outputs[name] = [p.read_bytes() for p in (layout.filtered_path(work, "eng", "ces"),
+                                                   layout.excluded_path(work, "eng", "ces"),
+                                                   layout.summary_path(work, "eng", "ces"))]
     assert outputs["one"] == outputs["three"]
     summary = json.loads(outputs["one"][2])
     assert summary["rejected_by_reason"] == {"lid:off_target:en": 1, "heuristic:empty": 1,
@@ -530,9 +534,9 @@ def test_filter_refuses_translations_of_an_older_d_synth(tmp_path):
     from sdrrl.pipeline.translate import source_digest
 
     synth = [{"id": "0", "from": "G", "x": "Name a colour.", "y": "Blue.", "y_hat": "Red."}]
-    write_jsonl(workdir.synth_path(tmp_path), synth)
+    write_jsonl(layout.synth_path(tmp_path), synth)
     old = dict(synth[0], y_hat="Green.")  # re-sampled / regenerated after translate ran
-    write_jsonl(workdir.translations_path(tmp_path, "eng", "ces"),
+    write_jsonl(layout.translations_path(tmp_path, "eng", "ces"),
                 [{"id": "0", "x_mt": "Pojmenuj barvu.", "y_mt": "Modrá.", "y_hat_mt": "Zelená.",
                   "source_sha1": source_digest(old)}])
     cfg = config.from_dict({"work_dir": str(tmp_path), "target_langs": ["ces"], "filter": {"qe_enabled": False}})
@@ -619,21 +623,21 @@ def test_sentences_of_a_split_line_rejoin_without_spaces_after_ideographic_full_
             return [f"文{len(t.split())}。" for t in texts]
 
     line = "One two three four five. Six seven eight nine ten! Eleven twelve thirteen fourteen?"
-    write_jsonl(workdir.synth_path(tmp_path), [
+    write_jsonl(layout.synth_path(tmp_path), [
         {"id": "1", "from": "D", "x": line, "y": line + "\n\n- " + line, "y_hat": "unused"}])
     cfg = config.from_dict({"work_dir": str(tmp_path), "translate": {"max_segment_tokens": 6}})
     tr = _Japanese()
     with Cache(cfg.cache_path) as cache:
         run_translate(tmp_path, cfg, "eng", "jpn", cache, tr)
     assert len(tr.batches[0][0]) == 3  # the line was cut into its three sentences
-    row = next(read_jsonl(workdir.translations_path(tmp_path, "eng", "jpn")))
+    row = next(read_jsonl(layout.translations_path(tmp_path, "eng", "jpn")))
     assert row["x_mt"] == "文5。文5。文4。"
     assert row["y_mt"] == "文5。文5。文4。\n\n- 文5。文5。文4。"  # line breaks and markers still kept
     # Latin-script targets keep the spaces between sentences
-    layout = segment.split(line, 6, lambda t: len(t.split()))
-    assert segment.reassemble(layout, ["A.", "B!", "C?"]) == "A. B! C?"
+    lay = segment.split(line, 6, lambda t: len(t.split()))
+    assert segment.reassemble(lay, ["A.", "B!", "C?"]) == "A. B! C?"
     # and split + reassemble stays the identity
-    assert segment.reassemble(layout, layout.segments) == line
+    assert segment.reassemble(lay, lay.segments) == line
     # clauses of an overlong sentence too; a Latin word after the full stop keeps its space
     clauses = segment.split("one two three, four five six, seven eight nine", 4, lambda t: len(t.split()))
     assert segment.reassemble(clauses, ["一、", "二、", "三。"], cjk_tight=True) == "一、二、三。"
@@ -647,14 +651,16 @@ def test_a_shard_left_from_a_run_on_other_inputs_is_never_merged(tmp_path):
     final = tmp_path / "translate" / "eng-ces.jsonl"
     old = [{"id": str(i), "x_mt": f"old {i}"} for i in range(4)]
     new = [{"id": str(i), "x_mt": f"new {i}"} for i in range(4)]
+    sha_old, sha_new = (layout.StageDeps("translate", {}, None, {"run": run}) for run in ("old", "new"))
     for i in range(2):
-        workdir.write_output(final, workdir.take_shard(old, 2, i), 2, i, inputs="sha-old")
+        workdir.write_output(final, workdir.take_shard(old, 2, i), 2, i, sha_old)
     assert workdir.read_output(final, "translate") == old
-    workdir.write_output(final, workdir.take_shard(new, 2, 0), 2, 0, inputs="sha-new")
+    workdir.write_output(final, workdir.take_shard(new, 2, 0), 2, 0, sha_new)
     assert not final.exists()  # shard 1 is from the old inputs: nothing to merge yet
-    with pytest.raises(SdrrlError, match=r"shard\(s\) 1 of 2 .*other inputs.*--num-shards 2 --shard-index I"):
+    with pytest.raises(SdrrlError, match=r"shard\(s\) 1 of 2 .*other inputs.*differ in assembly.run\).*"
+                                         r"--num-shards 2 --shard-index I"):
         workdir.read_output(final, "translate")
-    workdir.write_output(final, workdir.take_shard(new, 2, 1), 2, 1, inputs="sha-new")
+    workdir.write_output(final, workdir.take_shard(new, 2, 1), 2, 1, sha_new)
     assert workdir.read_output(final, "translate") == new
 
 
@@ -665,13 +671,13 @@ def test_translate_shards_rerun_on_a_changed_d_synth_wait_for_every_shard(tmp_pa
              for i in range(4)]
     cfg = config.from_dict({"work_dir": str(tmp_path)})
     with Cache(cfg.cache_path) as cache:
-        write_jsonl(workdir.synth_path(tmp_path), synth)
+        write_jsonl(layout.synth_path(tmp_path), synth)
         for i in range(2):
             run_translate(tmp_path, cfg, "eng", "ces", cache, _RecordingTranslator(), num_shards=2, shard_index=i)
-        write_jsonl(workdir.synth_path(tmp_path), [dict(r, x=r["x"] + " Again.") for r in synth])
+        write_jsonl(layout.synth_path(tmp_path), [dict(r, x=r["x"] + " Again.") for r in synth])
         run_translate(tmp_path, cfg, "eng", "ces", cache, _RecordingTranslator(), num_shards=2, shard_index=0)
     with pytest.raises(SdrrlError, match=r"shard\(s\) 1 of 2"):
-        workdir.read_output(workdir.translations_path(tmp_path, "eng", "ces"), "translate")
+        workdir.read_output(layout.translations_path(tmp_path, "eng", "ces"), "translate")
 
 
 def test_vllm_stage_refuses_prompts_rendered_from_other_questions(tmp_path, monkeypatch):
@@ -688,15 +694,15 @@ def test_vllm_stage_refuses_prompts_rendered_from_other_questions(tmp_path, monk
         raise SdrrlError("LLaMA-Factory is not importable here.")
 
     monkeypatch.setattr(generate, "render_prompts", no_llamafactory)  # the vLLM environment
-    rows = list(read_jsonl(workdir.source_path(tmp_path)))
+    rows = list(read_jsonl(layout.source_path(tmp_path)))
     rows[1]["instruction"] = "A question edited after the prompts were rendered."
-    write_jsonl(workdir.source_path(tmp_path), rows)
+    write_jsonl(layout.source_path(tmp_path), rows)
     gen = generate.VllmGenerator("m", engine=_FakeLLM(), sampling_params_cls=_FakeParams)
     with Cache(tmp_path / "c.sqlite") as cache:
         with pytest.raises(SdrrlError, match=r"rendered from other questions.*1 row.*--prompts-only"):
             generate.run_generate(tmp_path, cfg, cache, gen)
         assert cache.count("response") == 0
-    workdir.prompts_path(tmp_path).with_suffix(".meta.json").unlink()  # copied without its meta file
+    layout.prompts_path(tmp_path).with_suffix(".meta.json").unlink()  # copied without its meta file
     with Cache(tmp_path / "c.sqlite") as cache, pytest.raises(SdrrlError, match=r"meta\.json.*--prompts-only"):
         generate.run_generate(tmp_path, cfg, cache, gen)
 
@@ -758,3 +764,56 @@ def test_language_id_keeps_indonesian_that_cld3_calls_malay_and_rejects_english(
     reason, _ = lid.check("The river flows from the mountains to the sea every day.")
     assert reason == "off_target:en"
     assert LanguageIdFilter("ces").check("Sungai mengalir dari pegunungan ke laut.")[0] == "off_target:ms"
+
+
+def test_one_fingerprint_and_marker_for_every_skip_if_unchanged(tmp_path):
+    from sdrrl.fingerprint import current, fingerprint, record
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    key = fingerprint(["cmd"], folder)
+    (folder / "config.json").write_text('{"a": 1}')
+    changed_content = fingerprint(["cmd"], folder)
+    (folder / "config.json").rename(folder / "other.json")
+    assert len({key, changed_content, fingerprint(["cmd"], folder), fingerprint(["cmd"], tmp_path / "gone")}) == 4
+    assert fingerprint(["cmd"], folder) == fingerprint(["cmd"], folder)
+
+    out, marker = tmp_path / "out.jsonl", tmp_path / "out.jsonl.done"
+    out.write_text("a\n")
+    assert current(marker, key, [out]) is None  # never recorded
+    record(marker, key, [out], by="shard 0")
+    assert current(marker, key, [out])["by"] == "shard 0"
+    assert current(marker, changed_content, [out]) is None  # other inputs
+    out.write_text("b\n")
+    assert current(marker, key, [out]) is None  # the output changed since
+    record(marker, key, [out], content=False)  # presence only (the demo's steps)
+    out.write_text("c\n")
+    assert current(marker, key, [out]) is not None
+    out.unlink()
+    assert current(marker, key, [out]) is None
+
+
+def test_cache_keys_stay_as_written_and_a_stage_fingerprint_names_the_model_as_the_cache_does(tmp_path):
+    """Existing caches stay valid (each key is the one earlier versions wrote), and a shard's fingerprint
+    names the model in full like the cache: two different models in folders of one base name
+    (two runs' checkpoint-500) never pass for one."""
+    from sdrrl.pipeline import generate, translate
+    from sdrrl.pipeline.filters import CometKiwiFilter
+
+    write_jsonl(layout.source_path(tmp_path), [{"id": "1", "instruction": "Hi", "input": "", "output": "Hello"}])
+
+    def gen(model):
+        return generate.dependencies(tmp_path, config.from_dict({"generate": {"model": model}}).generate)
+    a, b = gen("/runs/a/checkpoint-500"), gen("/runs/b/checkpoint-500")
+    assert a.outputs.key(text="Hi") == make_key("response", "/runs/a/checkpoint-500", {
+        "template": "default", "max_new_tokens": 512, "temperature": 0.0, "top_p": 1.0}, text="Hi")
+    assert a.record["model"] == "/runs/a/checkpoint-500" and a.fingerprint() != b.fingerprint()
+    assert layout.differences(a.record, b.record) == ["model"]
+    tr = translate.Translator("/m/nllb")
+    assert tr.outputs().key(src="eng_Latn", tgt="ind_Latn", text="Hi") == make_key(
+        "translation", "/m/nllb", {"beam_size": 4, "max_length": 200, "length_penalty": 1.0},
+        src="eng_Latn", tgt="ind_Latn", text="Hi")
+    assert CometKiwiFilter("/m/kiwi").key("Hi", "Halo") == make_key("qe", "/m/kiwi", {}, src="Hi", mt="Halo")
+    write_jsonl(layout.source_path(tmp_path), [{"id": "1", "instruction": "Hi!", "input": "", "output": "Hello"}])
+    assert layout.differences(a.record, gen("/runs/a/checkpoint-500").record) == ["inputs.source"]

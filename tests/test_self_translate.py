@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
+from sdrrl import layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
-from sdrrl.pipeline import config, workdir
+from sdrrl.pipeline import config
 from sdrrl.pipeline.cache import Cache
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ MAX_NEW = 8  # a random model never stops: a short limit keeps the tests fast
 
 def _synth_rows(n: int) -> list[dict]:
     rows = list(read_jsonl(SAMPLES / "instructions_eng.jsonl"))[:n]
-    return [{"id": str(i), "from": "G" if i % 2 else "D", "x": workdir.question(r), "y": r["output"],
+    return [{"id": str(i), "from": "G" if i % 2 else "D", "x": layout.question(r), "y": r["output"],
              "y_hat": " ".join(reversed(r["output"].split(". ")))} for i, r in enumerate(rows)]
 
 
@@ -62,13 +63,13 @@ def test_self_translation_through_the_stage_keeps_layout_and_a_second_run_is_all
     from sdrrl.pipeline.translate import LlmTranslator, make_translator, run_translate
 
     rows = _synth_rows(6)
-    write_jsonl(workdir.synth_path(tmp_path), rows)
+    write_jsonl(layout.synth_path(tmp_path), rows)
     cfg = _cfg(tiny_models.llama, tmp_path)
     translator = make_translator(cfg.translate, generate=cfg.generate)
     assert isinstance(translator, LlmTranslator) and translator.model == str(tiny_models.llama)
     with Cache(cfg.cache_path) as cache:
         stats = run_translate(tmp_path, cfg, "eng", "ces", cache, translator)
-        first = workdir.translations_path(tmp_path, "eng", "ces").read_bytes()
+        first = layout.translations_path(tmp_path, "eng", "ces").read_bytes()
         assert stats["model_calls"] >= 2 and translator.segments_translated == stats["unique_segments"]
         assert cache.count("translation") == stats["unique_segments"]
         out = [json.loads(line) for line in first.decode().splitlines()]
@@ -82,7 +83,7 @@ def test_self_translation_through_the_stage_keeps_layout_and_a_second_run_is_all
         again = make_translator(cfg.translate, generate=cfg.generate)
         assert run_translate(tmp_path, cfg, "eng", "ces", cache, again)["model_calls"] == 0
         assert again.segments_translated == 0 and again._generator is None  # the LLM was never loaded
-        assert workdir.translations_path(tmp_path, "eng", "ces").read_bytes() == first
+        assert layout.translations_path(tmp_path, "eng", "ces").read_bytes() == first
 
         # the prompt is in the cache key: another instruction translates again
         other = _cfg(tiny_models.llama, tmp_path, llm_prompt="Render this {from_lang} text in {to_lang}.")
@@ -142,12 +143,12 @@ def test_self_translation_resumes_after_a_crash_and_shards_give_the_same_output(
     rows = _synth_rows(10)
     fresh, crashed, sharded = tmp_path / "fresh", tmp_path / "crashed", tmp_path / "sharded"
     for w in (fresh, crashed, sharded):
-        write_jsonl(workdir.synth_path(w), rows)
+        write_jsonl(layout.synth_path(w), rows)
 
     cfg = _cfg(tiny_models.llama, fresh, batch_size=4)
     with Cache(cfg.cache_path) as cache:
         total = run_translate(fresh, cfg, "eng", "ces", cache)
-    expected = workdir.translations_path(fresh, "eng", "ces").read_bytes()
+    expected = layout.translations_path(fresh, "eng", "ces").read_bytes()
     assert total["model_calls"] >= 4
 
     # a run that dies after two model calls (the real engine; the crash is injected between calls)
@@ -164,19 +165,19 @@ def test_self_translation_resumes_after_a_crash_and_shards_give_the_same_output(
     with Cache(cfg.cache_path) as cache:
         with pytest.raises(KeyboardInterrupt):
             run_translate(crashed, cfg, "eng", "ces", cache, dying)
-        assert not workdir.translations_path(crashed, "eng", "ces").exists()
+        assert not layout.translations_path(crashed, "eng", "ces").exists()
         kept = cache.count("translation")
         assert 0 < kept < total["unique_segments"]
         resumed = make_translator(cfg.translate, generate=cfg.generate)
         run_translate(crashed, cfg, "eng", "ces", cache, resumed)
     assert resumed.segments_translated == total["unique_segments"] - kept
-    assert workdir.translations_path(crashed, "eng", "ces").read_bytes() == expected
+    assert layout.translations_path(crashed, "eng", "ces").read_bytes() == expected
 
     cfg = _cfg(tiny_models.llama, sharded, batch_size=4)
     with Cache(cfg.cache_path) as cache:
         for i in (1, 0):
             run_translate(sharded, cfg, "eng", "ces", cache, num_shards=2, shard_index=i)
-    assert workdir.translations_path(sharded, "eng", "ces").read_bytes() == expected
+    assert layout.translations_path(sharded, "eng", "ces").read_bytes() == expected
 
 
 def test_self_translation_config(tiny_models, tmp_path):

@@ -83,6 +83,16 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     return n
 
 
+def read_json_object(path: str | os.PathLike) -> dict:
+    """A small JSON record (a marker, a lock holder): the object in the file, or {} when the file is
+    missing, unreadable, not JSON or not an object (a record is written whole, or not yet)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """The sha256 of a file's bytes, read in 4 MiB blocks (data files can be gigabytes)."""
     digest = hashlib.sha256()

@@ -1,9 +1,8 @@
 """Preflight checks: does every model, file and folder a run names exist, before any model loads?
 
-A model is named by a local path or a hub id. A name that exists on disk, or that can only be a path
-(absolute, ``./``, ``~``, more than one ``/``, a ``.ckpt`` file), is a local path: when it is missing,
-the problem is "path does not exist", never a hub problem. Anything else is a hub id: with
-``HF_HUB_OFFLINE`` set it must be in the local Hugging Face cache; otherwise a copy in the cache is
+A model is named by a local path or a hub id, as :mod:`sdrrl.hub` decides: a local path that is
+missing is the problem "path does not exist", never a hub problem. A hub id must be in the local
+Hugging Face cache when the hub is off (:func:`sdrrl.hub.offline`); otherwise a copy in the cache is
 enough, and the hub is asked (metadata only, nothing is downloaded) whether it exists and whether
 this machine may download it (gated models).
 
@@ -16,18 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sdrrl import hub
 from sdrrl.errors import ModelNotFoundError, SdrrlError
-
-
-def is_offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def looks_local(name: str) -> bool:
-    """A name that cannot be a hub id (``org/name`` or a legacy bare ``name``)."""
-    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
-            or name.endswith((".ckpt", ".bin", ".safetensors", ".yaml", ".json")))
 
 
 def path_problem(value: str, key: str, what: str, fix: str, *, folder: bool | None = None) -> SdrrlError | None:
@@ -44,17 +33,12 @@ def path_problem(value: str, key: str, what: str, fix: str, *, folder: bool | No
 
 def _hub_problem(repo: str, filename: str, key: str, what: str, fix: str) -> SdrrlError | None:
     """A hub id: in the local cache (offline), or existing and downloadable (online)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        if isinstance(try_to_load_from_cache(repo, filename), str):
-            return None
-    except Exception:  # noqa: BLE001 - an invalid repo id: reported below like a missing one
-        pass
-    if is_offline():
+    if hub.cached(repo, filename) is not None:
+        return None
+    if hub.offline():
         return ModelNotFoundError(
             f"{key}: {what} {repo!r} is not in the local Hugging Face cache (no {filename}) and "
-            "HF_HUB_OFFLINE is set.",
+            f"{hub.offline_setting()} turns the hub off.",
             f"on a machine with hub access run `huggingface-cli download {repo}` and copy the cache folder "
             f"(models--{repo.replace('/', '--')}) into this machine's HF cache, or {fix}")
     try:  # online: metadata only
@@ -86,7 +70,7 @@ def hf_model_problem(name: str, key: str, what: str = "model") -> SdrrlError | N
             return ModelNotFoundError(f"{key}: {what} path {name!r} is not a Hugging Face model folder "
                                       "(no config.json in it).", fix)
         return None
-    if looks_local(name):
+    if hub.looks_local(name):
         return ModelNotFoundError(f"{key}: {what} path {name!r} does not exist.", f"check the path, or {fix}")
     return _hub_problem(name, "config.json", key, what, fix)
 
@@ -99,35 +83,27 @@ def comet_model_problem(name: str, key: str, what: str = "COMET model") -> Sdrrl
         return SdrrlError(f"{key} is empty.", fix)
     p = Path(os.path.expanduser(name))
     if p.exists():
-        ckpt = p if p.is_file() else p / "checkpoints" / "model.ckpt"
+        ckpt = hub.comet_checkpoint_file(p)
         if not ckpt.is_file():
-            return ModelNotFoundError(f"{key}: {what} folder {name!r} has no checkpoints/model.ckpt.", fix)
-        hparams = ckpt.parent.parent / "hparams.yaml"
+            return ModelNotFoundError(f"{key}: {what} folder {name!r} has no {hub.COMET_CHECKPOINT}.", fix)
+        hparams = hub.comet_hparams(ckpt)
         if not hparams.is_file():
             return ModelNotFoundError(f"{key}: {what} checkpoint {name!r} has no hparams.yaml two folders up "
                                       f"({hparams}).", fix)
-        return _encoder_problem(hparams, key, what)
-    if looks_local(name):
+        return _encoder_problem(ckpt, key, what)
+    if hub.looks_local(name):
         return ModelNotFoundError(f"{key}: {what} path {name!r} does not exist.", f"check the path, or {fix}")
-    problem = _hub_problem(name, "checkpoints/model.ckpt", key, what, fix)
-    if problem is None and is_offline():
-        from huggingface_hub import try_to_load_from_cache
-
-        hparams = try_to_load_from_cache(name, "hparams.yaml")
-        if isinstance(hparams, str):
-            return _encoder_problem(Path(hparams), key, what)
+    problem = _hub_problem(name, str(hub.COMET_CHECKPOINT), key, what, fix)
+    if problem is None and hub.offline():
+        ckpt = hub.cached(name, str(hub.COMET_CHECKPOINT))
+        if ckpt is not None and hub.comet_hparams(ckpt).is_file():
+            return _encoder_problem(ckpt, key, what)
     return problem
 
 
-def _encoder_problem(hparams: Path, key: str, what: str) -> SdrrlError | None:
+def _encoder_problem(ckpt: Path, key: str, what: str) -> SdrrlError | None:
     """COMET builds its encoder from ``pretrained_model`` (config and tokenizer only): it must resolve too."""
-    import yaml
-
-    try:
-        encoder = (yaml.safe_load(hparams.read_text(encoding="utf-8")) or {}).get("pretrained_model")
-    except Exception:  # noqa: BLE001 - an unreadable hparams.yaml is COMET's to report
+    encoder = hub.comet_encoder(ckpt)  # None: an unreadable hparams.yaml is COMET's to report
+    if encoder is None:
         return None
-    if not isinstance(encoder, str) or not encoder:
-        return None
-    problem = hf_model_problem(encoder, f"{key} (encoder {encoder!r} named in {hparams})", "encoder")
-    return problem
+    return hf_model_problem(encoder, f"{key} (encoder {encoder!r} named in {hub.comet_hparams(ckpt)})", "encoder")

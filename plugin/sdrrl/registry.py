@@ -106,6 +106,11 @@ def _clean_row(row: Any, index: int, name: str, system: bool) -> dict[str, str]:
     return {k: out[k] for k in ("instruction", "input", "output", "system") if k in out}
 
 
+def data_file(name: str) -> str:
+    """The data file of registry entry ``name``, as ``sdrrl export`` names it: ``{name}.jsonl``."""
+    return f"{name}.jsonl"
+
+
 def write_dataset(dataset_dir: str | os.PathLike, name: str, rows: Iterable[Mapping[str, Any]], *,
                   system: bool = False, file_name: str | None = None, **extra: Any) -> tuple[Entry, int]:
     """Validate ``rows`` and write them to ``dataset_dir/<file_name>`` as JSON Lines, atomically.
@@ -120,7 +125,7 @@ def write_dataset(dataset_dir: str | os.PathLike, name: str, rows: Iterable[Mapp
         raise RegistryError(f"Unknown registry keys {sorted(unknown)} for {name!r}.",
                             f"use only LLaMA-Factory's keys: {', '.join(sorted(ENTRY_KEYS))}.")
     out_dir = ensure_writable_dir(dataset_dir)
-    file_name = file_name or f"{name}.jsonl"
+    file_name = file_name or data_file(name)
     n = 0
     with atomic_open(out_dir / file_name) as fh:
         for i, row in enumerate(rows):

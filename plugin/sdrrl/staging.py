@@ -1,9 +1,10 @@
-"""Replace a whole folder in one atomic step; keep worker processes from outliving their parent.
+"""Replace a whole folder in one atomic step; run worker processes that never outlive their parent.
 
 ``replace_dir(DIR)`` is how ``sdrrl export`` writes a registry as a transaction:
 
-1. It takes an exclusive ``flock`` on ``DIR`` itself (the kernel drops it when the holder dies, so
-   a killed export is never an obstacle); a second export into the same folder waits for the first.
+1. It takes an exclusive lock on ``DIR`` itself (a :class:`sdrrl.pipeline.lock.DirLock`: an ``flock``
+   the kernel drops when the holder dies, so a killed export is never an obstacle); a second export
+   into the same folder waits for the first.
 2. It removes what a killed export left next to ``DIR`` (``.DIR.sdrrl-stage-*`` folders).
 3. It makes the stage ``PARENT/.DIR.sdrrl-stage-XXXX`` on the same file system and fills it with
    hard links to every file of ``DIR`` (sub-folders and symlinks are recreated; a file that cannot
@@ -27,21 +28,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import shutil
 import signal
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from sdrrl.errors import SdrrlError
+from sdrrl.pipeline.lock import DirLock
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 _PR_SET_PDEATHSIG = 1
 STAGE_TAG = "sdrrl-stage-"
+T = TypeVar("T")
+R = TypeVar("R")
 OLD_TAG = "sdrrl-old-"
 
 
@@ -61,6 +64,72 @@ def die_with_parent(parent_pid: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def fork_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``fn(item)`` for every item in forked child processes, at most ``workers`` at a time, one child
+    per item; yields the results in ``items``' order as they come.
+
+    ``fn`` and everything it reaches are inherited through ``fork`` (copy-on-write), never pickled:
+    large shared inputs cost nothing to hand over, and no module global carries them. Only results
+    travel back (pickled). A child dies with its parent (:func:`die_with_parent`); an exception in a
+    child is raised here; a child that dies without a result (killed) is an error naming its item."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("fork")
+    parent = os.getpid()
+
+    def child(conn, item) -> None:
+        die_with_parent(parent)
+        try:
+            outcome = ("ok", fn(item))
+        except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
+            outcome = ("error", err)
+        try:
+            conn.send(outcome)
+        except Exception as err:  # noqa: BLE001 - an unpicklable result or exception: say what it was
+            conn.send(("error", RuntimeError(f"{type(outcome[1]).__name__} in a worker: {outcome[1]} ({err})")))
+        conn.close()
+
+    todo = list(enumerate(items))
+    todo.reverse()
+    running: dict[int, tuple] = {}
+    done: dict[int, tuple] = {}
+    next_out = 0
+    try:
+        while next_out < len(items):
+            while todo and len(running) < max(1, workers):
+                i, item = todo.pop()
+                receive, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=child, args=(send, item), daemon=True)
+                proc.start()
+                send.close()
+                running[i] = (proc, receive)
+            ready = wait([receive for _, receive in running.values()])
+            for i, (proc, receive) in list(running.items()):
+                if receive not in ready:
+                    continue
+                try:
+                    done[i] = receive.recv()
+                except EOFError:
+                    proc.join()
+                    done[i] = ("error", RuntimeError(f"a worker process died (exit code {proc.exitcode}) "
+                                                     f"working on {items[i]!r}"))
+                proc.join()
+                receive.close()
+                del running[i]
+            while next_out in done:
+                status, value = done.pop(next_out)
+                next_out += 1
+                if status == "error":
+                    raise value
+                yield value
+    finally:
+        for proc, receive in running.values():
+            proc.kill()
+            proc.join()
+            receive.close()
 
 
 def exchange(a: Path, b: Path) -> bool:
@@ -114,31 +183,20 @@ def _restore_interrupted_swap(target: Path, log: Callable[[str], None]) -> bool:
     return True
 
 
-def _lock(target: Path, log: Callable[[str], None]) -> int:
-    """An exclusive flock on the folder itself, re-taken if the folder was swapped meanwhile."""
-    waited = False
+def _lock(target: Path, log: Callable[[str], None]) -> DirLock:
+    """An exclusive lock on the registry folder itself (a :class:`DirLock` follows the folder when it
+    is swapped), taken after any swap a killed export left half done is undone."""
     while True:
         if target.exists() and not target.is_dir():
             raise SdrrlError(f"{str(target)!r} is a file, not a registry folder.", "choose a folder for --out.")
         with contextlib.suppress(FileExistsError):
             target.mkdir()
-        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not waited:
-                log(f"waiting for another sdrrl export into {target} to finish")
-                waited = True
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        held = os.fstat(fd)
-        try:
-            now = os.stat(target)
-            same = (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
-        except FileNotFoundError:
-            same = False
-        if same and not _restore_interrupted_swap(target, log):
-            return fd
-        os.close(fd)
+        held = DirLock(target, f"registry folder {target}", say=log,
+                       waiting=f"waiting for another sdrrl export into {target} to finish")
+        held.acquire(wait=None, say_every_s=float("inf"))
+        if not _restore_interrupted_swap(target, log):
+            return held
+        held.release()  # the restored folder is another inode: lock that one
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -194,7 +252,7 @@ def replace_dir(target: str | os.PathLike, *, log: Callable[[str], None] = lambd
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        fd = _lock(target, log)
+        held = _lock(target, log)
     except OSError as err:
         raise SdrrlError(f"Cannot open the registry folder {str(target)!r}: {err.strerror or err}.",
                          "choose a writable output folder, or fix its permissions.") from None
@@ -232,4 +290,4 @@ def replace_dir(target: str | os.PathLike, *, log: Callable[[str], None] = lambd
         _fsync_dir(parent)
         shutil.rmtree(stage, ignore_errors=True)  # the old folder; a kill here: the next export removes it
     finally:
-        os.close(fd)
+        held.release()

@@ -14,7 +14,6 @@ plumbing (load, generate, convert, score), not quality.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -27,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from sdrrl.errors import SdrrlError
+from sdrrl.fingerprint import fingerprint
 from sdrrl.io import ensure_writable_dir
+from sdrrl.pipeline.lock import DirLock, acquired
 
 # Bump when a builder changes in a way its settings do not show (new files, other defaults).
 TINY_MODELS_VERSION = "1"
@@ -240,42 +241,15 @@ def _strings_in(obj: Any) -> Iterator[str]:
             yield from _strings_in(value)
 
 
-def _corpus_digest(texts: list[str]) -> str:
-    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
-
-
 def content_key(name: str, settings: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
     """Short hash of what a build depends on: builder, settings, version, training text, inputs."""
-    payload = {
-        "builder": name,
-        "version": TINY_MODELS_VERSION,
-        "settings": settings,
-        "corpus": _corpus_digest(sample_texts()),
-        "extra": extra or {},
-    }
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return fingerprint({"builder": name, "version": TINY_MODELS_VERSION, "settings": settings,
+                        "corpus": fingerprint(sample_texts()), "extra": extra or {}})[:16]
 
 
 def _resolve_cache(cache_dir: str | os.PathLike | None) -> Path:
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     return ensure_writable_dir(cache).resolve()
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """An exclusive lock across processes, so two test sessions do not build the same model twice."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: rely on the atomic rename alone
-        yield
-        return
-    with open(lock_path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def build_once(cache_dir: str | os.PathLike | None, name: str, settings: dict[str, Any],
@@ -289,7 +263,9 @@ def build_once(cache_dir: str | os.PathLike | None, name: str, settings: dict[st
     final = cache / f"{name}-{content_key(name, settings, extra)}"
     if final.is_dir():
         return final
-    with _locked(cache / f".{final.name}.lock"):
+    # one builder per model, across processes (two test sessions) and threads
+    builder = DirLock(cache / f".{final.name}.lock", f"build of the tiny model {final.name} in {cache}")
+    with acquired(builder, wait=None, quiet_s=5.0):
         if final.is_dir():  # another process finished it while we waited
             return final
         for stale in cache.glob(f".{final.name}.building-*"):  # left by a killed build

@@ -16,7 +16,6 @@ reused, not run.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shlex
@@ -66,9 +65,12 @@ class Demo:
         marker = self.work / ".steps" / f"{slug}.json"
         key = None
         if inputs is not None:
-            key = _fingerprint([str(c) for c in cmd], env or {}, inputs)
-            done = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else {}
-            if done.get("key") == key and all(Path(o).exists() for o in outputs or ()):
+            from sdrrl.fingerprint import current, fingerprint
+
+            # the command, its extra environment and the content of every input (folders recursively)
+            key = fingerprint([str(c) for c in cmd], sorted((env or {}).items()), *map(Path, inputs))
+            done = current(marker, key, outputs or ())
+            if done is not None:
                 print("reused: command and inputs unchanged since its last run (delete "
                       f"{marker} to force it)", flush=True)
                 self.steps.append({"title": title, "command": shown, "seconds": 0.0, "log": done.get("log", ""),
@@ -91,10 +93,10 @@ class Demo:
             self.write_report(failed=True)
             raise SdrrlError(f"demo step '{title}' failed (exit {proc.returncode}); its log is {log}.",
                              "read the log's last lines; fix and run `make demo` again (finished steps are reused).")
-        if key is not None:
-            from sdrrl.io import write_json
+        if key is not None:  # outputs by presence: a step's output folder may change later (old results pruned)
+            from sdrrl.fingerprint import record
 
-            write_json(marker, {"key": key, "title": title, "log": str(log)})
+            record(marker, key, outputs or (), content=False, title=title, log=str(log))
         return True
 
     def write_report(self, failed: bool = False, extra: str = "") -> Path:
@@ -123,23 +125,6 @@ def _offline_env() -> dict[str, str]:
                TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES=env.get("CUDA_VISIBLE_DEVICES", ""),
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return env
-
-
-def _fingerprint(cmd: list[str], env: dict, inputs: list[Path]) -> str:
-    """Hash of a step's command, its extra environment and the content of every input file (folders
-    recursively, links followed), so that a changed input re-runs the step and nothing else does."""
-    h = hashlib.sha256(json.dumps([cmd, sorted(env.items())], ensure_ascii=False).encode("utf-8"))
-    for root in inputs:
-        root = Path(root)
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        if not root.exists():
-            h.update(f"missing:{root}".encode())
-        for f in files:
-            h.update(f"{f.relative_to(root) if f != root else f.name}\0".encode())
-            with f.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-    return h.hexdigest()
 
 
 def _shipped(relative: str) -> Path | None:
@@ -306,16 +291,17 @@ def _report_excerpt(report_dir: Path) -> str:
 
 def _data_summary(registry: Path, targets: list[str]) -> str:
     """Rows per exported SDRRL subset and the SFT set, from the export's manifest."""
-    manifest = json.loads((registry / "manifest.json").read_text(encoding="utf-8"))
-    entries = manifest.get("entries", {})
+    from sdrrl.compose.manifest import MANIFEST, Manifest
+
+    entries = Manifest.read(registry).entries  # the export step has just written it
     rows = ["| registry entry | rows |", "|---|---|"]
     for name in sorted(entries):
         if any(name.startswith(f"sdrrl_eng-{tgt}_") for tgt in targets) or name == "sft_eng":
-            rows.append(f"| {name} | {entries[name].get('rows')} |")
+            rows.append(f"| {name} | {entries[name].rows} |")
     others = len(entries) - (len(rows) - 2)
     return (f"## Data ({registry / 'dataset_info.json'})\n\n" + "\n".join(rows)
             + f"\n\nplus {others} baseline and ablation entries; counts, config and lineage of every "
-            f"entry in {registry / 'manifest.json'}.")
+            f"entry in {registry / MANIFEST}.")
 
 
 def _tasks(langs: list[str]) -> list[str]:

@@ -6,8 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sdrrl.errors import SdrrlError
+
+if TYPE_CHECKING:
+    from sdrrl.compose.manifest import Manifest
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from sdrrl.compose import config as compose_config
     from sdrrl.compose import preflight
     from sdrrl.compose.export import export
+    from sdrrl.compose.manifest import MANIFEST
 
     cfg = compose_config.load(args.config)
     if args.workers is not None:
@@ -38,20 +43,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         manifest = export(cfg, args.out, overwrite=args.overwrite, log=log)
     except SdrrlError:
-        if args.hf_copy and (Path(args.out) / "manifest.json").is_file():
+        if args.hf_copy and (Path(args.out) / MANIFEST).is_file():
             try:  # copy what the registry holds; the export's own error is what gets reported
                 _hf_copy(args, None, log)
             except SdrrlError as err:
                 log(f"no Hugging Face copy: {err}")
         raise
-    print(f"exported {len(manifest['last_export'])} dataset(s) to {args.out} in {time.perf_counter() - start:.2f} s "
+    print(f"exported {len(manifest.last_export)} dataset(s) to {args.out} in {time.perf_counter() - start:.2f} s "
           f"(the registry folder was switched to the new export in one step; dataset_info.json and manifest.json updated)")
     if args.hf_copy:
         _hf_copy(args, manifest, log)
     return 0
 
 
-def _hf_copy(args: argparse.Namespace, manifest: dict | None, log) -> None:
+def _hf_copy(args: argparse.Namespace, manifest: Manifest | None, log) -> None:
     from sdrrl.compose.hfcopy import write_hf_copy
 
     folders = write_hf_copy(args.out, manifest, args.hf_copy, log=log)

@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sdrrl import layout
     from sdrrl.pipeline import lock, workdir
     from sdrrl.pipeline.cache import Cache
     from sdrrl.pipeline.generate import run_generate, write_prompts
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args, FIELDS)
     work = cfg.work
     workdir.check_shard(args.num_shards, args.shard_index)
-    needs_input = bool(args.input or args.max_rows is not None or not workdir.source_path(work).exists())
+    needs_input = bool(args.input or args.max_rows is not None or not layout.source_path(work).exists())
     preflight(args, cfg, "generate", needs_input)
     with lock.hold_work(work, args.num_shards, args.shard_index, wait_arg(args)):
         with lock.shared_work(work, "preparing D"):  # shards share D and the prompts

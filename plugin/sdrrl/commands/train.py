@@ -69,26 +69,20 @@ def preflight(args: dict) -> list[str]:
 def check_export_hashes(dataset_dir: Path, info: dict, names: list[str]) -> None:
     """Each data file ``sdrrl export`` wrote must still be the file its manifest.json describes
     (sha256): a registry that mixes two exports, or a file changed since, is named."""
-    import json
-
-    from sdrrl.compose.export import MANIFEST
+    from sdrrl.compose.manifest import MANIFEST, Manifest
     from sdrrl.io import file_sha256
     from sdrrl.errors import SdrrlError
 
-    path = dataset_dir / MANIFEST
-    if not path.is_file():
+    manifest = Manifest.read(dataset_dir)
+    if manifest is None:
         return  # not made by sdrrl export (or by a version before manifests)
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8")).get("entries") or {}
-    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
-        raise SdrrlError(f"{path} is not a valid manifest.", "export again (`sdrrl export --out DIR`).") from None
     bad = []
     for name in names:
-        entry = entries.get(name) if isinstance(entries, dict) else None
-        if not isinstance(entry, dict) or not entry.get("sha256") or entry.get("file") != info[name].get("file_name"):
-            continue
-        if file_sha256(dataset_dir / entry["file"]) != entry["sha256"]:
-            bad.append(entry["file"])
+        entry = manifest.entries.get(name)
+        if entry is None or entry.sha256 is None or entry.file != info[name].get("file_name"):
+            continue  # registered by hand, or exported before hashes were recorded
+        if file_sha256(dataset_dir / entry.file) != entry.sha256:
+            bad.append(entry.file)
     if bad:
         raise SdrrlError(
             f"Recipe cannot train yet: {len(bad)} data file(s) in {str(dataset_dir)!r} are not the files the export "
@@ -99,30 +93,25 @@ def check_export_hashes(dataset_dir: Path, info: dict, names: list[str]) -> None
 
 
 def check_model(args: dict) -> None:
-    """A local model path must exist; a hub id must be cached when the hub is off (HF_HUB_OFFLINE)."""
+    """A local model path must exist; a hub id must be cached when the hub is off (:mod:`sdrrl.hub`)."""
+    from sdrrl import hub
     from sdrrl.errors import ModelNotFoundError
 
     model = str(args.get("model_name_or_path") or "")
     if not model:
         raise ModelNotFoundError("The recipe names no model_name_or_path.", "set it in the recipe or as an override.")
-    # hub ids are org/name or a legacy bare name (gpt2); anything else is a local path
-    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1
-    path = Path(os.path.expanduser(model))
-    if path.exists():
+    if Path(os.path.expanduser(model)).exists():
         return
-    if looks_local:
+    if hub.looks_local(model):
         raise ModelNotFoundError(
             f"Model path {model!r} does not exist.",
             "build the tiny models with `sdrrl tiny-models --link demo_out/models`, or set "
             "model_name_or_path=<local folder or hub id>.")
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        from huggingface_hub import try_to_load_from_cache
-
-        if not isinstance(try_to_load_from_cache(model, "config.json"), str):
-            raise ModelNotFoundError(
-                f"Model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set.",
-                f"download it on a connected machine (huggingface-cli download {model}) and copy the cache, "
-                "or set model_name_or_path=<local folder>.")
+    if hub.offline() and hub.cached(model, "config.json") is None:
+        raise ModelNotFoundError(
+            f"Model {model!r} is not in the local Hugging Face cache and {hub.offline_setting()} turns the hub off.",
+            f"download it on a connected machine (huggingface-cli download {model}) and copy the cache, "
+            "or set model_name_or_path=<local folder>.")
 
 
 def run(args: argparse.Namespace) -> int:

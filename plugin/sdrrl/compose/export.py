@@ -1,10 +1,12 @@
 """Compose every planned registry entry from a pipeline work directory and export it.
 
-Writes ``DIR/{name}.jsonl`` through :func:`sdrrl.registry.write_dataset`, merges
-``DIR/dataset_info.json`` through :func:`sdrrl.registry.update_dataset_info`, and merges
-``DIR/manifest.json``: per entry its data file's sha256 and row count, method, languages, config
-values, input files with content hashes, and rows dropped by reason. All of it is written into a
-stage that replaces ``DIR`` in one step (:mod:`sdrrl.staging`).
+Three steps, kept apart: *compose* (:class:`PairComposer`, :func:`compose_sft`) turns the work
+directory's rows into a :class:`Composed` dataset, which says how to make its rows and what the
+manifest records of it, and writes nothing; *write* (:class:`_Writer`) writes ``DIR/{name}.jsonl``
+once per distinct content; the :class:`~sdrrl.compose.manifest.ManifestEntry` of each is made in one
+place (:func:`_manifest_entry`). :func:`export` then merges ``DIR/dataset_info.json``
+(:func:`sdrrl.registry.update_dataset_info`) and ``DIR/manifest.json``, all in a stage that replaces
+``DIR`` in one step (:mod:`sdrrl.staging`).
 
 Speed at paper scale (52,002 rows x 14 languages x every method, see benchmarks/bench_export.py):
 one process per language pair; each question is code-switched once per side and reused by every
@@ -26,24 +28,34 @@ import os
 import shutil
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sdrrl import languages
+from sdrrl import languages, layout
 from sdrrl.compose import codeswitch, parallel
 from sdrrl.compose.config import ComposeConfig
+from sdrrl.compose.manifest import MANIFEST, Manifest, ManifestEntry
 from sdrrl.compose.methods import PlannedEntry, plan
 from sdrrl.compose.subsets import PARALLEL_SUBSETS, SubsetSpec, json_string, transfer_lines
 from sdrrl.errors import DiskFullError, SdrrlError
-from sdrrl.io import atomic_open, file_sha256, write_json
-from sdrrl.registry import Entry, update_dataset_info, write_dataset
-
-MANIFEST = "manifest.json"
-FILTER_FIELDS = ("x", "y", "y_hat", "x_mt", "y_mt", "y_hat_mt")
+from sdrrl.io import atomic_open, file_sha256
+from sdrrl.layout import ExcludedRow, FilteredRow, SourceRow, SynthRow
+from sdrrl.registry import Entry, data_file, update_dataset_info, write_dataset
 
 
-def _read_jsonl_hashed(path: Path, required: tuple[str, ...]) -> tuple[list[dict], str]:
-    """Rows of a JSON Lines file and the sha256 of its bytes (read once for both)."""
+@dataclass(frozen=True)
+class Rows:
+    """The rows of a work-directory file, and the files they came from (path + sha256, for the manifest)."""
+
+    rows: list[dict]
+    sources: list[dict]
+
+
+def _read_rows(path: Path, row_type: type) -> Rows:
+    """A work-directory file's rows, each with every key of ``row_type``, and the sha256 of its bytes
+    (read once for both)."""
+    required = layout.keys(row_type)
     if not path.is_file():
         raise SdrrlError(f"Pipeline output not found: {str(path)!r}.",
                          "run the pipeline that writes it (`sdrrl build --config FILE`), or fix work_dir in the config.")
@@ -63,10 +75,47 @@ def _read_jsonl_hashed(path: Path, required: tuple[str, ...]) -> tuple[list[dict
                              "re-run the stage that wrote it; a finished stage writes whole files.") from None
         if not isinstance(row, dict) or any(k not in row for k in required):
             missing = [k for k in required if not isinstance(row, dict) or k not in row]
-            raise SdrrlError(f"{path}:{lineno}: row lacks {missing} (see docs/CONTRACTS.md).",
+            raise SdrrlError(f"{path}:{lineno}: row lacks {missing} (a {row_type.__name__}, sdrrl/layout.py).",
                              "re-run the stage that wrote it with this sdrrl version.")
         rows.append(row)
-    return rows, hashlib.sha256(data).hexdigest()
+    return Rows(rows, [{"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}])
+
+
+@dataclass
+class Composed:
+    """One dataset composed and not yet written: how to make its rows, and what its manifest entry says."""
+
+    entry: PlannedEntry
+    content: tuple                 # same content key, same bytes: written once, linked under the other names
+    make_rows: Callable[[], list]  # row dicts, or ready JSON lines (subsets.transfer_lines: the same bytes)
+    total: int                     # the rows it is drawn from, and what they are (for "would be empty")
+    what: str
+    config: dict
+    inputs: list[dict]
+    dropped: Counter = field(default_factory=Counter)  # filled while make_rows runs
+    parallel: dict | None = None
+    monolingual: dict | None = None
+    rows_missing_from_filter_file: int | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """A data file as written: under which entry's name, its rows, sha256 and drops."""
+
+    name: str
+    rows: int
+    sha256: str
+    dropped: dict
+
+
+def _manifest_entry(c: Composed, written: Written) -> ManifestEntry:
+    """The manifest's record of a written dataset (the one place an entry is made)."""
+    e = c.entry
+    return ManifestEntry(file=data_file(e.name), sha256=written.sha256, rows=written.rows, method=e.method,
+                         subset=e.spec.kind if e.spec else None, source=e.source, target=e.target,
+                         config=c.config, inputs=c.inputs, dropped=written.dropped, parallel=c.parallel,
+                         monolingual=c.monolingual, rows_missing_from_filter_file=c.rows_missing_from_filter_file,
+                         same_content_as=written.name if written.name != e.name else None)
 
 
 def _link_or_copy(src: Path, dest: Path, mode: str) -> None:
@@ -89,24 +138,23 @@ def _link_or_copy(src: Path, dest: Path, mode: str) -> None:
 class _Writer:
     """Writes each distinct dataset once; later names with the same content get a link."""
 
-    def __init__(self, out: Path, mode: str, written: dict | None = None):
+    def __init__(self, out: Path, mode: str, written: dict[tuple, Written] | None = None):
         self.out, self.mode = out, mode
-        # key -> (first name, rows, drops, sha256): what a later name with the same content links to
-        self.written: dict[Any, tuple[str, int, dict, str]] = dict(written or {})
+        self.written: dict[tuple, Written] = dict(written or {})  # content key -> the first file written
 
-    def write(self, name: str, key: Any, rows_fn: Callable[[], list],
-              dropped: Counter) -> tuple[int, str | None, dict, str]:
-        """``rows_fn`` returns row dicts (validated and written by ``registry.write_dataset``) or
-        ready JSON lines from ``subsets.transfer_lines`` (the paper-scale path; same bytes).
-        Returns (rows, name it links to or None, drops, sha256 of the file)."""
-        if key in self.written:
-            first, n, drops, sha = self.written[key]
-            _link_or_copy(self.out / f"{first}.jsonl", self.out / f"{name}.jsonl", self.mode)
-            return n, first, drops, sha
-        rows = rows_fn()
-        if rows and isinstance(rows[0], str):
+    def write(self, c: Composed) -> ManifestEntry:
+        """Write ``c`` (or link the file of the same content); an empty dataset is an error."""
+        name = c.entry.name
+        first = self.written.get(c.content)
+        if first is not None:
+            _link_or_copy(self.out / data_file(first.name), self.out / data_file(name), self.mode)
+            return _manifest_entry(c, first)
+        rows = c.make_rows()
+        if not rows:
+            raise _empty_error(name, c.total, c.dropped, c.what)
+        if isinstance(rows[0], str):
             h = hashlib.sha256()  # hashed as written, in the worker that writes it
-            with atomic_open(self.out / f"{name}.jsonl", "wb") as fh:
+            with atomic_open(self.out / data_file(name), "wb") as fh:
                 for i in range(0, len(rows), 8192):
                     chunk = "".join(rows[i:i + 8192]).encode("utf-8")
                     h.update(chunk)
@@ -114,9 +162,9 @@ class _Writer:
             n, sha = len(rows), h.hexdigest()
         else:
             _, n = write_dataset(self.out, name, rows)
-            sha = file_sha256(self.out / f"{name}.jsonl")
-        self.written[key] = (name, n, dict(dropped), sha)
-        return n, None, dict(dropped), sha
+            sha = file_sha256(self.out / data_file(name))
+        self.written[c.content] = written = Written(name, n, sha, dict(c.dropped))
+        return _manifest_entry(c, written)
 
 
 def _empty_error(name: str, total: int, dropped: Counter, what: str) -> SdrrlError:
@@ -126,46 +174,44 @@ def _empty_error(name: str, total: int, dropped: Counter, what: str) -> SdrrlErr
                       "thresholds, fix the translations, or leave this target out of the config.")
 
 
-# State shared with forked workers (inherited copy-on-write, never pickled).
-_SHARED: dict[str, Any] = {}
-
-
 class PairComposer:
-    """Builds every planned entry of one source/target pair."""
+    """Composes every planned entry of one source/target pair from inputs it loads once (writes nothing)."""
 
-    def __init__(self, cfg: ComposeConfig, src: str, tgt: str, entries: list[PlannedEntry], out: Path,
-                 synth: tuple[list[dict], dict] | None, written: dict):
-        self.cfg, self.src, self.tgt, self.entries, self.out = cfg, src, tgt, entries, out
+    def __init__(self, cfg: ComposeConfig, src: str, tgt: str, entries: list[PlannedEntry], synth: Rows | None):
+        self.cfg, self.src, self.tgt, self.entries = cfg, src, tgt, entries
         self.synth = synth
-        self.writer = _Writer(out, cfg.duplicates, written)
         self.work = cfg.path(cfg.work_dir)
         self.notes: list[str] = []
-        self._filter: tuple[list[dict], list[dict]] | None = None
+        self._filter: Rows | None = None
         self._excluded: dict | None = None
         self._dicts: dict[str, codeswitch.Dictionary] = {}
-        self._questions: dict[tuple, list] = {}
+        # computed once per pair and shared by every subset and method that needs them:
+        self._columns: dict[tuple[str, str], list[str | None]] = {}  # (synth|filter, field) -> JSON strings
+        self._questions: dict[tuple[bool, bool, bool], list[str | None]] = {}  # (from synth, translated, switched)
+        self._encoded: dict[tuple[bool, bool, bool], list[str | None]] = {}    # the same, JSON-encoded
+        self._switched: dict[bool, dict[Any, str]] = {}  # translated side? -> row id -> switched question
         self._parallel: parallel.ParallelSample | None = None
         self._monolingual = None
         self.has_filter_subsets = any(e.spec.kind in ("tl", "lt", "tt") for e in entries)
 
     # --- inputs, each loaded at most once -------------------------------------------------
-    def filter_rows(self) -> tuple[list[dict], list[dict]]:
+    def filter_rows(self) -> Rows:
+        """The filter file's rows; its sources name the exclusions file too (rejection reasons)."""
         if self._filter is None:
-            path = self.work / "filter" / f"{self.src}-{self.tgt}.jsonl"
-            rows, sha = _read_jsonl_hashed(path, ("id", "x"))
-            self._check_same_synth(path, rows)
-            sources = [{"path": str(path), "sha256": sha}]
-            exc = path.with_name(f"{self.src}-{self.tgt}.excluded.jsonl")
+            path = layout.filtered_path(self.work, self.src, self.tgt)
+            filtered = _read_rows(path, FilteredRow)
+            self._check_same_synth(path, filtered.rows)
+            exc = layout.excluded_path(self.work, self.src, self.tgt)
             self._excluded = {}
             if exc.is_file():
-                exc_rows, exc_sha = _read_jsonl_hashed(exc, ())
-                sources.append({"path": str(exc), "sha256": exc_sha})
-                for r in exc_rows:  # "field" names the source text (x) or its translation (x_mt)
+                excluded = _read_rows(exc, ExcludedRow)
+                filtered.sources.extend(excluded.sources)
+                for r in excluded.rows:  # "field" names the source text (x) or its translation (x_mt)
                     why = f"rejected at {r.get('stage') or 'filter'}"
                     if r.get("reason"):
                         why += f": {r['reason']}"
                     self._excluded[(r.get("id"), r.get("field"))] = why
-            self._filter = (rows, sources)
+            self._filter = filtered
         return self._filter
 
     def _check_same_synth(self, path: Path, rows: list[dict]) -> None:
@@ -174,13 +220,13 @@ class PairComposer:
         than D_LL: refuse it, naming the fix."""
         if self.synth is None:
             return
-        synth = {r["id"]: r for r in self.synth[0]}
+        synth = {r["id"]: r for r in self.synth.rows}
         stale = [r["id"] for r in rows if (s := synth.get(r["id"])) is not None
                  and any(r.get(k) != s.get(k) for k in ("x", "y", "y_hat", "from"))]
         if stale:
             raise SdrrlError(
                 f"{path}: {len(stale)} row(s) (first ids: {stale[:5]}) were translated and filtered from "
-                f"another D_synth than {self.synth[1]['path']} (the sample or D changed since).",
+                f"another D_synth than {self.synth.sources[0]['path']} (the sample or D changed since).",
                 f"run `sdrrl translate --tgt {self.tgt}` and `sdrrl filter --tgt {self.tgt}` on the same work "
                 "directory again (or `sdrrl build`): translations and QE scores come from the cache.")
 
@@ -188,7 +234,7 @@ class PairComposer:
         if not self.has_filter_subsets:
             return []
         try:
-            return self.filter_rows()[0]
+            return self.filter_rows().rows
         except SdrrlError:  # reported by the subsets that need the file; D_LL does not
             return []
 
@@ -255,21 +301,21 @@ class PairComposer:
             self._monolingual = s
         return self._monolingual
 
-    def column(self, rows_key: str, field: str) -> list:
+    def column(self, rows_key: str, field: str) -> list[str | None]:
         """A JSON-encoded column of the synth or filter rows, encoded once per pair."""
-        key = ("column", rows_key, field)
-        if key not in self._questions:
-            rows = self.synth[0] if rows_key == "synth" else self.filter_rows()[0]
-            self._questions[key] = [json_string(r.get(field)) for r in rows]
-        return self._questions[key]
+        key = (rows_key, field)
+        if key not in self._columns:
+            rows = self.synth.rows if rows_key == "synth" else self.filter_rows().rows
+            self._columns[key] = [json_string(r.get(field)) for r in rows]
+        return self._columns[key]
 
     def encoded_questions(self, spec: SubsetSpec, wrap: Callable[[str], str] | None) -> list:
         if wrap is not None:  # a template names the answer language: not shared between kinds
             return [json_string(wrap(q)) if q is not None else None for q in self.questions(spec)]
-        key = ("encoded", spec.kind == "ll", spec.question_translated, spec.code_switch)
-        if key not in self._questions:
-            self._questions[key] = [json_string(q) for q in self.questions(spec)]
-        return self._questions[key]
+        key = (spec.kind == "ll", spec.question_translated, spec.code_switch)
+        if key not in self._encoded:
+            self._encoded[key] = [json_string(q) for q in self.questions(spec)]
+        return self._encoded[key]
 
     def questions(self, spec: SubsetSpec) -> list:
         """Row-aligned questions of a subset (its rows: D_synth for ll, the filter file otherwise).
@@ -279,10 +325,10 @@ class PairComposer:
         switched x, D_TL and D_TT the switched T(x), so cross-lingual pairs stay aligned.
         """
         from_synth = spec.kind == "ll"
-        key = ("questions", from_synth, spec.question_translated, spec.code_switch)
+        key = (from_synth, spec.question_translated, spec.code_switch)
         if key not in self._questions:
-            rows = self.synth[0] if from_synth else self.filter_rows()[0]
-            field = "x_mt" if spec.question_translated else "x"
+            rows = self.synth.rows if from_synth else self.filter_rows().rows
+            field = layout.mt("x") if spec.question_translated else "x"
             plain = [q if isinstance(q := r.get(field), str) and q.strip() else None for r in rows]
             if spec.code_switch:
                 by_id = self.switched_by_id(spec.question_translated)
@@ -292,11 +338,10 @@ class PairComposer:
 
     def switched_by_id(self, translated: bool) -> dict:
         """Row id -> code-switched question for one side (source x or translated x_mt)."""
-        key = ("switched", translated)
-        if key not in self._questions:
+        if translated not in self._switched:
             # the source side follows D_synth's order, the target side the filter file's
-            rows = self.filter_rows()[0] if translated else self.synth[0]
-            field = "x_mt" if translated else "x"
+            rows = self.filter_rows().rows if translated else self.synth.rows
+            field = layout.mt("x") if translated else "x"
             direction = "reverse" if translated else "forward"
             side = "tgt" if translated else "src"
             switch = codeswitch.CodeSwitcher(self.dictionary(direction), self.cfg.code_switch.p,
@@ -312,8 +357,8 @@ class PairComposer:
                     q = r.get(field)
                     if r["id"] not in out and isinstance(q, str) and q.strip():
                         out[r["id"]] = switch(q)
-            self._questions[key] = out
-        return self._questions[key]
+            self._switched[translated] = out
+        return self._switched[translated]
 
     # --- entries ---------------------------------------------------------------------------
     def entry_config(self, spec: SubsetSpec) -> dict:
@@ -334,7 +379,8 @@ class PairComposer:
                 cfg["template_text"] = t.cit
         return cfg
 
-    def build(self, entry: PlannedEntry) -> dict:
+    def compose(self, entry: PlannedEntry) -> Composed:
+        """``entry``'s dataset, composed from the loaded inputs (nothing is written)."""
         spec = entry.spec
         dropped: Counter = Counter()
         sources: list[dict] = []
@@ -361,12 +407,9 @@ class PairComposer:
                 return list(parallel.comp_rows(sample.pairs, self.src, self.tgt, t.comp, self.cfg.seed, dropped))
             total, what = len(sample.pairs), "the parallel sample"
         else:
-            if spec.kind == "ll":
-                rows, src_info = self.synth
-                sources.append(src_info)
-            else:
-                rows, src_files = self.filter_rows()
-                sources.extend(src_files)
+            read = self.synth if spec.kind == "ll" else self.filter_rows()
+            rows = read.rows
+            sources.extend(read.sources)
             if spec.code_switch:
                 d = self.dictionary("reverse" if spec.question_translated else "forward")
                 stats = d.stats()
@@ -387,81 +430,66 @@ class PairComposer:
                                       dropped, self.rejection)
             total, what = len(rows), str(sources[0]["path"])
             if spec.kind != "ll" and self.synth is not None:
-                missing = len(self.synth[0]) - len(rows)
+                missing = len(self.synth.rows) - len(rows)
                 if missing > 0:
                     extra["rows_missing_from_filter_file"] = missing
-
-        def guarded():
-            out = rows_fn()
-            if not out:
-                raise _empty_error(entry.name, total, dropped, what)
-            return out
-        key = ("*", spec.key()) if spec.pair_independent else (self.tgt, spec.key())
-        n, same_as, drops, sha = self.writer.write(entry.name, key, guarded, dropped)
-        result = {"file": f"{entry.name}.jsonl", "sha256": sha, "rows": n, "method": entry.method, "subset": spec.kind,
-                  "source": self.src, "target": self.tgt, "config": self.entry_config(spec),
-                  "inputs": sources, "dropped": drops, **extra}
-        if same_as:
-            result["same_content_as"] = same_as  # written once, hard-linked (or copied) here
-        return result
-
-    def run(self) -> dict:
-        results: dict[str, dict] = {}
-        failed: dict[str, list[str]] = {}  # message -> datasets (a missing input fails several)
-        for entry in self.entries:
-            try:
-                results[entry.name] = self.build(entry)
-            except DiskFullError:  # not a problem of this dataset: the whole export stops
-                raise
-            except SdrrlError as err:
-                failed.setdefault(str(err), []).append(entry.name)
-        errors = [msg if len(names) == 1 and names[0] in msg else f"{', '.join(names)}: {msg}"
-                  for msg, names in failed.items()]
-        return {"results": results, "errors": errors, "notes": self.notes}
+        content = ("*", spec.key()) if spec.pair_independent else (self.tgt, spec.key())
+        return Composed(entry, content, rows_fn, total, what, self.entry_config(spec), sources, dropped, **extra)
 
 
-def _run_pair(args) -> dict:
-    src, tgt, names = args
-    cfg: ComposeConfig = _SHARED["cfg"]
-    entries = [e for e in _SHARED["entries"] if e.name in names]
-    comp = PairComposer(cfg, src, tgt, entries, _SHARED["out"], _SHARED["synth"], _SHARED["written"])
-    try:
-        return comp.run()
-    except DiskFullError as err:  # re-raised by the parent (an exception's own pickling loses fields)
-        return {"results": {}, "errors": [], "notes": comp.notes, "fatal": [err.problem, err.fix, err.path]}
-    except SdrrlError as err:
-        return {"results": {}, "errors": [str(err)], "notes": comp.notes}
-
-
-def _compose_sft(cfg: ComposeConfig, entry: PlannedEntry, out: Path) -> dict:
-    path = cfg.path(cfg.work_dir) / "source.jsonl"
-    rows, sha = _read_jsonl_hashed(path, ("instruction", "output"))
+def compose_sft(cfg: ComposeConfig, entry: PlannedEntry) -> Composed:
+    """SFT's dataset: D as it is (source language only), rows without an instruction or answer dropped."""
+    source = _read_rows(layout.source_path(cfg.path(cfg.work_dir)), SourceRow)
     dropped: Counter = Counter()
-    kept = []
-    for r in rows:
-        if not (isinstance(r.get("instruction"), str) and r["instruction"].strip()):
-            dropped["instruction empty"] += 1
-        elif not (isinstance(r.get("output"), str) and r["output"].strip()):
-            dropped["output empty"] += 1
-        else:
-            kept.append({"instruction": r["instruction"], "input": r.get("input") or "", "output": r["output"]})
-    if not kept:
-        raise _empty_error(entry.name, len(rows), dropped, str(path))
-    _, n = write_dataset(out, entry.name, kept)
-    return {"file": f"{entry.name}.jsonl", "sha256": file_sha256(out / f"{entry.name}.jsonl"), "rows": n,
-            "method": entry.method, "subset": None, "source": cfg.source,
-            "target": None, "config": {"seed": cfg.seed}, "inputs": [{"path": str(path), "sha256": sha}],
-            "dropped": dict(dropped)}
+
+    def rows_fn() -> list[dict]:
+        kept = []
+        for r in source.rows:
+            if not (isinstance(r.get("instruction"), str) and r["instruction"].strip()):
+                dropped["instruction empty"] += 1
+            elif not (isinstance(r.get("output"), str) and r["output"].strip()):
+                dropped["output empty"] += 1
+            else:
+                kept.append({"instruction": r["instruction"], "input": r.get("input") or "", "output": r["output"]})
+        return kept
+    return Composed(entry, ("sft", entry.name), rows_fn, len(source.rows), source.sources[0]["path"],
+                    {"seed": cfg.seed}, source.sources, dropped)
 
 
-def _load_manifest(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise SdrrlError(f"{path} is not valid JSON ({err.msg}).", "move it away and export again.") from None
-    return data if isinstance(data, dict) else {}
+@dataclass
+class Outcome:
+    """What composing and writing a group of entries gave: manifest entries, errors, notes; ``fatal``
+    (problem, fix, path) when the disk filled up (sent back from a worker: a pickled exception loses fields)."""
+
+    results: dict[str, ManifestEntry] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    fatal: tuple | None = None
+
+    def add(self, other: "Outcome") -> None:
+        if other.fatal:
+            raise DiskFullError(*other.fatal)
+        self.results.update(other.results)
+        self.errors.extend(other.errors)
+        self.notes.extend(other.notes)
+
+
+def _compose_and_write(compose: Callable[[PlannedEntry], Composed], writer: _Writer,
+                       entries: list[PlannedEntry]) -> Outcome:
+    """Each entry composed and written; a failure is that entry's error (one message for the entries a
+    missing input fails together), except a full disk, which stops the whole export."""
+    outcome = Outcome()
+    failed: dict[str, list[str]] = {}  # message -> datasets
+    for entry in entries:
+        try:
+            outcome.results[entry.name] = writer.write(compose(entry))
+        except DiskFullError:  # not a problem of this dataset: the whole export stops
+            raise
+        except SdrrlError as err:
+            failed.setdefault(str(err), []).append(entry.name)
+    outcome.errors = [msg if len(names) == 1 and names[0] in msg else f"{', '.join(names)}: {msg}"
+                      for msg, names in failed.items()]
+    return outcome
 
 
 def _exported_at() -> tuple[str, bool]:
@@ -478,8 +506,8 @@ def _exported_at() -> tuple[str, bool]:
 
 
 def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = False,
-           log: Callable[[str], None] = lambda s: None) -> dict:
-    """Compose and export everything ``cfg`` asks for into ``out_dir``; returns the manifest.
+           log: Callable[[str], None] = lambda s: None) -> Manifest:
+    """Compose and export everything ``cfg`` asks for into ``out_dir``; returns the manifest written.
 
     The export is a transaction (:func:`sdrrl.staging.replace_dir`): everything is written into a
     stage beside ``out_dir``, which then replaces ``out_dir`` in one atomic step, so a killed, failed
@@ -501,17 +529,16 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
         with staging.replace_dir(target, log=log) as out:
             stage = str(out)
             log(f"staging the new registry in {out}; it replaces {target} in one step when complete")
-            manifest, errors, ordered = _export_into(cfg, entries, out, overwrite, log)
-            if not ordered:
+            outcome = _export_into(cfg, entries, out, log)
+            errors = outcome.errors
+            if not outcome.results:
                 raise SdrrlError(f"None of the {len(entries)} dataset(s) could be composed, so {kept}: "
                                  + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
                                  "each message above names its fix; run the export again once the inputs are fixed.")
-            manifest.update({"exported_at": exported_at})
-            if reproducible:
-                manifest.pop("seconds", None)
-            else:
-                manifest["seconds"] = round(time.perf_counter() - start, 2)
-            write_json(out / MANIFEST, manifest)
+            manifest = _manifest(cfg, entries, out, outcome, overwrite, exported_at)
+            if not reproducible:
+                manifest.seconds = round(time.perf_counter() - start, 2)
+            manifest.write(out)
     except DiskFullError as err:
         raise SdrrlError(f"Out of disk space (or quota) while staging the new registry "
                          f"({Path(err.path or '?').name}); {kept}.",
@@ -527,10 +554,11 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
                              "free space (df -h) or export to another disk, then run the same command again.") from None
         raise SdrrlError(f"Could not write the new registry ({err.strerror or err}: {err.filename or ''}); {kept}.",
                          "fix the cause (permissions, disk) and run the same command again.") from None
-    for note in manifest["notes"]:
+    for note in manifest.notes:
         log(f"note: {note}")
     if errors:
-        head = (f"{len(entries) - len(ordered)} dataset(s) could not be composed (the other {len(ordered)} "
+        done = len(manifest.last_export)
+        head = (f"{len(entries) - done} dataset(s) could not be composed (the other {done} "
                 f"were exported to {target}): ")
         raise SdrrlError(head + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
                          f"each message above names its fix; all are listed in {target / MANIFEST} ('errors'). "
@@ -538,85 +566,62 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
     return manifest
 
 
-def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, overwrite: bool,
-                 log: Callable[[str], None]) -> tuple[dict, list[str], dict]:
-    """Compose every entry into the stage ``out``; returns (manifest without its time, errors, entries)."""
-    results: dict[str, dict] = {}
-    errors: list[str] = []
-    notes: list[str] = []
-
-    for e in entries:
-        if e.source_only:
-            try:
-                results[e.name] = _compose_sft(cfg, e, out)
-            except DiskFullError:
-                raise
-            except SdrrlError as err:
-                errors.append(str(err))
+def _export_into(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, log: Callable[[str], None]) -> Outcome:
+    """Compose and write every entry into the stage ``out``: SFT and the datasets every target shares
+    here, then one worker process per language pair (forked: the rows read here are shared, not copied)."""
+    done = Outcome()
+    writer = _Writer(out, cfg.duplicates)
+    done.add(_compose_and_write(lambda e: compose_sft(cfg, e), writer, [e for e in entries if e.source_only]))
 
     pair_entries = [e for e in entries if not e.source_only]
     synth = None
     if any(e.spec.kind not in PARALLEL_SUBSETS for e in pair_entries):  # ll rows; switching order
-        path = cfg.path(cfg.work_dir) / "sample" / "synth.jsonl"
-        rows, sha = _read_jsonl_hashed(path, ("id", "x", "y"))
-        synth = (rows, {"path": str(path), "sha256": sha})
+        synth = _read_rows(layout.synth_path(cfg.path(cfg.work_dir)), SynthRow)
 
     # Datasets that are the same for every target (D_LL without switching) are composed once here.
-    written: dict = {}
-    shared: dict[tuple, str] = {}
+    shared: dict[tuple, PlannedEntry] = {}
     for e in pair_entries:
-        if e.spec.pair_independent and ("*", e.spec.key()) not in shared:
-            comp = PairComposer(cfg, cfg.source, e.target, [e], out, synth, written)
-            try:
-                results[e.name] = comp.build(e)
-                written = comp.writer.written
-                shared[("*", e.spec.key())] = e.name
-            except DiskFullError:
-                raise
-            except SdrrlError as err:
-                errors.append(str(err))
+        if e.spec.pair_independent and e.spec.key() not in shared:
+            shared[e.spec.key()] = e
+            composer = PairComposer(cfg, cfg.source, e.target, [e], synth)
+            done.add(_compose_and_write(composer.compose, writer, [e]))
+            done.notes.extend(composer.notes)
 
-    todo = [e for e in pair_entries if e.name not in results]
-    pairs = sorted({e.target for e in todo}, key=list(cfg.targets).index)
-    jobs = [(cfg.source, tgt, {e.name for e in todo if e.target == tgt}) for tgt in pairs]
-    _SHARED.update(cfg=cfg, entries=todo, out=out, synth=synth, written=written)
-    workers = min(cfg.workers or os.cpu_count() or 1, len(jobs)) if jobs else 0
-    try:
-        if workers > 1 and hasattr(os, "fork"):
-            import multiprocessing
+    todo = [e for e in pair_entries if e not in shared.values()]
+    targets = sorted({e.target for e in todo}, key=list(cfg.targets).index)
 
-            from sdrrl.staging import die_with_parent
+    def run_pair(tgt: str) -> Outcome:
+        mine = [e for e in todo if e.target == tgt]
+        composer = PairComposer(cfg, cfg.source, tgt, mine, synth)
+        try:
+            outcome = _compose_and_write(composer.compose, _Writer(out, cfg.duplicates, writer.written), mine)
+        except DiskFullError as err:
+            return Outcome(notes=composer.notes, fatal=(err.problem, err.fix, err.path))
+        outcome.notes.extend(composer.notes)
+        return outcome
 
-            with multiprocessing.get_context("fork").Pool(workers, initializer=die_with_parent,
-                                                           initargs=(os.getpid(),)) as pool:
-                outcomes = pool.imap(_run_pair, jobs)
-                for (src, tgt, _), outcome in zip(jobs, outcomes):
-                    if outcome.get("fatal"):
-                        raise DiskFullError(*outcome["fatal"])
-                    log(f"composed {src}-{tgt}: {len(outcome['results'])} dataset(s)")
-                    results.update(outcome["results"])
-                    errors.extend(outcome["errors"])
-                    notes.extend(outcome["notes"])
-        else:
-            for job in jobs:
-                outcome = _run_pair(job)
-                if outcome.get("fatal"):
-                    raise DiskFullError(*outcome["fatal"])
-                log(f"composed {job[0]}-{job[1]}: {len(outcome['results'])} dataset(s)")
-                results.update(outcome["results"])
-                errors.extend(outcome["errors"])
-                notes.extend(outcome["notes"])
-    finally:
-        _SHARED.clear()
+    workers = min(cfg.workers or os.cpu_count() or 1, len(targets)) if targets else 0
+    if workers > 1 and hasattr(os, "fork"):
+        from sdrrl.staging import fork_map
 
-    ordered = {e.name: results[e.name] for e in entries if e.name in results}
-    if ordered:
-        update_dataset_info(out, [Entry(n, r["file"]) for n, r in ordered.items()], replace=overwrite)
-    manifest = _load_manifest(out / MANIFEST)
+        outcomes = fork_map(run_pair, targets, workers)
+    else:
+        outcomes = map(run_pair, targets)
+    for tgt, outcome in zip(targets, outcomes):
+        done.add(outcome)
+        log(f"composed {cfg.source}-{tgt}: {len(outcome.results)} dataset(s)")
+    return done
+
+
+def _manifest(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, outcome: Outcome, overwrite: bool,
+              exported_at: str) -> Manifest:
+    """Register the written datasets in ``out/dataset_info.json`` and merge the manifest: this export's
+    entries replace those of the same name, the others (earlier exports) stay."""
     from sdrrl import __version__
 
-    manifest.update({"sdrrl_version": __version__, "exported_at": None, "config": cfg.to_json(),
-                     "notes": notes, "errors": errors})
-    manifest.setdefault("entries", {}).update(ordered)
-    manifest["last_export"] = list(ordered)
-    return manifest, errors, ordered
+    ordered = {e.name: outcome.results[e.name] for e in entries if e.name in outcome.results}
+    update_dataset_info(out, [Entry(n, r.file) for n, r in ordered.items()], replace=overwrite)
+    old = Manifest.read(out) or Manifest()
+    return Manifest(sdrrl_version=__version__, exported_at=exported_at, config=cfg.to_json(),
+                    notes=outcome.notes, errors=outcome.errors, entries={**old.entries, **ordered},
+                    last_export=list(ordered))

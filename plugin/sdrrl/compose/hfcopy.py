@@ -14,13 +14,12 @@ rewrites only what changed; every file is written atomically.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from sdrrl import catalog, languages
+from sdrrl.compose.manifest import MANIFEST, Manifest, ManifestEntry
 from sdrrl.compose.subsets import ALL_SUBSETS
 from sdrrl.errors import SdrrlError
 from sdrrl.io import atomic_open, ensure_writable_dir
@@ -37,10 +36,10 @@ PAPER_CITATION = """@inproceedings{zhang-etal-2024-sdrrl,
   archivePrefix = {arXiv}
 }"""
 
-def _subset_text(entry: dict, src: str, tgt: str | None) -> str:
+def _subset_text(entry: ManifestEntry, src: str, tgt: str | None) -> str:
     """One sentence saying what a subset holds, from its manifest entry."""
-    cfg = entry.get("config") or {}
-    kind = entry.get("subset")
+    cfg = entry.config
+    kind = entry.subset
     if kind is None:
         return f"instructions and gold answers in {src}, as in the source data"
     if kind == "mt":
@@ -79,13 +78,14 @@ def _language_tags(codes: list[str]) -> list[str]:
     return list(dict.fromkeys([lang.iso1 for lang in langs] + [lang.iso for lang in langs]))
 
 
-def _card(folder: str, method: str, src: str, tgt: str | None, subsets: dict[str, dict],
+def _card(folder: str, method: str, src: str, tgt: str | None, subsets: dict[str, tuple[str, ManifestEntry]],
           sdrrl_version: str | None) -> str:
+    """The dataset card; ``subsets``: config -> (registry entry name, its manifest entry)."""
     import yaml
 
     src_l = languages.get(src)
     tgt_l = languages.get(tgt) if tgt else None
-    total = sum(e["rows"] for e in subsets.values())
+    total = sum(e.rows for _, e in subsets.values())
     header = {
         "pretty_name": f"SDRRL {method} {src}-{tgt}" if tgt else f"SDRRL {method} {src}",
         "language": _language_tags([src] + ([tgt] if tgt else [])),
@@ -115,18 +115,18 @@ def _card(folder: str, method: str, src: str, tgt: str | None, subsets: dict[str
         "## Subsets", "",
         "| config | registry entry | rows | what it holds |", "|---|---|---|---|",
     ]
-    for name, e in subsets.items():
+    for config, (name, e) in subsets.items():
         what = _subset_text(e, src_name, tgt_name).replace("|", "\\|")
-        lines.append(f"| `{name}` | `{e['_name']}` | {e['rows']:,} | {what} |")
+        lines.append(f"| `{config}` | `{name}` | {e.rows:,} | {what} |")
     details = {}
-    for name, e in subsets.items():
+    for config, (_, e) in subsets.items():
         inputs = [{"file": os.path.basename(str(i.get("path") or i.get("corpus") or "")), "sha256": i.get("sha256")}
-                  for i in e.get("inputs") or [] if isinstance(i, dict)]
-        details[name] = {"config": e.get("config"), "dropped": e.get("dropped") or {}, "inputs": inputs}
-        if e.get("same_content_as"):
-            details[name]["same_content_as"] = e["same_content_as"]
-    synth = any((e.get("config") or {}).get("responses") == "synth" for e in subsets.values())
-    parallel = any(e.get("subset") in ("mt", "comp") for e in subsets.values())
+                  for i in e.inputs if isinstance(i, dict)]
+        details[config] = {"config": e.config, "dropped": e.dropped, "inputs": inputs}
+        if e.same_content_as:
+            details[config]["same_content_as"] = e.same_content_as
+    synth = any(e.config.get("responses") == "synth" for _, e in subsets.values())
+    parallel = any(e.subset in ("mt", "comp") for _, e in subsets.values())
     lines += ["", f"Total: {total:,} rows.", "",
               "## Configuration", "",
               ("Per subset, from the export manifest: the compose settings, the rows dropped and why, and "
@@ -203,12 +203,12 @@ def _write_text_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def folder_name(entry: dict) -> str:
-    method = catalog.method(entry["method"])
-    return f"{method.name}_{method.pair(entry['source'], entry.get('target'))}"
+def folder_name(entry: ManifestEntry) -> str:
+    method = catalog.method(entry.method)
+    return f"{method.name}_{method.pair(entry.source, entry.target)}"
 
 
-def write_hf_copy(registry_dir: str | os.PathLike, manifest: dict | None, out_dir: str | os.PathLike, *,
+def write_hf_copy(registry_dir: str | os.PathLike, manifest: Manifest | None, out_dir: str | os.PathLike, *,
                   log: Callable[[str], None] = lambda s: None) -> dict[str, dict[str, int]]:
     """Write the Hugging Face copy of every manifest entry; returns {folder: {config: rows}}.
 
@@ -217,46 +217,37 @@ def write_hf_copy(registry_dir: str | os.PathLike, manifest: dict | None, out_di
     """
     reg = Path(registry_dir)
     if manifest is None:
-        path = reg / "manifest.json"
-        if not path.is_file():
-            raise SdrrlError(f"No manifest.json in {str(reg)!r}.", "run `sdrrl export --out DIR` first.")
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    entries: dict[str, Any] = manifest.get("entries") or {}
-    if not entries:
+        manifest = Manifest.read(reg)
+        if manifest is None:
+            raise SdrrlError(f"No {MANIFEST} in {str(reg)!r}.", "run `sdrrl export --out DIR` first.")
+    if not manifest.entries:
         raise SdrrlError(f"The manifest of {str(reg)!r} lists no exported datasets.",
                          "run `sdrrl export` successfully first.")
     out = ensure_writable_dir(out_dir)
 
-    groups: dict[str, dict[str, dict]] = {}
-    for name, entry in entries.items():
-        if not isinstance(entry, dict) or not entry.get("method") or not entry.get("source"):
-            raise SdrrlError(f"manifest.json entry {name!r} lacks its method or source.",
-                             "export again with this sdrrl version.")
+    groups: dict[str, dict[str, tuple[str, ManifestEntry]]] = {}
+    for name, entry in manifest.entries.items():
         try:
-            method = catalog.method(entry["method"])
+            method = catalog.method(entry.method)
         except SdrrlError as err:
             raise SdrrlError(f"manifest.json entry {name!r}: {err.problem}", err.fix) from None
-        if not method.source_only and not entry.get("target"):
+        if not method.source_only and not entry.target:
             raise SdrrlError(f"manifest.json entry {name!r} ({method.name}) lacks its target language.",
                              "export again with this sdrrl version.")
-        config = entry.get("subset") or SFT_CONFIG
-        groups.setdefault(folder_name(entry), {})[config] = {**entry, "_name": name}
+        groups.setdefault(folder_name(entry), {})[entry.subset or SFT_CONFIG] = (name, entry)
 
     summary: dict[str, dict[str, int]] = {}
     for folder, subsets in groups.items():
         order = {k: i for i, k in enumerate((SFT_CONFIG,) + ALL_SUBSETS)}
         subsets = dict(sorted(subsets.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
-        first = next(iter(subsets.values()))
+        _, first = next(iter(subsets.values()))
         written = 0
-        for config, entry in subsets.items():
-            table, sha = _read_registry_file(reg / entry.get("file", f"{entry['_name']}.jsonl"), entry["_name"],
-                                             entry.get("rows"))
-            entry["rows"] = table.num_rows
+        for config, (name, entry) in subsets.items():
+            table, sha = _read_registry_file(reg / entry.file, name, entry.rows)
             written += _write_parquet(out / folder / "data" / f"{config}.parquet", table, sha)
-        card = _card(folder, first["method"], first["source"], first.get("target"), subsets,
-                     manifest.get("sdrrl_version"))
+        card = _card(folder, first.method, first.source, first.target, subsets, manifest.sdrrl_version)
         written += _write_text_if_changed(out / folder / "README.md", card)
-        summary[folder] = {config: e["rows"] for config, e in subsets.items()}
+        summary[folder] = {config: e.rows for config, (_, e) in subsets.items()}
         log(f"hf copy {folder}: {len(subsets)} config(s), {sum(summary[folder].values())} rows"
             + ("" if written else " (unchanged)"))
     return summary

@@ -7,7 +7,8 @@ The paper builds D_comp from the target side of the parallel corpus (section 3.2
 - a local ``.jsonl`` file: one JSON object per line, the document in ``completion.text_column``;
 - anything else: a ``datasets`` dataset (hub id such as ``wikimedia/wikipedia`` with
   ``completion.config: 20231101.{iso1}``, or a local folder of data files), read as a stream, the
-  first ``completion.max_documents`` documents of ``completion.split``.
+  first ``completion.max_documents`` documents of ``completion.split``; a missing name that can only
+  be a path (:func:`sdrrl.hub.looks_local`) is "not found", never sent to the hub.
 
 (A stream's first documents, not a random draw of them: 10,000 Wikipedia articles hold far more
 than the 1,000 sentences asked, and streaming them costs a fraction of downloading the whole dump.)
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sdrrl import languages
+from sdrrl import hub, languages
 from sdrrl.errors import SdrrlError
 from sdrrl.io import file_sha256
 from sdrrl.pipeline.segment import split_sentences
@@ -103,15 +104,22 @@ def _dataset_documents(name: str, config: str | None, split: str, text_column: s
                   "max_documents": max_documents}
 
 
+NOT_FOUND_FIX = ("set completion.corpus to an existing file (it may contain {tgt} or {iso1}), or to a dataset "
+                 "id.")
+
+
+def corpus_name(template: str, tgt: str) -> str:
+    """``completion.corpus`` (or ``.config``) for one target: ``{tgt}`` and ``{iso1}`` filled in."""
+    return template.format(tgt=tgt, iso1=languages.get(tgt).iso1)
+
+
 def sample_sentences(corpus: str, tgt: str, asked: int, seed: int, *, text_column: str = "text",
                      config: str | None = None, split: str = "train", max_documents: int = 10_000,
                      max_chars: int = 500, allow_fewer: bool = True,
                      resolve: Callable[[str], Path] = Path) -> MonolingualSample:
     """Draw ``asked`` distinct usable sentences of the corpus in a seeded random order."""
-    lang = languages.get(tgt)
-    fill = {"tgt": tgt, "iso1": lang.iso1}
-    name = corpus.format(**fill)
-    config = config.format(**fill) if config else None
+    name = corpus_name(corpus, tgt)
+    config = corpus_name(config, tgt) if config else None
     path = resolve(name)
     if path.is_file():
         if path.suffix not in (".txt", ".jsonl", ".json"):
@@ -120,10 +128,8 @@ def sample_sentences(corpus: str, tgt: str, asked: int, seed: int, *, text_colum
         docs: Iterator[str] = _local_documents(path, text_column)
         source = {"corpus": str(path), "sha256": file_sha256(path),
                   "text_column": text_column if path.suffix != ".txt" else None}
-    elif name.endswith((".txt", ".jsonl", ".json")):
-        raise SdrrlError(f"Monolingual corpus not found: {str(path)!r} (for {tgt}).",
-                         "set completion.corpus to an existing file (it may contain {tgt} or {iso1}), "
-                         "or to a dataset id.")
+    elif hub.looks_local(name) and not path.is_dir():
+        raise SdrrlError(f"Monolingual corpus not found: {str(path)!r} (for {tgt}).", NOT_FOUND_FIX)
     else:
         local_dir = path.is_dir()
         docs, source = _dataset_documents(str(path) if local_dir else name, config, split, text_column, max_documents)

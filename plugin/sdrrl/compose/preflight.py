@@ -1,6 +1,7 @@
 """Preflight of ``sdrrl export``: every input the config names exists, reported all at once before
 anything is composed or written: the pipeline outputs each method reads, the bilingual dictionary
-of each code-switched pair, and a local parallel corpus for each pair that needs D_mt/D_comp.
+of each code-switched pair, a local parallel corpus for each pair that needs D_mt/D_comp, and a
+local monolingual corpus (``completion.corpus``) for each pair's D_comp.
 
 (``parallel.corpus: opus100`` is loaded through ``datasets``, which reports a missing offline copy
 itself; its cache layout is not checked here.)
@@ -8,7 +9,7 @@ itself; its cache layout is not checked here.)
 
 from __future__ import annotations
 
-from sdrrl import configfile, languages
+from sdrrl import configfile, hub, languages, layout
 from sdrrl.compose.config import ComposeConfig
 from sdrrl.errors import SdrrlError
 
@@ -31,15 +32,17 @@ def problems(cfg: ComposeConfig) -> list[SdrrlError]:
 
     pairs = [e for e in entries if not e.source_only]
     if any(e.source_only for e in entries):
-        need(work / "source.jsonl", "pipeline output")
+        need(layout.source_path(work), "pipeline output")
     if any(e.spec.kind not in PARALLEL for e in pairs):
-        need(work / "sample" / "synth.jsonl", "pipeline output")
+        need(layout.synth_path(work), "pipeline output")
     for tgt in dict.fromkeys(e.target for e in pairs):
         mine = [e for e in pairs if e.target == tgt]
         if any(e.spec.kind in ("tl", "lt", "tt") for e in mine):
-            need(work / "filter" / f"{cfg.source}-{tgt}.jsonl", "pipeline output")
+            need(layout.filtered_path(work, cfg.source, tgt), "pipeline output")
         if any(e.spec.code_switch for e in mine):
             found.extend(_dictionary_problems(cfg, tgt))
+        if any(e.spec.kind == "comp" for e in mine) and cfg.completion.corpus:
+            found.extend(_completion_problems(cfg, tgt))
         if any(e.spec.kind in PARALLEL for e in mine) and cfg.parallel.corpus != "opus100":
             path = cfg.path(cfg.parallel.corpus.format(src=cfg.source, tgt=tgt))
             if not path.is_file():
@@ -47,6 +50,17 @@ def problems(cfg: ComposeConfig) -> list[SdrrlError]:
                                         "set parallel.corpus to 'opus100' or to an existing .tsv/.jsonl file "
                                         "(it may contain {src} and {tgt})."))
     return list({str(p): p for p in found}.values())  # one line per problem, however many pairs share it
+
+
+def _completion_problems(cfg: ComposeConfig, tgt: str) -> list[SdrrlError]:
+    """A local monolingual corpus must exist; a dataset id is left to its loader (:mod:`sdrrl.hub`)."""
+    from sdrrl.compose.monolingual import NOT_FOUND_FIX, corpus_name
+
+    name = corpus_name(cfg.completion.corpus, tgt)
+    path = cfg.path(name)
+    if path.exists() or not hub.looks_local(name):
+        return []
+    return [SdrrlError(f"completion.corpus: path {str(path)!r} (for {tgt}) does not exist.", NOT_FOUND_FIX)]
 
 
 def _dictionary_problems(cfg: ComposeConfig, tgt: str) -> list[SdrrlError]:

@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from sdrrl import layout
+
 # What json.dumps(..., ensure_ascii=False) calls for every string (the C version where built).
 _encode = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 
@@ -58,7 +60,7 @@ class SubsetSpec:
 def answer_field(spec: SubsetSpec, drawn_from: str) -> str:
     """Which column holds this row's answer for this subset."""
     base = "y_hat" if spec.responses == "synth" and drawn_from == "G" else "y"
-    return base + "_mt" if spec.answer_translated else base
+    return layout.mt(base) if spec.answer_translated else base
 
 
 def json_string(text: object) -> str | None:
@@ -85,7 +87,7 @@ def transfer_lines(spec: SubsetSpec, rows: Sequence[dict], questions: Sequence[s
     ``answers(field)`` gives the JSON-encoded column ``field`` (each column encoded once and
     shared by every subset that uses it); ``rejection(id, field)`` names why a text is missing.
     """
-    qfield = "x_mt" if spec.question_translated else "x"
+    qfield = layout.mt("x") if spec.question_translated else "x"
     gold_field, gen_field = answer_field(spec, "D"), answer_field(spec, "G")
     gold = answers(gold_field)
     gen = answers(gen_field) if gen_field != gold_field else gold

@@ -1,19 +1,18 @@
 """Corpus COMET (Unbabel/wmt22-comet-da by default): needs sources, hypotheses and references.
 
 The model is named by a checkpoint path (``.../checkpoints/model.ckpt`` or the folder above
-``checkpoints/``) or a hub id. A hub id is looked up in the local Hugging Face cache first; without
-hub access a missing model stops with a message that says what to place where, never a network
-stack trace.
+``checkpoints/``) or a hub id, resolved by :func:`sdrrl.hub.comet_checkpoint` (the local Hugging Face
+cache first); without hub access a missing model stops with a message that says what to place
+where, never a network stack trace.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
+from sdrrl import hub
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 
 DEFAULT_MODEL = "Unbabel/wmt22-comet-da"
@@ -23,11 +22,6 @@ class CometResult(NamedTuple):
     score: float                # system score: the mean of the segment scores
     scores: list[float]         # one score per segment, in input order
     model: str                  # the checkpoint that produced them
-
-
-def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def _missing(model: str, detail: str) -> ModelNotFoundError:
@@ -43,58 +37,13 @@ def _missing(model: str, detail: str) -> ModelNotFoundError:
 
 def resolve_checkpoint(model: str = DEFAULT_MODEL) -> Path:
     """The ``model.ckpt`` for a checkpoint path or hub id: local files first, a download only online."""
-    path = Path(model).expanduser()
-    if path.exists():
-        ckpt = path if path.is_file() else path / "checkpoints" / "model.ckpt"
-        if not ckpt.is_file():
-            raise _missing(model, f"no checkpoint file at {ckpt}")
-        return ckpt
-    if model.startswith((".", "/", "~")) or model.endswith(".ckpt"):
-        raise _missing(model, "no such file")
-    from huggingface_hub import snapshot_download
-
-    try:
-        snapshot = Path(snapshot_download(repo_id=model, local_files_only=True))
-    except Exception:  # noqa: BLE001 - not in the local cache: any hub error means the same here
-        if _offline():
-            raise _missing(model, "not in the local Hugging Face cache, and HF_HUB_OFFLINE is set") from None
-        try:
-            snapshot = Path(snapshot_download(repo_id=model))
-        except Exception as err:  # noqa: BLE001
-            raise _missing(model, f"download failed: {type(err).__name__}") from None
-    ckpt = snapshot / "checkpoints" / "model.ckpt"
-    if not ckpt.is_file():
-        raise _missing(model, f"the snapshot at {snapshot} has no checkpoints/model.ckpt")
-    return ckpt
+    return hub.comet_checkpoint(model, lambda detail: _missing(model, detail))
 
 
 @lru_cache(maxsize=2)
 def load(model: str = DEFAULT_MODEL):
     """Load (once per process) the COMET model named by ``model``."""
-    ckpt = resolve_checkpoint(model)
-    import comet
-
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "comet"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-    try:
-        return comet.load_from_checkpoint(str(ckpt), local_files_only=_offline())
-    except (OSError, ValueError, AttributeError) as err:
-        # AttributeError: transformers' answer, offline, to an encoder tokenizer that is not cached
-        first_line = (str(err).splitlines() or [""])[0][:300]
-        encoder = _encoder_name(ckpt)
-        raise _missing(model, f"loading {ckpt} failed: {type(err).__name__}: {first_line}"
-                       + (f"; is its encoder {encoder!r} in the local cache?" if encoder else "")) from None
-
-
-def _encoder_name(ckpt: Path) -> str | None:
-    """The encoder a COMET checkpoint names (``pretrained_model`` in hparams.yaml), if readable."""
-    try:
-        import yaml
-
-        return yaml.safe_load((ckpt.parents[1] / "hparams.yaml").read_text())["pretrained_model"]
-    except Exception:  # noqa: BLE001 - only used to word an error message
-        return None
+    return hub.load_comet(model, lambda detail: _missing(model, detail))
 
 
 def corpus_score(sources: Sequence[str], hypotheses: Sequence[str], references: Sequence[str],

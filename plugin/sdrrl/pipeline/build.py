@@ -25,6 +25,9 @@ import json
 import time
 from pathlib import Path
 
+from sdrrl import hub, layout
+from sdrrl.fingerprint import current, fingerprint, record
+from sdrrl.io import read_json_object
 from sdrrl.pipeline import lock, workdir
 from sdrrl.pipeline.cache import Cache
 from sdrrl.pipeline.progress import say
@@ -62,7 +65,7 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
         if sharded:
             rows, skipped = _prepare_once(cfg, work, label, shard_index, num_shards)
         else:
-            write_json(work / "build.config.json", cfg.to_dict())
+            write_json(layout.build_config_path(work), cfg.to_dict())
             rows, skipped = workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
             _say_prepared(cfg, work, len(rows), skipped)
         stats["prepare"] = {"rows": len(rows), "skipped": skipped}
@@ -70,7 +73,7 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
         stats["generate"] = run_generate(work, cfg, cache, generator, num_shards, shard_index)
         generator.release()  # a 7B generator need not share the GPU with NLLB and CometKiwi
         if sharded:
-            workdir.wait_for_shards(workdir.responses_path(work), num_shards, stats["generate"]["inputs"], label,
+            workdir.wait_for_shards(layout.responses_path(work), num_shards, stats["generate"]["inputs"], label,
                                     "generate", shard_timeout_s, every_s=cfg.progress_every_s, work=work)
             stats["sample"] = _sample_once(cfg, work, label, num_shards, run_sample)
         else:
@@ -85,7 +88,7 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
                 stats[f"translate {src}-{tgt}"] = run_translate(work, cfg, src, tgt, cache, translator,
                                                                 num_shards=num_shards, shard_index=shard_index)
             for tgt in cfg.target_langs:
-                final = workdir.translations_path(work, src, tgt)
+                final = layout.translations_path(work, src, tgt)
                 workdir.wait_for_shards(final, num_shards, stats[f"translate {src}-{tgt}"]["inputs"], label,
                                         f"translate {src}-{tgt}", shard_timeout_s, every_s=cfg.progress_every_s,
                                         work=work)
@@ -101,22 +104,22 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
     elapsed = time.monotonic() - start
     kept = {t: stats[f"filter {src}-{t}"]["kept"] for t in cfg.target_langs}
     if sharded:
-        merged = all(workdir.filtered_path(work, src, t).exists() for t in cfg.target_langs)
+        merged = all(layout.filtered_path(work, src, t).exists() for t in cfg.target_langs)
         say(f"{label}: rows {shard_index}, {shard_index + num_shards}, ... of D ({len(rows)} rows, {skipped} "
             f"skipped) through generate, sample, translate and filter for {src} -> {', '.join(cfg.target_langs)} "
             f"in {elapsed:.1f}s; model calls: {json.dumps(stats['model_calls'])}; translations kept per "
             f"language{' (all shards, merged)' if merged else ' (this shard)'}: {json.dumps(kept)}; "
-            + (f"every shard is done: outputs in {work / 'filter'}." if merged else
-               "the last shard to finish merges the outputs into " + str(work / 'filter') + "."))
+            + (f"every shard is done: outputs in {layout.filter_dir(work)}." if merged else
+               "the last shard to finish merges the outputs into " + str(layout.filter_dir(work)) + "."))
     else:
         say(f"build: {len(rows)} rows of D ({skipped} skipped) through generate, sample, translate and filter "
             f"for {src} -> {', '.join(cfg.target_langs)} in {elapsed:.1f}s; model calls: "
             f"{json.dumps(stats['model_calls'])}; translations kept per language: {json.dumps(kept)}; "
-            f"outputs in {work / 'filter'}, cache {cfg.cache_path}.")
+            f"outputs in {layout.filter_dir(work)}, cache {cfg.cache_path}.")
     if not sharded:
         report_kept(cfg, {t: stats[f"filter {src}-{t}"] for t in cfg.target_langs})
     elif merged:  # the last shard: the merged summaries count every shard's rows
-        report_kept(cfg, {t: json.loads(workdir.summary_path(work, src, t).read_text(encoding="utf-8"))
+        report_kept(cfg, {t: json.loads(layout.summary_path(work, src, t).read_text(encoding="utf-8"))
                           for t in cfg.target_langs})
     # every output is written before report_kept: a language that kept nothing fails the build there
     return stats
@@ -124,42 +127,31 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
 
 def _say_prepared(cfg, work: Path, n: int, skipped: int) -> None:
     say(f"prepare: D = {cfg.input or str(workdir.shipped_sample()) + ' (the shipped sample; set input: for yours)'}, "
-        f"{n} rows, {skipped} skipped; written to {workdir.source_path(work)}.")
-
-
-def _current(marker: Path, inputs: str, output: Path) -> dict | None:
-    """The marker's record if it says ``output`` was made from ``inputs`` and ``output`` is unchanged."""
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("inputs") != inputs or not output.exists():
-        return None
-    return data if data.get("output") == workdir.inputs_digest(output) else None
+        f"{n} rows, {skipped} skipped; written to {layout.source_path(work)}.")
 
 
 def _prepare_once(cfg, work: Path, label: str, shard_index: int, num_shards: int) -> tuple[list[dict], int]:
     """D for a sharded build: prepared by the first shard here, reused by the others."""
     from sdrrl.io import read_jsonl, write_json
 
-    path = Path(cfg.input) if cfg.input else workdir.shipped_sample()
-    source = workdir.source_path(work)
+    given = cfg.input or str(workdir.shipped_sample())
+    path = Path(given) if hub.is_local(given) else None  # None: a hub dataset, known by its id
+    source = layout.source_path(work)
     marker = workdir.done_marker(source)
     with lock.shared_work(work, "preparing D"):
-        if not path.exists():  # prepare_source says so, with the fix
+        if path is not None and not path.exists():  # prepare_source says so, with the fix
             workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
-        inputs = workdir.inputs_digest(path, [cfg.max_rows, cfg.on_bad_row])
-        done = _current(marker, inputs, source)
+        inputs = fingerprint(path or given, [cfg.max_rows, cfg.on_bad_row])
+        done = current(marker, inputs, [source])
         if done is not None:
             rows = list(read_jsonl(source))
             say(f"{label}: D already prepared by {done.get('by', 'another shard')}: {len(rows)} rows in {source}.")
             return rows, int(done.get("skipped", 0))
         _refuse_if_a_live_shard_prepared_other_inputs(work, marker, num_shards, label)
-        write_json(work / "build.config.json", cfg.to_dict())
+        write_json(layout.build_config_path(work), cfg.to_dict())
         rows, skipped = workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
-        write_json(marker, {"inputs": inputs, "output": workdir.inputs_digest(source), "skipped": skipped,
-                            "by": f"shard {shard_index} of {num_shards}", "shard_index": shard_index,
-                            "num_shards": num_shards, **lock.holder_record()})
+        record(marker, inputs, [source], skipped=skipped, by=f"shard {shard_index} of {num_shards}",
+               shard_index=shard_index, num_shards=num_shards, **lock.holder_record())
         _say_prepared(cfg, work, len(rows), skipped)
         return rows, skipped
 
@@ -167,11 +159,8 @@ def _prepare_once(cfg, work: Path, label: str, shard_index: int, num_shards: int
 def _refuse_if_a_live_shard_prepared_other_inputs(work: Path, marker: Path, num_shards: int, label: str) -> None:
     """D was prepared from other input or settings by a shard of this run that still runs: the
     shards were started with different configs. (A marker of a finished or dead run is just old.)"""
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if not isinstance(data, dict) or data.get("num_shards") != num_shards:
+    data = read_json_object(marker)
+    if data.get("num_shards") != num_shards:
         return
     index = data.get("shard_index")
     if not isinstance(index, int) or not 0 <= index < num_shards:
@@ -190,22 +179,22 @@ def _refuse_if_a_live_shard_prepared_other_inputs(work: Path, marker: Path, num_
 
 def _sample_once(cfg, work: Path, label: str, num_shards: int, run_sample) -> dict:
     """D_synth for a sharded build: merged G and sampled by one shard, reused by the others."""
-    from sdrrl.io import read_jsonl, write_json
+    from sdrrl.io import read_jsonl
 
-    responses = workdir.responses_path(work)
+    responses = layout.responses_path(work)
     workdir.ensure_merged(responses, num_shards, "generate")
-    synth = workdir.synth_path(work)
+    synth = layout.synth_path(work)
     marker = workdir.done_marker(synth)
     with lock.shared_work(synth.parent, "sampling D_synth"):
-        inputs = workdir.inputs_digest(workdir.source_path(work), responses, [cfg.sample.seed, cfg.sample.p_generated])
-        done = _current(marker, inputs, synth)
+        inputs = fingerprint(layout.source_path(work), responses, [cfg.sample.seed, cfg.sample.p_generated])
+        done = current(marker, inputs, [synth])
         if done is not None:
             rows = list(read_jsonl(synth))
             n_g = sum(r.get("from") == "G" for r in rows)
             say(f"{label}: D_synth already sampled by another shard: {len(rows)} rows in {synth}.")
             return {"rows": len(rows), "from_G": n_g, "from_D": len(rows) - n_g}
         result = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
-        write_json(marker, {"inputs": inputs, "output": workdir.inputs_digest(synth)})
+        record(marker, inputs, [synth])
         return result
 
 
@@ -249,12 +238,12 @@ def report_kept(cfg, summaries: dict[str, dict], command: str = "build", fail_on
     widths = [max(len(r[i]) for r in [head, *table]) for i in range(len(head) - 1)]
     lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in [head, *table]]
     say(f"{command}: translations kept and rejected per language (counts per field and every rejection: "
-        f"{cfg.work / 'filter'}/{src}-LANG.summary.json and .excluded.jsonl):\n" + "\n".join(lines))
+        f"{layout.filter_dir(cfg.work)}/{src}-LANG.summary.json and .excluded.jsonl):\n" + "\n".join(lines))
     problems = []
     for tgt, s in summaries.items():
         translated = s["kept"] + s["rejected"]
         labels = _by_label(s, fcfg)
-        excluded = cfg.work / "filter" / f"{src}-{tgt}.excluded.jsonl"
+        excluded = layout.excluded_path(cfg.work, src, tgt)
         if s["kept"] == 0:
             if len(labels) == 1:
                 (label, n), = labels.items()

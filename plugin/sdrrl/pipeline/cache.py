@@ -18,6 +18,7 @@ import json
 import random
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -38,6 +39,21 @@ def make_key(kind: str, model: str, settings: Mapping[str, Any], **inputs: Any) 
     blob = json.dumps({"kind": kind, "model": model, "settings": dict(settings), "inputs": inputs},
                       sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """How the cache names the outputs of one model: their kind, the model as configured (a path or a
+    hub id, never its base name) and the settings that change an output. A stage's fingerprint
+    (:class:`sdrrl.layout.StageDeps`) holds the same object, so the two never disagree."""
+
+    kind: str                   # response | translation | qe
+    model: str
+    settings: Mapping[str, Any]
+
+    def key(self, **inputs: Any) -> str:
+        """The cache key of the output for these inputs (texts, languages)."""
+        return make_key(self.kind, self.model, self.settings, **inputs)
 
 
 class Cache:

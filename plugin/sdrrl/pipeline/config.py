@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sdrrl import configfile
+from sdrrl import configfile, layout
 from sdrrl.errors import SdrrlError
 
 
@@ -136,7 +136,7 @@ class PipelineConfig:
 
     @property
     def cache_path(self) -> Path:
-        return Path(self.cache) if self.cache else self.work / "cache.sqlite"
+        return Path(self.cache) if self.cache else layout.cache_path(self.work)
 
     @property
     def translation_model(self) -> str:
@@ -252,9 +252,9 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Pipeli
     for key in ("work_dir", "input", "cache"):
         if key == "input" and isinstance(data.get(key), str) and data[key] \
                 and not (p.parent / data[key]).exists():
-            from sdrrl.pipeline.inputs import looks_like_hub_id
+            from sdrrl import hub
 
-            if looks_like_hub_id(data[key]):
+            if not hub.looks_local(data[key]):
                 continue  # a hub dataset id such as tatsu-lab/alpaca, not a path
         if isinstance(data.get(key), str) and data[key] and not Path(data[key]).is_absolute():
             data[key] = str((p.parent / data[key]).resolve())

@@ -30,14 +30,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-from sdrrl import languages
+from sdrrl import hub, languages, layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_json, write_jsonl
+from sdrrl.layout import ExcludedRow, FilteredRow, StageDeps, Summary
 from sdrrl.pipeline import segment, workdir
-from sdrrl.pipeline.cache import Cache, make_key
+from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.progress import Progress, say
-
-FIELDS = ("x", "y", "y_hat")
 
 
 def _letters(text: str) -> int:
@@ -112,28 +111,14 @@ class LanguageIdFilter:
         return None, None
 
 
-def resolve_comet_checkpoint(model: str) -> Path:
-    """A COMET checkpoint file from a .ckpt path, a model folder, or a hub id (cached copy only
-    when offline); a clear error naming how to point at a local copy otherwise."""
-    p = Path(model)
-    if p.is_file():
-        return p
-    if p.is_dir() and (p / "checkpoints" / "model.ckpt").is_file():
-        return p / "checkpoints" / "model.ckpt"
-    fix = (f"download it where the hub is reachable (it is gated: accept its license on huggingface.co, then "
-           f"`huggingface-cli download {model} --local-dir DIR`), copy DIR here and set filter.qe_model "
-           "(or --qe-model) to DIR/checkpoints/model.ckpt; its encoder (named in DIR/hparams.yaml, e.g. "
-           "microsoft/infoxlm-large) must be in the local HF cache too. Or disable QE with "
-           "filter.qe_enabled: false (not the paper's setup).")
-    if p.suffix == ".ckpt" or model.startswith(("/", ".")):
-        raise ModelNotFoundError(f"QE model checkpoint not found: {model!r}.", fix)
-    try:
-        from comet import download_model
-
-        return Path(download_model(model))
-    except Exception as err:  # offline: LocalEntryNotFoundError, gated: GatedRepoError, ...
-        raise ModelNotFoundError(f"Cannot load the QE model {model!r} offline or from the hub "
-                                 f"({type(err).__name__}).", fix) from None
+def _qe_model_missing(model: str, detail: str) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"Cannot load the QE model {model!r} ({detail}).",
+        f"download it where the hub is reachable (it is gated: accept its license on huggingface.co, then "
+        f"`huggingface-cli download {model} --local-dir DIR`), copy DIR here and set filter.qe_model "
+        "(or --qe-model) to DIR/checkpoints/model.ckpt; its encoder (named in DIR/hparams.yaml, e.g. "
+        "microsoft/infoxlm-large) must be in the local HF cache too. Or disable QE with "
+        "filter.qe_enabled: false (not the paper's setup).")
 
 
 class CometKiwiFilter:
@@ -144,29 +129,14 @@ class CometKiwiFilter:
     def __init__(self, model: str = "Unbabel/wmt22-cometkiwi-da", threshold: float = 0.8,
                  batch_size: int = 16, gpus: int | None = None, cache: Cache | None = None):
         self.model, self.threshold, self.batch_size, self.gpus = model, threshold, batch_size, gpus
+        self.outputs = ModelOutput("qe", model, {})  # a score depends on the model only, not on tau
         self.cache = cache
         self._comet = None
         self.calls = 0
 
     def _load(self):
         if self._comet is None:
-            import logging
-
-            from comet import load_from_checkpoint
-
-            ckpt = resolve_comet_checkpoint(self.model)
-            for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "comet"):
-                logging.getLogger(name).setLevel(logging.ERROR)
-            try:
-                import os
-
-                offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-                self._comet = load_from_checkpoint(str(ckpt), local_files_only=offline)
-            except Exception as err:
-                raise ModelNotFoundError(
-                    f"Cannot load the QE checkpoint {str(ckpt)!r} ({type(err).__name__}: {err}).",
-                    "make sure the encoder named in its hparams.yaml (pretrained_model) is available "
-                    "locally (HF cache or an absolute path).") from None
+            self._comet = hub.load_comet(self.model, lambda detail: _qe_model_missing(self.model, detail))
             if self.gpus is None:
                 import torch
 
@@ -174,7 +144,7 @@ class CometKiwiFilter:
         return self._comet
 
     def key(self, source: str, translation: str) -> str:
-        return make_key("qe", self.model, {}, src=source, mt=translation)
+        return self.outputs.key(src=source, mt=translation)
 
     def scores(self, pairs: Sequence[tuple[str, str]], progress: Progress | None = None) -> list[float]:
         keys = [self.key(s, t) for s, t in pairs]
@@ -193,19 +163,19 @@ class CometKiwiFilter:
             self.calls += 1
             new = {x: float(s) for x, s in zip(part, pred.scores)}
             if self.cache is not None:
-                self.cache.put_many("qe", new)
+                self.cache.put_many(self.outputs.kind, new)
             cached.update(new)
             if progress is not None:
                 progress.update(len(part))
         return [cached[k] for k in keys]
 
 
-def summarize(src: str, tgt: str, rows: list[dict], excluded: list[dict], settings: dict) -> dict:
+def summarize(src: str, tgt: str, rows: list[FilteredRow], excluded: list[ExcludedRow], settings: dict) -> Summary:
     """Kept and rejected translations per field and per stage/reason."""
     fields: dict[str, Any] = {}
-    for f in FIELDS:
+    for f in layout.TEXT_FIELDS:
         rejected = Counter(f"{e['stage']}:{e['reason']}" for e in excluded if e["field"] == f)
-        kept = sum(1 for r in rows if r.get(f + "_mt") is not None)
+        kept = sum(1 for r in rows if r.get(layout.mt(f)) is not None)
         fields[f] = {"translated": kept + sum(rejected.values()), "kept": kept,
                      "rejected": dict(sorted(rejected.items()))}
     total = Counter(f"{e['stage']}:{e['reason']}" for e in excluded)
@@ -220,8 +190,8 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
     """Filter this shard of the translations of D_synth into ``tgt``; ``cfg`` is a PipelineConfig."""
     fcfg = cfg.filter
     languages.get(src), languages.get(tgt)
-    rows = workdir.take_shard(workdir.read_output(workdir.synth_path(work), "sample"), num_shards, shard_index)
-    translations = {r["id"]: r for r in workdir.read_output(workdir.translations_path(work, src, tgt), "translate")}
+    rows = workdir.take_shard(workdir.read_output(layout.synth_path(work), "sample"), num_shards, shard_index)
+    translations = {r["id"]: r for r in workdir.read_output(layout.translations_path(work, src, tgt), "translate")}
     missing = [r["id"] for r in rows if r["id"] not in translations]
     if missing:
         raise SdrrlError(f"{len(missing)} row(s) of D_synth have no {src}-{tgt} translation (first: {missing[:3]}).",
@@ -242,20 +212,24 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
     if qe is not None and qe.cache is None:
         qe.cache = cache
 
-    out_rows = [{"id": r["id"], "from": r["from"], "x": r["x"], "y": r["y"], "y_hat": r["y_hat"],
-                 **{f + "_mt": translations[r["id"]].get(f + "_mt") for f in FIELDS}} for r in rows]
-    excluded: list[dict] = []
+    fields = layout.TEXT_FIELDS
+    out_rows: list[FilteredRow] = [{"id": r["id"], "from": r["from"], "x": r["x"], "y": r["y"], "y_hat": r["y_hat"],
+                                    **{layout.mt(f): translations[r["id"]].get(layout.mt(f)) for f in fields}}
+                                   for r in rows]
+    excluded: list[ExcludedRow] = []
+    order: list[tuple[int, int]] = []
 
     def reject(i: int, f: str, stage: str, reason: str, score: float | None) -> None:
         row = out_rows[i]
         excluded.append({"id": row["id"], "field": f, "stage": stage, "reason": reason, "text": row[f],
-                         "translation": row[f + "_mt"], "score": score, "_order": (i, FIELDS.index(f))})
-        row[f + "_mt"] = None
+                         "translation": row[layout.mt(f)], "score": score})
+        order.append((i, fields.index(f)))
+        row[layout.mt(f)] = None
 
     label = f"filter {src}-{tgt}" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
     for i, row in enumerate(out_rows):
-        for f in FIELDS:
-            mt = row[f + "_mt"]
+        for f in fields:
+            mt = row[layout.mt(f)]
             if mt is None or not isinstance(row[f], str):
                 continue
             if fcfg.heuristics_enabled:
@@ -269,37 +243,36 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
                     reject(i, f, lid.stage, reason, score)
     qe_calls = 0
     if fcfg.qe_enabled:
-        todo = [(i, f) for i, row in enumerate(out_rows) for f in FIELDS if row[f + "_mt"] is not None]
+        todo = [(i, f) for i, row in enumerate(out_rows) for f in fields if row[layout.mt(f)] is not None]
         progress = Progress(label + " QE", len(todo), unit="translations", every_s=cfg.progress_every_s)
         calls_before = qe.calls
-        scores = qe.scores([(out_rows[i][f], out_rows[i][f + "_mt"]) for i, f in todo], progress)
+        scores = qe.scores([(out_rows[i][f], out_rows[i][layout.mt(f)]) for i, f in todo], progress)
         qe_calls = qe.calls - calls_before
         for (i, f), score in zip(todo, scores):
             if score < qe.threshold:
                 reject(i, f, qe.stage, "qe_below_threshold", round(score, 6))
-    excluded.sort(key=lambda e: e.pop("_order"))
+    excluded = [e for _, e in sorted(zip(order, excluded), key=lambda oe: oe[0])]
     settings = _settings(cfg)
-    final = workdir.filtered_path(work, src, tgt)
+    final = layout.filtered_path(work, src, tgt)
     if num_shards == 1:
-        write_jsonl(workdir.excluded_path(work, src, tgt), excluded)
+        write_jsonl(layout.excluded_path(work, src, tgt), excluded)
         workdir.write_output(final, out_rows)
         summary = summarize(src, tgt, out_rows, excluded, settings)
-        write_json(workdir.summary_path(work, src, tgt), summary)
+        write_json(layout.summary_path(work, src, tgt), summary)
     else:
-        write_jsonl(workdir.shard_path(workdir.excluded_path(work, src, tgt), num_shards, shard_index), excluded)
-        # models by name, not path: shards on several machines may keep them in different folders
-        inputs = workdir.inputs_digest(workdir.synth_path(work), workdir.translations_path(work, src, tgt),
-                                       dict(settings, qe_model=Path(fcfg.qe_model).name,
-                                            translation_model=Path(cfg.translation_model).name))
-        merged: list[dict] = []  # the last shard to finish merges exclusions and summary too
-        workdir.write_output(final, out_rows, num_shards, shard_index, inputs,
-                             merged_also=[workdir.summary_path(work, src, tgt)],
+        write_jsonl(workdir.shard_path(layout.excluded_path(work, src, tgt), num_shards, shard_index), excluded)
+        deps = StageDeps("filter", {"synth": layout.synth_path(work),
+                                    "translations": layout.translations_path(work, src, tgt)},
+                         qe.outputs if fcfg.qe_enabled else None, settings)
+        merged: list[Summary] = []  # the last shard to finish merges exclusions and summary too
+        workdir.write_output(final, out_rows, num_shards, shard_index, deps,
+                             merged_also=[layout.summary_path(work, src, tgt)],
                              on_merge=lambda: merged.append(merge_filter_shards(work, src, tgt, num_shards,
                                                                                 settings)))
         summary = merged[0] if merged else summarize(src, tgt, out_rows, excluded, settings)
     say(f"{label}: {summary['rows']} rows; kept {summary['kept']} and rejected {summary['rejected']} "
         f"translations ({_reasons(summary['rejected_by_reason'])}); QE {'off' if not fcfg.qe_enabled else f'tau={fcfg.qe_threshold} with {fcfg.qe_model}, {qe_calls} model call(s)'}; "
-        f"LID {'on' if fcfg.lid_enabled else 'off'}; exclusions in {workdir.excluded_path(work, src, tgt)}.")
+        f"LID {'on' if fcfg.lid_enabled else 'off'}; exclusions in {layout.excluded_path(work, src, tgt)}.")
     return dict(summary, qe_calls=qe_calls)
 
 
@@ -317,16 +290,16 @@ def _settings(cfg) -> dict:
             "translation_model": cfg.translation_model}
 
 
-def merge_filter_shards(work: Path, src: str, tgt: str, num_shards: int, settings: dict) -> dict:
+def merge_filter_shards(work: Path, src: str, tgt: str, num_shards: int, settings: dict) -> Summary:
     """Merge finished filter shards: rows (round-robin), exclusions (in row order), summary."""
-    final = workdir.filtered_path(work, src, tgt)
+    final = layout.filtered_path(work, src, tgt)
     rows = workdir.read_output(final, "filter")
     position = {r["id"]: i for i, r in enumerate(rows)}
     excluded = []
     for i in range(num_shards):
-        excluded.extend(read_jsonl(workdir.shard_path(workdir.excluded_path(work, src, tgt), num_shards, i)))
-    excluded.sort(key=lambda e: (position[e["id"]], FIELDS.index(e["field"])))
-    write_jsonl(workdir.excluded_path(work, src, tgt), excluded)
+        excluded.extend(read_jsonl(workdir.shard_path(layout.excluded_path(work, src, tgt), num_shards, i)))
+    excluded.sort(key=lambda e: (position[e["id"]], layout.TEXT_FIELDS.index(e["field"])))
+    write_jsonl(layout.excluded_path(work, src, tgt), excluded)
     summary = summarize(src, tgt, rows, excluded, settings)
-    write_json(workdir.summary_path(work, src, tgt), summary)
+    write_json(layout.summary_path(work, src, tgt), summary)
     return summary

@@ -18,10 +18,12 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from sdrrl import layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
+from sdrrl.layout import ResponseRow, StageDeps
 from sdrrl.pipeline import workdir
-from sdrrl.pipeline.cache import Cache, make_key
+from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.progress import Progress, say
 
 
@@ -251,15 +253,17 @@ def make_generator(cfg, seed: int = 0) -> Generator:
     return TransformersGenerator(cfg.model, device=cfg.device, dtype=cfg.dtype, **common)
 
 
-def response_key(gcfg, question: str) -> str:
+def dependencies(work: Path, gcfg) -> StageDeps:
+    """What G depends on: D, and the responses of ``generate.model`` under these decoding settings
+    (each response's cache key: the backend is not part of it)."""
     settings = {"template": gcfg.template, "max_new_tokens": gcfg.max_new_tokens,
                 "temperature": gcfg.temperature, "top_p": gcfg.top_p}
-    return make_key("response", gcfg.model, settings, text=question)
+    return StageDeps("generate", {"source": layout.source_path(work)}, ModelOutput("response", gcfg.model, settings))
 
 
 def _prompts_for(work: Path, gcfg, ids: list[str], questions: list[str]) -> tuple[dict[str, list[int]], list[int]]:
     """Prompt ids for these rows: rendered with LLaMA-Factory, or read from prompts.jsonl."""
-    path = workdir.prompts_path(work)
+    path = layout.prompts_path(work)
     try:
         prompts, stop = render_prompts(gcfg.model, gcfg.template, questions)
         return dict(zip(ids, prompts)), stop
@@ -267,7 +271,7 @@ def _prompts_for(work: Path, gcfg, ids: list[str], questions: list[str]) -> tupl
         if not path.exists():
             raise
     have = {r["id"]: r for r in read_jsonl(path)}
-    meta_path = path.with_suffix(".meta.json")
+    meta_path = layout.prompts_meta_path(work)
     if not meta_path.is_file():
         raise SdrrlError(f"{meta_path} is missing (it names the model, template and stop tokens of {path.name}).",
                          "copy it along with prompts.jsonl, or run `sdrrl generate --prompts-only` again in "
@@ -299,12 +303,12 @@ def write_prompts(work: Path, gcfg) -> int:
     """Render every prompt of D into WORK/generate/prompts.jsonl (for a vLLM-only environment)."""
     from sdrrl.io import write_json
 
-    source = list(read_jsonl(workdir.source_path(work)))
-    prompts, stop = render_prompts(gcfg.model, gcfg.template, [workdir.question(r) for r in source])
-    path = workdir.prompts_path(work)
-    write_jsonl(path, ({"id": r["id"], "prompt_ids": p, "question_sha1": _sha1(workdir.question(r))}
+    source = list(read_jsonl(layout.source_path(work)))
+    prompts, stop = render_prompts(gcfg.model, gcfg.template, [layout.question(r) for r in source])
+    path = layout.prompts_path(work)
+    write_jsonl(path, ({"id": r["id"], "prompt_ids": p, "question_sha1": _sha1(layout.question(r))}
                        for r, p in zip(source, prompts)))
-    write_json(path.with_suffix(".meta.json"), {"model": gcfg.model, "template": gcfg.template,
+    write_json(layout.prompts_meta_path(work), {"model": gcfg.model, "template": gcfg.template,
                                                 "stop_token_ids": stop})
     say(f"generate: rendered {len(prompts)} prompts with LLaMA-Factory template {gcfg.template!r} into {path}.")
     return len(prompts)
@@ -314,9 +318,10 @@ def run_generate(work: Path, cfg, cache: Cache, generator: Generator | None = No
                  num_shards: int = 1, shard_index: int = 0) -> dict:
     """Generate y_hat for this shard of D; ``cfg`` is a PipelineConfig."""
     gcfg = cfg.generate
-    source = workdir.take_shard(list(read_jsonl(workdir.source_path(work))), num_shards, shard_index)
-    questions = {r["id"]: workdir.question(r) for r in source}
-    keys = {i: response_key(gcfg, q) for i, q in questions.items()}
+    source = workdir.take_shard(list(read_jsonl(layout.source_path(work))), num_shards, shard_index)
+    questions = {r["id"]: layout.question(r) for r in source}
+    deps = dependencies(work, gcfg)
+    keys = {i: deps.outputs.key(text=q) for i, q in questions.items()}
     cached = cache.get_many(keys.values())
     responses = {i: cached[k] for i, k in keys.items() if k in cached}
     todo = [i for i in questions if i not in responses]
@@ -332,18 +337,15 @@ def run_generate(work: Path, cfg, cache: Cache, generator: Generator | None = No
         for k in range(0, len(order), gcfg.batch_size):
             batch = order[k:k + gcfg.batch_size]
             outs = generator.generate([prompts[i] for i in batch])
-            cache.put_many("response", {keys[i]: o for i, o in zip(batch, outs)})
+            cache.put_many(deps.outputs.kind, {keys[i]: o for i, o in zip(batch, outs)})
             responses.update(zip(batch, outs))
             progress.update(len(batch))
-    rows = [{"id": r["id"], "response": responses[r["id"]]} for r in source]
-    # the model by name, not path: shards on several machines may keep it in different folders
-    inputs = workdir.inputs_digest(workdir.source_path(work), [Path(gcfg.model).name, gcfg.template,
-                                                               gcfg.max_new_tokens, gcfg.temperature, gcfg.top_p])
-    path = workdir.write_output(workdir.responses_path(work), rows, num_shards, shard_index, inputs)
+    rows: list[ResponseRow] = [{"id": r["id"], "response": responses[r["id"]]} for r in source]
+    path = workdir.write_output(layout.responses_path(work), rows, num_shards, shard_index, deps)
     calls = generator.calls - calls_before
     say(f"{label}: {len(rows)} responses, {len(rows) - len(todo)} from the cache, {len(todo)} generated by "
         f"{gcfg.model} ({gcfg.backend}, template {gcfg.template!r}, max_new_tokens {gcfg.max_new_tokens}, "
         f"{'greedy' if gcfg.temperature == 0 else f'temperature {gcfg.temperature}'}) in {calls} model call(s), "
         f"{progress.elapsed:.1f}s; written to {path}.")
     return {"rows": len(rows), "generated": len(todo), "model_calls": calls, "path": str(path),
-            "inputs": inputs}
+            "inputs": deps.fingerprint()}

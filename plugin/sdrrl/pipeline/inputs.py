@@ -9,8 +9,9 @@
 * a ``datasets`` folder (a local folder of data files ``datasets.load_dataset`` reads as one
   ``train`` split, e.g. ``data/train-*.parquet``),
 * a Hugging Face hub dataset id such as ``tatsu-lab/alpaca`` (or ``hf:ID`` to be explicit), loaded
-  with ``datasets.load_dataset(ID, split="train")``: from the local cache when ``HF_DATASETS_OFFLINE``
-  / ``HF_HUB_OFFLINE`` is set, else downloaded. A local path that exists always wins over an id.
+  with ``datasets.load_dataset(ID, split="train")``: from the local cache when ``datasets`` is offline
+  (:func:`sdrrl.hub.datasets_offline`), else downloaded. A local path that exists always wins over an
+  id; a name that can only be a path is never sent to the hub (:func:`sdrrl.hub.is_local`).
 
 Every form yields the same rows in the same order, so the work directory's ``source.jsonl`` is the
 same whatever form D came in. Extra columns (the hub's alpaca has ``text``) are ignored later.
@@ -20,43 +21,32 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from sdrrl import hub
 from sdrrl.errors import SdrrlError
 from sdrrl.io import read_jsonl
 
-HUB_PREFIX = "hf:"
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-_FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".tsv", ".txt", ".gz", ".arrow")
 FIX = ("give a JSON Lines file, a JSON array (alpaca_data.json), a Parquet file, a datasets folder, or a hub "
        "dataset id such as tatsu-lab/alpaca.")
-
-
-def looks_like_hub_id(value: str) -> bool:
-    """``org/name`` without a file suffix, or ``hf:ID``; a path that exists is never an id."""
-    value = str(value)
-    if value.startswith(HUB_PREFIX):
-        return True
-    return bool(_HUB_ID.fullmatch(value)) and not value.lower().endswith(_FILE_SUFFIXES)
 
 
 def rows(source: str | os.PathLike) -> Iterator[dict]:
     """Yield D's rows (dicts) from a file, folder or hub id; raise SdrrlError naming what is wrong."""
     text = str(source)
     path = Path(text)
-    if not text.startswith(HUB_PREFIX) and path.exists():
-        if path.is_dir():
-            return _from_datasets(text, local=True)
-        if path.suffix.lower() == ".parquet":
-            return _from_parquet(path)
-        if _first_char(path) == "[":
-            return _from_json_array(path)
-        return read_jsonl(path)
-    if looks_like_hub_id(text):
-        return _from_datasets(text[len(HUB_PREFIX):] if text.startswith(HUB_PREFIX) else text, local=False)
-    raise SdrrlError(f"Input file not found: {text!r}.", "set `input:` (or --input) to an existing file; " + FIX)
+    if not hub.is_local(text):
+        return _from_datasets(hub.hub_id(text), local=False)
+    if not path.exists():
+        raise SdrrlError(f"Input file not found: {text!r}.", "set `input:` (or --input) to an existing file; " + FIX)
+    if path.is_dir():
+        return _from_datasets(text, local=True)
+    if path.suffix.lower() == ".parquet":
+        return _from_parquet(path)
+    if _first_char(path) == "[":
+        return _from_json_array(path)
+    return read_jsonl(path)
 
 
 def _first_char(path: Path) -> str:
@@ -103,8 +93,7 @@ def _from_parquet(path: Path) -> Iterator[dict]:
 def _from_datasets(name: str, local: bool) -> Iterator[dict]:
     import datasets
 
-    offline = any(os.environ.get(v, "0") not in ("0", "", "false", "False")
-                  for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+    offline = hub.datasets_offline()
     try:
         ds = datasets.load_dataset(name, split="train")
     except Exception as err:  # datasets raises many types (connection, not found, offline, format)
@@ -114,7 +103,7 @@ def _from_datasets(name: str, local: bool) -> Iterator[dict]:
         if offline:
             raise SdrrlError(
                 f"Input {name!r} is not a local file, and as a hub dataset it is not in the local cache "
-                f"while HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set ({type(err).__name__}).",
+                f"while {hub.datasets_offline_setting()} keeps datasets offline ({type(err).__name__}).",
                 f"load it once on a connected machine (python -c \"import datasets; datasets.load_dataset('{name}')\") "
                 "and copy the cache, or download the file and give its path.") from None
         raise SdrrlError(f"Input {name!r} is not a local file and could not be loaded from the hub ({msg}).",

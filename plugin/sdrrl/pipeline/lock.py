@@ -18,8 +18,10 @@ A shard that stops on an error records it in ``WORK/.sdrrl.shard-I-of-N.failed``
 shard starts again), so the shards waiting for it name the failure at once instead of waiting
 silently for up to ``--shard-timeout``.
 
-:class:`DirLock` is not tied to the pipeline: ``sdrrl export`` can take one on its registry directory.
-Locks are re-entrant within one process (flock on a second descriptor would conflict with the first).
+:class:`DirLock` is the one lock of the project, not tied to the pipeline: ``sdrrl export`` takes one on
+its registry folder itself (:mod:`sdrrl.staging`), a tiny-model build one per model (:mod:`sdrrl.tiny`).
+Locks are re-entrant within one thread (flock on a second descriptor would conflict with the first);
+two threads exclude each other as two processes do.
 
 Holding a lock also makes a process the owner of the temporary files (``.NAME.XXXX.tmp``, written by
 :func:`sdrrl.io.atomic_open`) it covers, so it removes those a killed writer left (:func:`remove_stale_temps`).
@@ -37,17 +39,25 @@ import re
 import shlex
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from sdrrl import layout
 from sdrrl.errors import SdrrlError
+from sdrrl.io import read_json_object
 
 WORK_LOCK = ".sdrrl.lock"
 SHARED_LOCK = ".sdrrl-shared.lock"
 
-# path -> [fd, mode, depth] for the locks this process holds (re-entrancy)
-_held: dict[str, list] = {}
+# (thread, path) -> [fd, mode, depth] for the locks this process holds (re-entrancy). Per thread:
+# two threads of one process exclude each other like two processes (each its own descriptor).
+_held: dict[tuple[int, str], list] = {}
+
+
+def _mine(key: str) -> tuple[int, str]:
+    return threading.get_ident(), key
 
 
 def _say(message: str) -> None:
@@ -64,11 +74,7 @@ def holder_record(**extra) -> dict:
 
 def read_holder(path: Path) -> dict:
     """What the lock file says about its holder ({} if nothing readable)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(path)
 
 
 def describe(info: dict) -> str:
@@ -83,7 +89,8 @@ def describe(info: dict) -> str:
 
 def is_locked(path: Path) -> bool:
     """Whether some process holds ``path`` exclusively now (a probe; the answer may change at once)."""
-    if str(Path(path).resolve()) in _held:
+    key = str(Path(path).resolve())
+    if any(held == key for _thread, held in _held):
         return True
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -99,16 +106,25 @@ def is_locked(path: Path) -> bool:
 
 
 class DirLock:
-    """An flock on ``path``; ``shared`` for readers-side-by-side. Use as a context manager or
-    ``acquire``/``release``. ``what`` names the locked thing in messages ("work directory W")."""
+    """An flock on ``path`` (a lock file, created if missing, or an existing folder itself); ``shared``
+    for readers-side-by-side. Use as a context manager or ``acquire``/``release``. ``what`` names the
+    locked thing in messages ("work directory W"); ``say`` prints the wait messages (stderr), and
+    ``waiting`` replaces their text.
+
+    The lock is on the file the path names when it is taken: a path removed or replaced meanwhile
+    (a lock file pruned, a folder swapped by :func:`sdrrl.staging.replace_dir`) is locked again."""
 
     def __init__(self, path: str | os.PathLike, what: str, shared: bool = False, record: bool = True,
-                 holders: Callable[[], list[dict]] | None = None):
+                 holders: Callable[[], list[dict]] | None = None, say: Callable[[str], None] | None = None,
+                 waiting: str | None = None):
         self.path = Path(path)
         self.what = what
         self.shared = shared
-        self.record = record and not shared  # a shared lock has several holders: no single record
+        # a shared lock has several holders, and a folder holds no text: no single record
+        self.record = record and not shared and not self.path.is_dir()
         self.holders = holders
+        self.say = say or _say
+        self.waiting = waiting
         self._key = str(self.path.resolve())
 
     def _describe_holders(self) -> str:
@@ -122,27 +138,27 @@ class DirLock:
         """Take the lock. ``wait`` 0: refuse at once if it is held; None: wait as long as it takes;
         a number: wait up to that many seconds. A wait longer than ``quiet_s`` prints who holds the lock."""
         mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
-        if self._key in _held:
-            held = _held[self._key]
+        if _mine(self._key) in _held:
+            held = _held[_mine(self._key)]
             if held[1] == fcntl.LOCK_SH and mode == fcntl.LOCK_EX:
                 raise RuntimeError(f"{self.path}: cannot upgrade a shared lock held by this process")
             held[2] += 1
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as err:
-            raise SdrrlError(f"Cannot create the lock file {str(self.path)!r}: {err.strerror or err}.",
-                             "make the directory writable for this user.") from None
         start = time.monotonic()
         last_say = None
         # "at once" still allows a moment: a probe (is_locked) may hold the file for microseconds
         limit = 0.3 if wait == 0 else wait
+        fd = self._open()
         try:
             while True:
                 try:
                     fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                    break
+                    if self._still_at_path(fd):
+                        break
+                    os.close(fd)  # locked a file that is no longer at the path: lock the one there now
+                    fd = -1
+                    fd = self._open()
+                    continue
                 except OSError as err:
                     if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                         raise
@@ -159,27 +175,46 @@ class DirLock:
                 due = last_say is None or time.monotonic() - last_say >= say_every_s
                 if wait != 0 and waited >= quiet_s and due:
                     last_say = time.monotonic()
-                    _say(f"waiting for the {self.what}, held by {self._describe_holders()} "
-                         f"({waited:.0f} s so far{'' if wait is None else f' of at most {wait:.0f}'}).")
+                    self.say(self.waiting or f"waiting for the {self.what}, held by {self._describe_holders()} "
+                             f"({waited:.0f} s so far{'' if wait is None else f' of at most {wait:.0f}'}).")
                 time.sleep(min(poll_s, 0.1) if wait == 0 else poll_s)
         except BaseException:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             raise
         if self.record:
             data = json.dumps(holder_record()).encode("utf-8")
             os.ftruncate(fd, 0)
             os.pwrite(fd, data, 0)
-        _held[self._key] = [fd, mode, 1]
+        _held[_mine(self._key)] = [fd, mode, 1]
         return self
 
+    def _open(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.path.is_dir():
+                return os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise SdrrlError(f"Cannot open the lock file {str(self.path)!r}: {err.strerror or err}.",
+                             "make the directory writable for this user.") from None
+
+    def _still_at_path(self, fd: int) -> bool:
+        held = os.fstat(fd)
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
     def release(self) -> None:
-        held = _held.get(self._key)
+        held = _held.get(_mine(self._key))
         if held is None:
             return
         held[2] -= 1
         if held[2] > 0:
             return
-        del _held[self._key]
+        del _held[_mine(self._key)]
         if self.record:  # no stale name for the next holder's first moments (a killed holder cannot do this)
             with contextlib.suppress(OSError):
                 os.ftruncate(held[0], 0)
@@ -301,10 +336,10 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
     if num_shards == 1:
         main = DirLock(work / WORK_LOCK, f"work directory {work}",
                        holders=lambda: _live_shard_holders(work) or [read_holder(work / WORK_LOCK)])
-        with _acquired(main, wait):
+        with acquired(main, wait):
             # the default cache root is WORK, so its converted models are in WORK/ct2 (a --cache elsewhere
             # may be shared with other work directories: not ours to clean)
-            removed = remove_stale_temps(work, recursive=True) + remove_stale_conversions(work / "ct2")
+            removed = remove_stale_temps(work, recursive=True) + remove_stale_conversions(layout.ct2_dir(work))
             _report_removed(removed, "work directory")
             yield
         return
@@ -313,7 +348,7 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
     shard = DirLock(shard_lock_path(work, num_shards, shard_index),
                     f"shard {shard_index} of {num_shards} of work directory {work}")
     tag = f".shard-{shard_index}-of-{num_shards}."  # the dot: shard-1-of-2 is not shard-1-of-20
-    with _acquired(main, wait), _acquired(shard, wait):
+    with acquired(main, wait), acquired(shard, wait):
         others = [(p, n) for p, n in _shard_locks(work) if n != num_shards and is_locked(p)]
         if others:  # acquired first, checked second: of two runs starting together, neither slips through
             raise SdrrlError(
@@ -334,7 +369,7 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
 
 
 @contextlib.contextmanager
-def _acquired(lock: DirLock, wait: float | None, quiet_s: float = 0.0) -> Iterator[DirLock]:
+def acquired(lock: DirLock, wait: float | None, quiet_s: float = 0.0) -> Iterator[DirLock]:
     lock.acquire(wait, quiet_s=quiet_s)
     try:
         yield lock
@@ -349,8 +384,8 @@ def shared_work(directory: str | os.PathLike, label: str = "shared work") -> Ite
     a holder of this lock (or of the whole work directory) writes them."""
     directory = Path(directory)
     lock = DirLock(directory / SHARED_LOCK, f"lock for the {label} in {directory}")
-    first = lock._key not in _held
-    with _acquired(lock, None, quiet_s=2.0):  # merges take a moment; say so only when it is long
+    first = _mine(lock._key) not in _held
+    with acquired(lock, None, quiet_s=2.0):  # merges take a moment; say so only when it is long
         if first:
             removed = remove_stale_temps(directory, keep=lambda dest: bool(_SHARD.search(dest)))
             _report_removed(removed, label)

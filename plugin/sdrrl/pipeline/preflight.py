@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from sdrrl import configfile, preflight
+from sdrrl import configfile, hub, preflight
 from sdrrl.errors import SdrrlError
 
 STAGES = ("generate", "sample", "translate", "filter")
@@ -22,9 +22,8 @@ def problems(cfg, first: str = "generate", *, only: bool = False, needs_input: b
     when ``only``); ``needs_input``: the run reads D from ``cfg.input``."""
     stages = (first,) if only else STAGES[STAGES.index(first):]
     found: list[SdrrlError | None] = []
-    # a name like org/name without a file suffix may be a hub dataset id: its loader reports on it
-    if needs_input and cfg.input is not None and (preflight.looks_local(cfg.input) or Path(cfg.input).suffix
-                                                  or Path(cfg.input).exists()):
+    # a hub dataset id (sdrrl.hub.is_local): its loader reports on it
+    if needs_input and cfg.input is not None and hub.is_local(cfg.input):
         found.append(preflight.path_problem(cfg.input, "input", "instruction set", "set input (or --input) to "
                                             "your alpaca instruction file, or leave it null for the shipped sample."))
     if "generate" in stages:

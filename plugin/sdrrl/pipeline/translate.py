@@ -27,16 +27,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from sdrrl import languages
+from sdrrl import languages, layout
 from sdrrl.errors import ModelNotFoundError
+from sdrrl.layout import StageDeps, TranslationRow
 from sdrrl.pipeline import segment, workdir
-from sdrrl.pipeline.cache import Cache, make_key
+from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.generate import resolve_device as _device
 from sdrrl.pipeline.progress import Progress, say
-
-FIELDS = ("x", "y", "y_hat")
-
-
 
 
 def _ct2_device(device: str) -> tuple[str, int]:
@@ -71,6 +68,10 @@ class Translator:
     def settings(self) -> dict[str, Any]:
         return {"beam_size": self.beam_size, "max_length": self.max_length,
                 "length_penalty": self.length_penalty}
+
+    def outputs(self) -> ModelOutput:
+        """How the cache (and the stage's fingerprint) names this translator's translations."""
+        return ModelOutput("translation", self.model, self.settings())
 
     # -- tokenizer (cheap; needed for segmentation even when everything is cached) ------------
     @property
@@ -154,7 +155,7 @@ def convert_ct2(model: str, cache_root: Path, quantization: str | None = None) -
     if src.is_dir():
         stamp += "|" + "|".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}"
                                 for p in sorted(src.iterdir()) if p.is_file())
-    out = cache_root / "ct2" / hashlib.sha256(f"{stamp}|{quantization}".encode()).hexdigest()[:16]
+    out = layout.ct2_dir(cache_root) / hashlib.sha256(f"{stamp}|{quantization}".encode()).hexdigest()[:16]
     if (out / "model.bin").is_file():
         return out
     import ctranslate2
@@ -368,9 +369,8 @@ def translate_segments(segments: Sequence[str], translator: Translator, cache: C
     """Translations of unique ``segments`` (ISO codes ``src``/``tgt``), from cache or model."""
     src_nllb, tgt_nllb = languages.get(src).nllb, languages.get(tgt).nllb
     unique = list(dict.fromkeys(segments))
-    settings = translator.settings()
-    keys = {s: make_key("translation", translator.model, settings, src=src_nllb, tgt=tgt_nllb, text=s)
-            for s in unique}
+    outputs = translator.outputs()
+    keys = {s: outputs.key(src=src_nllb, tgt=tgt_nllb, text=s) for s in unique}
     cached = cache.get_many(keys.values()) if cache is not None else {}
     result = {s: cached[keys[s]] for s in unique if keys[s] in cached}
     todo = [s for s in unique if s not in result]
@@ -382,7 +382,7 @@ def translate_segments(segments: Sequence[str], translator: Translator, cache: C
         for batch in plan_batches(todo, lengths, batch_size, by_length):
             translations = translator.translate(batch, src_nllb, tgt_nllb)
             if cache is not None:
-                cache.put_many("translation", {keys[s]: t for s, t in zip(batch, translations)})
+                cache.put_many(outputs.kind, {keys[s]: t for s, t in zip(batch, translations)})
             result.update(zip(batch, translations))
             if progress is not None:
                 progress.update(len(batch))
@@ -395,12 +395,20 @@ def source_digest(row: dict) -> str:
     return hashlib.sha1(blob.encode("utf-8")).hexdigest()
 
 
+def dependencies(work: Path, tcfg, translator: Translator, src: str, tgt: str) -> StageDeps:
+    """What the translations into ``tgt`` depend on: D_synth, the translator's outputs (each
+    segment's cache key), and how texts are cut into segments and which are translated."""
+    return StageDeps("translate", {"synth": layout.synth_path(work)}, translator.outputs(),
+                     {"src": src, "tgt": tgt, "max_segment_tokens": tcfg.max_segment_tokens,
+                      "translate_all_responses": tcfg.translate_all_responses})
+
+
 def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator: Translator | None = None,
                   num_shards: int = 1, shard_index: int = 0) -> dict:
     """Translate D_synth's x, y (and y_hat where used) into ``tgt``; ``cfg`` is a PipelineConfig."""
     tcfg = cfg.translate
     languages.get(src), languages.get(tgt)
-    rows = workdir.take_shard(workdir.read_output(workdir.synth_path(work), "sample"), num_shards, shard_index)
+    rows = workdir.take_shard(workdir.read_output(layout.synth_path(work), "sample"), num_shards, shard_index)
     translator = translator or make_translator(tcfg, cache_root=cfg.cache_path.parent, generate=cfg.generate,
                                                seed=cfg.sample.seed)
     limit = tcfg.max_segment_tokens
@@ -413,7 +421,7 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
     all_segments: list[str] = []
     for row in rows:
         per_field: dict[str, segment.Layout | None] = {}
-        for f in FIELDS:
+        for f in layout.TEXT_FIELDS:
             text = row.get(f)
             wanted = f != "y_hat" or row.get("from") == "G" or tcfg.translate_all_responses
             if not wanted or not isinstance(text, str):
@@ -429,20 +437,17 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
     calls_before, segs_before = translator.calls, translator.segments_translated
     done = translate_segments(all_segments, translator, cache, src, tgt, tcfg.batch_size,
                               tcfg.length_bucketing, progress)
-    out_rows = []
+    out_rows: list[TranslationRow] = []
     for row, per_field in zip(rows, layouts):
         out = {"id": row["id"]}
-        for f in FIELDS:
+        for f in layout.TEXT_FIELDS:
             lay = per_field[f]
-            out[f + "_mt"] = None if lay is None else segment.reassemble(lay, [done[s] for s in lay.segments],
-                                                                          cjk_tight=True)
+            out[layout.mt(f)] = None if lay is None else segment.reassemble(lay, [done[s] for s in lay.segments],
+                                                                             cjk_tight=True)
         out["source_sha1"] = source_digest(row)
         out_rows.append(out)
-    # the model by name, not path: shards on several machines may keep it in different folders
-    inputs = workdir.inputs_digest(workdir.synth_path(work), [Path(translator.model).name, translator.settings(),
-                                                              src, tgt, tcfg.max_segment_tokens,
-                                                              tcfg.translate_all_responses])
-    path = workdir.write_output(workdir.translations_path(work, src, tgt), out_rows, num_shards, shard_index, inputs)
+    deps = dependencies(work, tcfg, translator, src, tgt)
+    path = workdir.write_output(layout.translations_path(work, src, tgt), out_rows, num_shards, shard_index, deps)
     calls = translator.calls - calls_before
     translated = translator.segments_translated - segs_before
     unique = len(set(all_segments))
@@ -450,6 +455,5 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
         f"from the cache, {translated} translated in {calls} model call(s) by {type(translator).__name__} "
         f"(beam {translator.beam_size}) in {progress.elapsed:.1f}s; written to {path}.")
     return {"rows": len(rows), "segments": len(all_segments), "unique_segments": unique, "model_calls": calls,
-            "path": str(path),
-            "inputs": inputs}
+            "path": str(path), "inputs": deps.fingerprint()}
 

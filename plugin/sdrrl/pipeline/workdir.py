@@ -1,25 +1,16 @@
-"""The work directory: file names of every stage, shard files and their ``.done`` markers, and D.
-
-Layout (docs/CONTRACTS.md, "Pipeline work directory")::
-
-    WORK/source.jsonl                         D  {id, instruction, input, output}
-    WORK/generate/responses.jsonl             G  {id, response}
-    WORK/sample/synth.jsonl                   D_synth {id, from, x, y, y_hat}
-    WORK/translate/{src}-{tgt}.jsonl          {id, x_mt, y_mt, y_hat_mt, source_sha1} (unfiltered)
-    WORK/filter/{src}-{tgt}.jsonl             {id, from, x, y, y_hat, x_mt, y_mt, y_hat_mt}
-    WORK/filter/{src}-{tgt}.excluded.jsonl    {id, field, stage, reason, text, translation, score}
-    WORK/filter/{src}-{tgt}.summary.json
+"""The work directory's shards and their ``.done`` markers, and D (``WORK/source.jsonl``). Paths and row
+shapes are :mod:`sdrrl.layout`'s.
 
 Sharding: shard I of N takes rows I, I+N, I+2N, ... and writes ``NAME.shard-I-of-N.jsonl`` plus a
-``NAME.shard-I-of-N.jsonl.done`` marker (written last, with a fingerprint of the stage's inputs and
-settings). The next stage reads the merged file, merging finished shards first, and
-fails naming the shards that are missing or were made from other inputs (an earlier run's).
+``NAME.shard-I-of-N.jsonl.done`` marker (written last, with the fingerprint of what the stage's
+output depends on, :class:`sdrrl.layout.StageDeps`, and its record). The next stage reads the
+merged file, merging finished shards first, and fails naming the shards that are missing or were
+made from other inputs (an earlier run's), and what differs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 import sys
@@ -27,42 +18,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from sdrrl import layout
 from sdrrl.errors import SdrrlError
-from sdrrl.io import read_jsonl, write_json, write_jsonl
+from sdrrl.io import read_json_object, read_jsonl, write_json, write_jsonl
 from sdrrl.pipeline import lock
-
-
-def source_path(work: Path) -> Path:
-    return work / "source.jsonl"
-
-
-def responses_path(work: Path) -> Path:
-    return work / "generate" / "responses.jsonl"
-
-
-def prompts_path(work: Path) -> Path:
-    return work / "generate" / "prompts.jsonl"
-
-
-def synth_path(work: Path) -> Path:
-    return work / "sample" / "synth.jsonl"
-
-
-def translations_path(work: Path, src: str, tgt: str) -> Path:
-    return work / "translate" / f"{src}-{tgt}.jsonl"
-
-
-def filtered_path(work: Path, src: str, tgt: str) -> Path:
-    return work / "filter" / f"{src}-{tgt}.jsonl"
-
-
-def excluded_path(work: Path, src: str, tgt: str) -> Path:
-    return work / "filter" / f"{src}-{tgt}.excluded.jsonl"
-
-
-def summary_path(work: Path, src: str, tgt: str) -> Path:
-    return work / "filter" / f"{src}-{tgt}.summary.json"
-
 
 # -- shards ---------------------------------------------------------------------------------------
 
@@ -87,26 +46,11 @@ def done_marker(path: Path) -> Path:
     return path.with_name(path.name + ".done")
 
 
-def inputs_digest(*parts: Any) -> str:
-    """Fingerprint of what a stage's output depends on: input files (by content) and settings.
-    A shard's ``.done`` marker carries it, so shards of a run on other inputs are never merged."""
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, Path):
-            with part.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-        else:
-            h.update(json.dumps(part, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_index: int = 0,
-                 inputs: str | None = None, merged_also: Sequence[Path] = (),
+                 deps: layout.StageDeps | None = None, merged_also: Sequence[Path] = (),
                  on_merge: Callable[[], Any] | None = None) -> Path:
     """Write a stage's rows: the final file when unsharded, else the shard file and its marker
-    (which records ``inputs``, the stage's :func:`inputs_digest`).
+    (which records ``deps``: its fingerprint as ``inputs``, its record as ``depends``).
 
     When every shard is done, one process merges them (under the directory's shared-work lock, so
     exactly one does, even when shards finish at the same moment) and then calls ``on_merge``,
@@ -118,8 +62,10 @@ def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_i
         return final
     path = shard_path(final, num_shards, shard_index)
     write_jsonl(path, rows)
+    inputs = deps.fingerprint() if deps is not None else None
     write_json(done_marker(path), {"rows": len(rows), "num_shards": num_shards, "shard_index": shard_index,
-                                   "inputs": inputs, "written_ns": time.time_ns()})
+                                   "inputs": inputs, "depends": deps.record if deps is not None else None,
+                                   "written_ns": time.time_ns()})
     with lock.shared_work(final.parent, f"merge of {final.name}"):
         if all_shards_done(final, num_shards, inputs):  # the last shard to finish merges (atomic, idempotent)
             if not merged_is_current(final, num_shards, merged_also):
@@ -199,16 +145,8 @@ def wait_for_shards(final: Path, num_shards: int, inputs: str | None, label: str
         time.sleep(poll_s)
 
 
-def _marker(marker: Path) -> dict:
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _marker_inputs(marker: Path) -> Any:
-    return _marker(marker).get("inputs")
+    return read_json_object(marker).get("inputs")
 
 
 def all_shards_done(final: Path, num_shards: int, inputs: str | None = None) -> bool:
@@ -248,13 +186,16 @@ def merge_shards(final: Path, stage: str) -> Path:
                          "(no .done marker).",
                          f"run `sdrrl {stage} --num-shards {n} --shard-index I` for each missing I "
                          "(finished shards are kept), then run the next stage again.")
-    markers = [_marker(done_marker(shard_path(final, n, i))) for i in range(n)]
+    markers = [read_json_object(done_marker(shard_path(final, n, i))) for i in range(n)]
     inputs = [m.get("inputs") for m in markers]
-    current = inputs[max(range(n), key=lambda i: markers[i].get("written_ns") or 0)]  # the newest run's
-    stale = [i for i in range(n) if inputs[i] != current]
+    newest = max(range(n), key=lambda i: markers[i].get("written_ns") or 0)  # the newest run's
+    stale = [i for i in range(n) if inputs[i] != inputs[newest]]
     if stale:
+        differ = sorted({key for i in stale for key in layout.differences(markers[i].get("depends") or {},
+                                                                          markers[newest].get("depends") or {})})
         raise SdrrlError(f"{final.name}: shard(s) {', '.join(map(str, stale))} of {n} were made from other inputs "
-                         "or settings than the newest shard (an earlier run's).",
+                         f"or settings than the newest shard {newest} (an earlier run's"
+                         + (f"; they differ in {', '.join(differ)}" if differ else "") + ").",
                          f"run `sdrrl {stage} --num-shards {n} --shard-index I` again for each of them "
                          "(rows already done come from the cache), then run the next stage again.")
     parts = [list(read_jsonl(shard_path(final, n, i))) for i in range(n)]
@@ -320,8 +261,8 @@ def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = 
     if not rows:
         raise SdrrlError(f"{path}: no usable rows (file empty{' or every row bad' if skipped else ''}).",
                          "point `input:` at a non-empty alpaca-style instruction set.")
-    write_jsonl(source_path(work), rows)
-    skipped_file = work / "source.skipped.jsonl"
+    write_jsonl(layout.source_path(work), rows)
+    skipped_file = layout.skipped_path(work)
     if skipped:
         write_jsonl(skipped_file, skipped)
         print(f"prepare: skipped {len(skipped)} bad row(s) of {path}; see {skipped_file}", flush=True)
@@ -357,12 +298,3 @@ def _loggable(row: dict) -> Any:
         return row
     except UnicodeEncodeError:
         return json.dumps(row)
-
-
-def question(row: dict) -> str:
-    """x: LLaMA-Factory's alpaca user turn, instruction + "\\n" + input (input when non-empty)."""
-    return row["instruction"] + ("\n" + row["input"] if row.get("input") else "")
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True)
