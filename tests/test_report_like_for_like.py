@@ -1,0 +1,471 @@
+"""``sdrrl report``: every average and every difference like for like (issue 20).
+
+Runs are lm-eval results files written here with known values (lm-eval's shape: ``results[<task>]
+["<metric>,none"]``, the model path in ``config.model_args``); every expected number is computed by
+hand below from those values and the paper's (Tables 2-12 as the paper prints them), and checked in
+REPORT.md, tables.csv, tables.json and the plots' data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from statistics import fmean
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER_CSV = REPO / "plugin" / "sdrrl" / "data" / "paper_results.csv"
+TOL = 1e-9
+
+
+def _paper() -> dict[tuple, float]:
+    with PAPER_CSV.open(encoding="utf-8") as f:
+        return {(int(r["table"]), r["benchmark"], r["metric"], r["direction"], r["model"], r["method"], r["lang"]):
+                float(r["value"]) for r in csv.DictReader(f)}
+
+
+P = _paper()
+
+
+def write_run(root: Path, name: str, model_path: str, results: dict[str, dict[str, object]]) -> Path:
+    """One lm-eval output folder: ``results`` task -> metric -> value (lm-eval's scale: fractions for
+    accuracy, ROUGE, F1 and COMET, spBLEU as is; strings for the recorded settings)."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "results_2024-05-01T10-00-00.json").write_text(json.dumps({
+        "results": {task: {f"{k},none": v for k, v in metrics.items()} for task, metrics in results.items()},
+        "config": {"model_args": f"pretrained={model_path},dtype=bfloat16", "limit": None},
+        "lm_eval_version": "0.4.13"}), encoding="utf-8")
+    return folder
+
+
+def report(tmp_path: Path, *folders: Path, args: tuple[str, ...] = ()) -> tuple[str, dict, list[dict], Path]:
+    from sdrrl.cli import main
+
+    out = tmp_path / "report"
+    assert main(["report", *map(str, folders), *args, "--out", str(out)]) == 0
+    md = (out / "REPORT.md").read_text(encoding="utf-8")
+    data = json.loads((out / "tables.json").read_text(encoding="utf-8"))
+    with (out / "tables.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return md, data, rows, out
+
+
+def cells(data: dict) -> dict[tuple, dict]:
+    return {(c["table"], c["direction"], c["metric"], c["method"], c["column"]): c for c in data["cells"]}
+
+
+def csv_cell(rows: list[dict], table, direction, metric, method, column) -> dict:
+    (row,) = [r for r in rows if (r["table"], r["direction"], r["metric"], r["method"], r["column"])
+              == (table, direction, metric, method, column)]
+    return row
+
+
+def num(v: float, signed: bool = False) -> str:
+    v = round(v, 2) + 0.0
+    return f"{v:+.2f}" if signed else f"{v:.2f}"
+
+
+def section(md: str, heading: str) -> str:
+    start = md.index(heading)
+    end = md.find("\n## ", start + 1)
+    return md[start:end if end > 0 else None]
+
+
+def md_row(md: str, table_heading: str, sub: str, label: str, change_view: bool = False) -> list[str]:
+    """The cells of row ``label`` under the bold (or, change view: italic) section title ``sub``."""
+    text = section(md, table_heading)
+    marker = f"*{sub}*" if change_view else f"**{sub}**"
+    if change_view:
+        text = text[text.index("Change against SFT"):]
+    start = text.index(marker + "\n")
+    block = text[start:].split("\n\n")[1]
+    (line,) = [ln for ln in block.splitlines() if ln.startswith(f"| {label} |")]
+    return [c.strip() for c in line.strip().strip("|").split("|")][1:]
+
+
+def plot_series(out: Path, name: str, panel_title_start: str, label: str) -> tuple[list, list]:
+    data = json.loads((out / "plots" / f"{name}.json").read_text(encoding="utf-8"))
+    (panel,) = [p for p in data["panels"] if p["title"].startswith(panel_title_start)]
+    (series,) = [s for s in panel["series"] if s["label"] == label]
+    return panel["x"], series["values"]
+
+
+# ---- LLaMA-2: runs over different languages, a missing metric, MKQA's English ---------------------
+
+def llama_runs(root: Path) -> list[Path]:
+    """SFT evaluated on ind, jpn, kor; SDRRL eng-ind and eng-jpn (the Japanese run lacks XL-Sum's
+    ROUGE-L); one ablation on Indonesian only. Runs of Indonesian (no MKQA in the paper's Table 5)
+    report MKQA's English too, which must enter no average."""
+    sft = write_run(root, "sft", "saves/llama2-7b/sft/eng", {
+        "sdrrl_belebele_ind": {"acc": 0.40}, "sdrrl_belebele_jpn": {"acc": 0.30}, "sdrrl_belebele_kor": {"acc": 0.20},
+        "sdrrl_belebele_eng": {"acc": 0.60},
+        "sdrrl_flores_eng-ind": {"spbleu": 10.0}, "sdrrl_flores_eng-jpn": {"spbleu": 8.0},
+        "sdrrl_flores_ind-eng": {"spbleu": 20.0}, "sdrrl_flores_jpn-eng": {"spbleu": 15.0},
+        "sdrrl_xlsum_ind": {"rouge1": 0.15, "rougeL": 0.10}, "sdrrl_xlsum_jpn": {"rouge1": 0.08, "rougeL": 0.05},
+        "sdrrl_xlsum_eng": {"rouge1": 0.25, "rougeL": 0.20},
+        "sdrrl_mkqa_jpn": {"f1": 0.30}, "sdrrl_mkqa_eng": {"f1": 0.40}})
+    ind = write_run(root, "sdrrl-ind", "saves/llama2-7b/sdrrl/eng-ind", {
+        "sdrrl_belebele_ind": {"acc": 0.45}, "sdrrl_belebele_eng": {"acc": 0.61},
+        "sdrrl_flores_eng-ind": {"spbleu": 12.0}, "sdrrl_flores_ind-eng": {"spbleu": 21.0},
+        "sdrrl_xlsum_ind": {"rouge1": 0.18, "rougeL": 0.12}, "sdrrl_xlsum_eng": {"rouge1": 0.26, "rougeL": 0.21},
+        "sdrrl_mkqa_eng": {"f1": 0.50}})
+    jpn = write_run(root, "sdrrl-jpn", "saves/llama2-7b/sdrrl/eng-jpn", {
+        "sdrrl_belebele_jpn": {"acc": 0.33}, "sdrrl_belebele_eng": {"acc": 0.59},
+        "sdrrl_flores_eng-jpn": {"spbleu": 9.0}, "sdrrl_flores_jpn-eng": {"spbleu": 16.5},
+        "sdrrl_xlsum_jpn": {"rouge1": 0.09}, "sdrrl_xlsum_eng": {"rouge1": 0.24, "rougeL": 0.19},
+        "sdrrl_mkqa_jpn": {"f1": 0.35}, "sdrrl_mkqa_eng": {"f1": 0.41}})
+    ablation = write_run(root, "no-cs", "saves/llama2-7b/sdrrl-no-cs/eng-ind", {
+        "sdrrl_belebele_ind": {"acc": 0.42}, "sdrrl_belebele_eng": {"acc": 0.60},
+        "sdrrl_flores_eng-ind": {"spbleu": 11.0}, "sdrrl_flores_ind-eng": {"spbleu": 20.5},
+        "sdrrl_xlsum_ind": {"rougeL": 0.11}, "sdrrl_xlsum_eng": {"rougeL": 0.20},
+        "sdrrl_mkqa_eng": {"f1": 0.45}})
+    return [sft, ind, jpn, ablation]
+
+
+# ---- SeaLLM: a pair of SDRRL runs over two of the three languages ------------------------------------
+
+def seallm_runs(root: Path) -> list[Path]:
+    """SFT on SeaLLM's three languages; SDRRL eng-ind and eng-tha, each +1.00 over SFT on BELEBELE."""
+    sft = write_run(root, "sft", "saves/seallm-7b/sft/eng", {
+        "sdrrl_belebele_ind": {"acc": 0.40}, "sdrrl_belebele_tha": {"acc": 0.38}, "sdrrl_belebele_khm": {"acc": 0.30}})
+    ind = write_run(root, "sdrrl-ind", "saves/seallm-7b/sdrrl/eng-ind", {"sdrrl_belebele_ind": {"acc": 0.41}})
+    tha = write_run(root, "sdrrl-tha", "saves/seallm-7b/sdrrl/eng-tha", {"sdrrl_belebele_tha": {"acc": 0.39}})
+    return [sft, ind, tha]
+
+
+def _llama(key_table, benchmark, metric, direction, method, lang):
+    return P[(key_table, benchmark, metric, direction, "llama2", method, lang)]
+
+
+def p2(method, lang, d=""):
+    return _llama(2, "belebele", "acc", d, method, lang)
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    root = tmp_path_factory.mktemp("llama")
+    md, data, rows, out = report(root, *llama_runs(root / "res"))
+    return md, cells(data), rows, out
+
+
+def test_table6_compares_an_ablation_with_sft_on_the_ablations_languages(llama):
+    """The ablation ran on Indonesian only: its change against SFT is over Indonesian (+2.00), not
+    against SFT's mean over Indonesian, Japanese and Korean (+12.00); the paper has no per-language
+    values for it, so its printed 14-language average is shown and not compared (§)."""
+    md, c, _, _ = llama
+    nlu = c[("6", "", "score", "sdrrl-no-cs", "nlu-tar")]
+    assert nlu["ours"] == pytest.approx(42.0) and nlu["ours_vs_sft"] == pytest.approx(42 - 40)
+    assert nlu["paper"] is None and nlu["diff"] is None and nlu["paper_vs_sft"] is None
+    assert nlu["not_compared"] and nlu["paper_printed"] == 50.37 and nlu["n_vs_sft"] == 1
+    assert md_row(md, "## Table 6:", "averages", "- code switching")[0] == "42.00 / 50.37§"
+    assert md_row(md, "## Table 6:", "averages", "- code switching", change_view=True)[0] == "+2.00 / — (1 lang)"
+    assert "§ - code switching, averages, NLU TAR.: the paper prints 50.37" in md
+    # SDRRL's two languages beside the paper's mean over the same two, starred
+    sd = c[("6", "", "score", "sdrrl", "nlu-tar")]
+    paper_sd = fmean([p2("sdrrl", "ind"), p2("sdrrl", "jpn")])
+    assert sd["ours"] == pytest.approx(39.0) and sd["paper"] == pytest.approx(paper_sd) and sd["recomputed"]
+    assert md_row(md, "## Table 6:", "averages", "SDRRL")[0] == f"39.00 / {num(paper_sd)}* ({num(39 - paper_sd, True)}; 2 langs)"
+    # SFT's row: the paper's values computed from Table 2 over SFT's three languages
+    sft = c[("6", "", "score", "sft", "nlu-tar")]
+    assert sft["ours"] == pytest.approx(30.0) and sft["recomputed"]
+    assert sft["paper"] == pytest.approx(fmean([p2("sft", "ind"), p2("sft", "jpn"), p2("sft", "kor")]))
+
+
+def test_a_missing_metric_leaves_its_cells_out_on_both_sides(llama):
+    """The Japanese SDRRL run lacks XL-Sum ROUGE-L: NLG against SFT is over the cells both runs have."""
+    md, c, _, _ = llama
+    ch = fmean([fmean([12 - 10, 9 - 8]), 12 - 10, 35 - 30])   # FLORES ind jpn, ROUGE-L ind, MKQA jpn
+    pch = fmean([fmean([_llama(3, "flores", "spbleu", "eng-x", "sdrrl", x) - _llama(3, "flores", "spbleu", "eng-x", "sft", x)
+                        for x in ("ind", "jpn")]),
+                 _llama(4, "xlsum", "rougeL", "", "sdrrl", "ind") - _llama(4, "xlsum", "rougeL", "", "sft", "ind"),
+                 _llama(5, "mkqa", "f1", "", "sdrrl", "jpn") - _llama(5, "mkqa", "f1", "", "sft", "jpn")])
+    t6 = c[("6", "", "score", "sdrrl", "nlg-tar")]
+    assert t6["ours_vs_sft"] == pytest.approx(ch) and t6["paper_vs_sft"] == pytest.approx(pch) and t6["n_vs_sft"] == 2
+    assert md_row(md, "## Table 6:", "averages", "SDRRL", change_view=True)[2] == f"{num(ch, True)} / {num(pch, True)}* (2 langs)"
+    nlg = fmean([fmean([12, 9]), 12, 35])
+    paper_nlg = fmean([fmean([_llama(3, "flores", "spbleu", "eng-x", "sdrrl", x) for x in ("ind", "jpn")]),
+                       _llama(4, "xlsum", "rougeL", "", "sdrrl", "ind"), _llama(5, "mkqa", "f1", "", "sdrrl", "jpn")])
+    assert t6["ours"] == pytest.approx(nlg) and t6["paper"] == pytest.approx(paper_nlg) and t6["recomputed"]
+    # Table 4: the Avg. is Indonesian alone on both sides; Japanese is "—"
+    rl = c[("4", "", "rougeL", "sdrrl", "avg")]
+    assert rl["ours"] == pytest.approx(12.0) and rl["paper"] == pytest.approx(_llama(4, "xlsum", "rougeL", "", "sdrrl", "ind"))
+    assert rl["ours_vs_sft"] == pytest.approx(2.0) and rl["n_vs_sft"] == 1 and rl["n"] == 1
+    assert c[("4", "", "rougeL", "sdrrl", "jpn")]["ours"] is None
+    assert md_row(md, "## Table 4:", "ROUGE-L on the target language", "SDRRL")[1] == "— / 22.81"
+
+
+def test_mkqa_english_enters_only_for_runs_of_mkqa_languages(llama):
+    """MKQA has no Indonesian column in the paper: the Indonesian runs' MKQA English (50, 45) is in no average."""
+    md, c, _, _ = llama
+    nlg_eng = fmean([fmean([21, 16.5]), fmean([21, 19]), 41])   # FLORES X→English, ROUGE-L English, MKQA English (jpn)
+    paper = fmean([fmean([_llama(3, "flores", "spbleu", "x-eng", "sdrrl", x) for x in ("ind", "jpn")]),
+                   fmean([_llama(4, "xlsum", "rougeL", "eng", "sdrrl", x) for x in ("ind", "jpn")]),
+                   _llama(5, "mkqa", "f1", "eng", "sdrrl", "jpn")])
+    sd = c[("6", "", "score", "sdrrl", "nlg-eng")]
+    assert sd["ours"] == pytest.approx(nlg_eng) and sd["paper"] == pytest.approx(paper)
+    assert c[("6", "", "score", "sdrrl-no-cs", "nlg-eng")]["ours"] == pytest.approx(fmean([20.5, 20.0]))
+    assert c[("5", "eng", "f1", "sdrrl", "avg")]["ours"] == pytest.approx(41.0)
+
+
+def test_table2_averages_and_changes_over_the_same_languages(llama):
+    md, c, rows, out = llama
+    sft_avg = c[("2", "", "acc", "sft", "avg")]
+    assert sft_avg["ours"] == pytest.approx(fmean([40, 30, 20]))
+    assert sft_avg["paper"] == pytest.approx(fmean([p2("sft", "ind"), p2("sft", "jpn"), p2("sft", "kor")]))
+    assert sft_avg["recomputed"] and sft_avg["n"] == 3 and sft_avg["paper_printed"] == 45.58
+    sd = c[("2", "", "acc", "sdrrl", "avg")]
+    paper_sd = fmean([p2("sdrrl", "ind"), p2("sdrrl", "jpn")])
+    assert sd["ours"] == pytest.approx(39.0) and sd["paper"] == pytest.approx(paper_sd) and sd["n"] == 2
+    assert sd["diff"] == pytest.approx(39.0 - paper_sd)
+    # the change against SFT over ind and jpn only (SFT's Korean left out of both sides)
+    change = fmean([45 - 40, 33 - 30])
+    paper_change = fmean([p2("sdrrl", "ind") - p2("sft", "ind"), p2("sdrrl", "jpn") - p2("sft", "jpn")])
+    assert sd["ours_vs_sft"] == pytest.approx(change) and sd["paper_vs_sft"] == pytest.approx(paper_change)
+    assert sd["n_vs_sft"] == 2 and sd["vs_sft_recomputed"]
+    assert md_row(md, "## Table 2:", "accuracy on the target language", "SDRRL")[-1] == \
+        f"39.00 / {num(paper_sd)}* ({num(39.0 - paper_sd, True)}; 2 langs)"
+    assert md_row(md, "## Table 2:", "accuracy on the target language", "SDRRL", change_view=True)[-1] == \
+        f"+4.00 / {num(paper_change, True)}* (2 langs)"
+    # English: SFT has every column (one English score), SDRRL two; the change is +1 and -1: +0.00
+    eng = c[("2", "eng", "acc", "sdrrl", "avg")]
+    assert eng["ours_vs_sft"] == pytest.approx(0.0) and eng["n_vs_sft"] == 2
+    assert eng["paper_vs_sft"] == pytest.approx(fmean([p2("sdrrl", "ind", "eng") - 65.39, p2("sdrrl", "jpn", "eng") - 65.39]))
+    assert md_row(md, "## Table 2:", "accuracy on English", "SDRRL", change_view=True)[-1].startswith("+0.00 / ")
+    full = c[("2", "eng", "acc", "sft", "avg")]   # all 14 languages: the printed Avg., no star
+    assert full["ours"] == pytest.approx(60.0) and full["paper"] == pytest.approx(65.39) and not full["recomputed"]
+    assert md_row(md, "## Table 2:", "accuracy on English", "SFT")[-1] == "60.00 / 65.39 (-5.39)"
+
+    # CSV: the same numbers as the JSON
+    row = csv_cell(rows, "2", "", "acc", "sdrrl", "avg")
+    assert float(row["paper"]) == pytest.approx(paper_sd) and row["n"] == "2" and row["recomputed"] == "True"
+    assert float(row["ours_vs_sft"]) == pytest.approx(change) and float(row["paper_vs_sft"]) == pytest.approx(paper_change)
+    row = csv_cell(rows, "6", "", "score", "sdrrl-no-cs", "nlu-tar")
+    assert float(row["ours_vs_sft"]) == pytest.approx(2.0) and row["paper"] == "" and row["not_compared"] == "True"
+    # plots draw exactly these numbers: the change view and the gap to the paper
+    x, ours = plot_series(out, "gains_table2", "accuracy on the target language", "SDRRL (ours)")
+    _, theirs = plot_series(out, "gains_table2", "accuracy on the target language", "SDRRL (paper)")
+    assert x[-1] == "Avg." and ours[-1] == pytest.approx(change) and theirs[-1] == pytest.approx(paper_change)
+    assert ours[x.index("IND")] == pytest.approx(5.0) and ours[x.index("KOR")] is None
+    _, gap = plot_series(out, "gap_table2", "accuracy on the target language", "SDRRL")
+    assert gap[-1] == pytest.approx(39.0 - paper_sd) and gap[x.index("JPN")] == pytest.approx(33 - p2("sdrrl", "jpn"))
+    x6, ours6 = plot_series(out, "gains_table6", "averages", "- code switching (ours)")
+    assert ours6[x6.index("NLU TAR.")] == pytest.approx(2.0)
+
+
+# ---- SeaLLM: a pair of SDRRL runs over two of the three languages ------------------------------------
+
+def seallm_runs(root: Path) -> list[Path]:
+    """SFT on SeaLLM's three languages; SDRRL eng-ind and eng-tha, each +1.00 over SFT on BELEBELE."""
+    sft = write_run(root, "sft", "saves/seallm-7b/sft/eng", {
+        "sdrrl_belebele_ind": {"acc": 0.40}, "sdrrl_belebele_tha": {"acc": 0.38}, "sdrrl_belebele_khm": {"acc": 0.30}})
+    ind = write_run(root, "sdrrl-ind", "saves/seallm-7b/sdrrl/eng-ind", {"sdrrl_belebele_ind": {"acc": 0.41}})
+    tha = write_run(root, "sdrrl-tha", "saves/seallm-7b/sdrrl/eng-tha", {"sdrrl_belebele_tha": {"acc": 0.39}})
+    return [sft, ind, tha]
+
+
+def _llama(key_table, benchmark, metric, direction, method, lang):
+    return P[(key_table, benchmark, metric, direction, "llama2", method, lang)]
+
+
+def test_averages_and_changes_are_over_the_same_languages(tmp_path):
+    md, data, rows, out = report(tmp_path, *llama_runs(tmp_path / "res"))
+    c = cells(data)
+    p2 = lambda method, lang, d="": _llama(2, "belebele", "acc", d, method, lang)
+
+    # Table 2, target: SFT covers ind jpn kor, SDRRL ind jpn; the paper beside each over the same languages
+    sft_avg = c[("2", "", "acc", "sft", "avg")]
+    assert sft_avg["ours"] == pytest.approx(fmean([40, 30, 20]))
+    assert sft_avg["paper"] == pytest.approx(fmean([p2("sft", "ind"), p2("sft", "jpn"), p2("sft", "kor")]))
+    assert sft_avg["recomputed"] and sft_avg["n"] == 3 and sft_avg["paper_printed"] == 45.58
+    sd = c[("2", "", "acc", "sdrrl", "avg")]
+    paper_sd = fmean([p2("sdrrl", "ind"), p2("sdrrl", "jpn")])
+    assert sd["ours"] == pytest.approx(39.0) and sd["paper"] == pytest.approx(paper_sd) and sd["n"] == 2
+    assert sd["diff"] == pytest.approx(39.0 - paper_sd)
+    # its change against SFT over ind and jpn only (SFT's Korean left out of both sides)
+    change = fmean([45 - 40, 33 - 30])
+    paper_change = fmean([p2("sdrrl", "ind") - p2("sft", "ind"), p2("sdrrl", "jpn") - p2("sft", "jpn")])
+    assert sd["ours_vs_sft"] == pytest.approx(change) and sd["paper_vs_sft"] == pytest.approx(paper_change)
+    assert sd["n_vs_sft"] == 2 and sd["vs_sft_recomputed"]
+    assert md_row(md, "## Table 2:", "accuracy on the target language", "SDRRL")[-1] == \
+        f"39.00 / {num(paper_sd)}* ({num(39.0 - paper_sd, True)}; 2 langs)"
+    assert md_row(md, "## Table 2:", "accuracy on the target language", "SDRRL", change_view=True)[-1] == \
+        f"+4.00 / {num(paper_change, True)}* (2 langs)"
+    # English: SFT has every column (one English score), SDRRL two; the change is +1 and -1: +0.00
+    eng = c[("2", "eng", "acc", "sdrrl", "avg")]
+    assert eng["ours_vs_sft"] == pytest.approx(0.0) and eng["n_vs_sft"] == 2
+    assert eng["paper_vs_sft"] == pytest.approx(fmean([p2("sdrrl", "ind", "eng") - 65.39, p2("sdrrl", "jpn", "eng") - 65.39]))
+    assert md_row(md, "## Table 2:", "accuracy on English", "SDRRL", change_view=True)[-1].startswith("+0.00 / ")
+    full = c[("2", "eng", "acc", "sft", "avg")]   # all 14 languages: the printed Avg., no star
+    assert full["ours"] == pytest.approx(60.0) and full["paper"] == pytest.approx(65.39) and not full["recomputed"]
+    assert md_row(md, "## Table 2:", "accuracy on English", "SFT")[-1] == "60.00 / 65.39 (-5.39)"
+
+    # Table 4: the Japanese SDRRL run lacks ROUGE-L: its Avg. is Indonesian alone, on both sides
+    rl = c[("4", "", "rougeL", "sdrrl", "avg")]
+    assert rl["ours"] == pytest.approx(12.0) and rl["paper"] == pytest.approx(_llama(4, "xlsum", "rougeL", "", "sdrrl", "ind"))
+    assert rl["ours_vs_sft"] == pytest.approx(2.0) and rl["n_vs_sft"] == 1
+    assert c[("4", "", "rougeL", "sdrrl", "jpn")]["ours"] is None
+    # Table 5: MKQA English of the Indonesian run (no Indonesian column) is nowhere
+    mk = c[("5", "eng", "f1", "sdrrl", "avg")]
+    assert mk["ours"] == pytest.approx(41.0) and mk["n"] == 1
+
+    # Table 6, SDRRL: NLG = mean over benchmarks of each one's mean over the languages ours has
+    nlg_tar = fmean([fmean([12, 9]), 12, 35])     # FLORES ind jpn, ROUGE-L ind (jpn missing), MKQA jpn
+    paper_nlg_tar = fmean([fmean([_llama(3, "flores", "spbleu", "eng-x", "sdrrl", "ind"),
+                                  _llama(3, "flores", "spbleu", "eng-x", "sdrrl", "jpn")]),
+                           _llama(4, "xlsum", "rougeL", "", "sdrrl", "ind"), _llama(5, "mkqa", "f1", "", "sdrrl", "jpn")])
+    t6 = c[("6", "", "score", "sdrrl", "nlg-tar")]
+    assert t6["ours"] == pytest.approx(nlg_tar) and t6["paper"] == pytest.approx(paper_nlg_tar) and t6["recomputed"]
+    # the change against SFT over the cells both have (not SDRRL's cells against all of SFT's)
+    sft_val = {"fl_ind": 10, "fl_jpn": 8, "rl_ind": 10, "mk_jpn": 30}
+    ch = fmean([fmean([12 - sft_val["fl_ind"], 9 - sft_val["fl_jpn"]]), 12 - sft_val["rl_ind"], 35 - sft_val["mk_jpn"]])
+    pch = fmean([fmean([_llama(3, "flores", "spbleu", "eng-x", "sdrrl", x) - _llama(3, "flores", "spbleu", "eng-x", "sft", x)
+                        for x in ("ind", "jpn")]),
+                 _llama(4, "xlsum", "rougeL", "", "sdrrl", "ind") - _llama(4, "xlsum", "rougeL", "", "sft", "ind"),
+                 _llama(5, "mkqa", "f1", "", "sdrrl", "jpn") - _llama(5, "mkqa", "f1", "", "sft", "jpn")])
+    assert t6["ours_vs_sft"] == pytest.approx(ch) and t6["paper_vs_sft"] == pytest.approx(pch) and t6["n_vs_sft"] == 2
+    # English NLG: MKQA's English only from the Japanese run (the Indonesian run's 50 and 45 enter nothing)
+    nlg_eng = fmean([fmean([21, 16.5]), fmean([21, 19]), 41])
+    assert c[("6", "", "score", "sdrrl", "nlg-eng")]["ours"] == pytest.approx(nlg_eng)
+    abl = c[("6", "", "score", "sdrrl-no-cs", "nlg-eng")]
+    assert abl["ours"] == pytest.approx(fmean([20.5, 20.0]))
+    # the ablation (Indonesian only) against SFT on Indonesian alone; the paper has no per-language
+    # values for it: its printed average is shown, not compared (§)
+    nlu = c[("6", "", "score", "sdrrl-no-cs", "nlu-tar")]
+    assert nlu["ours"] == pytest.approx(42.0) and nlu["ours_vs_sft"] == pytest.approx(2.0) and nlu["n_vs_sft"] == 1
+    assert nlu["paper"] is None and nlu["diff"] is None and nlu["not_compared"] and nlu["paper_printed"] == 50.37
+    assert md_row(md, "## Table 6:", "averages", "- code switching")[0] == "42.00 / 50.37§"
+    assert md_row(md, "## Table 6:", "averages", "- code switching", change_view=True)[0] == "+2.00 / — (1 lang)"
+    assert "§ - code switching, averages, NLU TAR.: the paper prints 50.37" in md
+    assert md_row(md, "## Table 6:", "averages", "SDRRL", change_view=True)[2] == \
+        f"{num(ch, True)} / {num(pch, True)}* (2 langs)"
+
+    # CSV: the same numbers as the JSON
+    row = csv_cell(rows, "6", "", "score", "sdrrl", "nlg-tar")
+    assert float(row["ours"]) == pytest.approx(nlg_tar) and float(row["ours_vs_sft"]) == pytest.approx(ch)
+    row = csv_cell(rows, "2", "", "acc", "sdrrl", "avg")
+    assert float(row["paper"]) == pytest.approx(paper_sd) and row["n"] == "2" and row["recomputed"] == "True"
+    # plots draw exactly these numbers: the change view and the gap to the paper
+    x, ours = plot_series(out, "gains_table2", "accuracy on the target language", "SDRRL (ours)")
+    _, theirs = plot_series(out, "gains_table2", "accuracy on the target language", "SDRRL (paper)")
+    assert x[-1] == "Avg." and ours[-1] == pytest.approx(change) and theirs[-1] == pytest.approx(paper_change)
+    assert ours[x.index("IND")] == pytest.approx(5.0) and ours[x.index("KOR")] is None
+    _, gap = plot_series(out, "gap_table2", "accuracy on the target language", "SDRRL")
+    assert gap[-1] == pytest.approx(39.0 - paper_sd) and gap[x.index("JPN")] == pytest.approx(33 - p2("sdrrl", "jpn"))
+    _, gap6 = plot_series(out, "gains_table6", "averages", "SDRRL (ours)")
+    assert gap6[2] == pytest.approx(ch)
+
+
+def test_seallm_pair_table7_compares_the_same_languages_with_the_right_sign(tmp_path):
+    md, data, rows, out = report(tmp_path, *seallm_runs(tmp_path / "res"))
+    c = cells(data)
+    p8 = lambda method, lang: P[(8, "belebele", "acc", "", "seallm", method, lang)]
+    paper_sd = fmean([p8("sdrrl", "ind"), p8("sdrrl", "tha")])
+    paper_change = fmean([p8("sdrrl", x) - p8("sft", x) for x in ("ind", "tha")])
+    for table, column in (("7", "belebele"), ("7", "avg"), ("8", "avg")):
+        sd = c[(table, "", "score" if table == "7" else "acc", "sdrrl", column)]
+        assert sd["ours"] == pytest.approx(40.0) and sd["paper"] == pytest.approx(paper_sd) and sd["recomputed"], table
+        assert sd["ours_vs_sft"] == pytest.approx(1.0) and sd["n_vs_sft"] == 2, table   # +1.00, not -1.50
+        assert sd["paper_vs_sft"] == pytest.approx(paper_change), table
+    assert md_row(md, "## Table 7:", "on the target language", "SDRRL")[0] == \
+        f"40.00 / {num(paper_sd)}* ({num(40 - paper_sd, True)}; 2 langs)"
+    assert md_row(md, "## Table 7:", "on the target language", "SDRRL", change_view=True)[0] == \
+        f"+1.00 / {num(paper_change, True)}* (2 langs)"
+    sft = c[("7", "", "score", "sft", "belebele")]   # SFT has all three: the printed Avg. (the row's mean)
+    assert sft["ours"] == pytest.approx(36.0) and sft["paper_printed"] == 42.24 and not sft["recomputed"]
+    assert sft["paper"] == pytest.approx(fmean(p8("sft", x) for x in ("ind", "tha", "khm")))
+    assert md_row(md, "## Table 7:", "on the target language", "SFT")[0] == \
+        f"36.00 / 42.24 ({num(36 - fmean(p8('sft', x) for x in ('ind', 'tha', 'khm')), True)})"
+    x, values = plot_series(out, "gains_table7", "on the target language", "SDRRL (ours)")
+    assert values[x.index("BELEBELE")] == pytest.approx(1.0) and values[x.index("Avg.")] == pytest.approx(1.0)
+    assert row_sign_ok(csv_cell(rows, "7", "", "score", "sdrrl", "belebele"))
+
+
+def row_sign_ok(row: dict) -> bool:
+    return float(row["ours_vs_sft"]) > 0 and float(row["diff"]) == pytest.approx(float(row["ours"]) - float(row["paper"]))
+
+
+# ---- a perfect reproduction: every difference is +0.00 ----------------------------------------------
+
+LANGUAGE_TABLES = (2, 3, 4, 5, 8, 9, 10, 11)
+
+
+def paper_runs(root: Path) -> list[Path]:
+    """Runs whose every value is the paper's: each method of Tables 2-5 and 8-11 per language
+    (SFT: one run per model family), and the ablations of Table 6 with every cell at their printed
+    average. The paper's SeaLLM SFT has two English scores for one model (Tables 8, 9): left out."""
+    from sdrrl import catalog
+
+    values: dict[tuple, dict[str, dict[str, float]]] = {}
+    clash: set[tuple] = set()
+    for (table, b, m, d, model, method, lang), v in P.items():
+        if table not in LANGUAGE_TABLES or lang == "avg":
+            continue
+        bench = catalog.benchmark(b)
+        run = (model, method, None if method == "sft" else lang)
+        task = bench.task_for(d, lang)
+        seen = values.setdefault(run, {}).setdefault(task, {})
+        if m in seen and seen[m] != v / bench.metric(m).scale:
+            clash.add((run, task))
+        seen[m] = v / bench.metric(m).scale
+    for run, task in clash:
+        del values[run][task]
+    for method in ("sdrrl-no-tl-lt", "sdrrl-no-synth", "sdrrl-no-mt-comp", "sdrrl-no-cs", "sdrrl-only-mt-comp"):
+        printed = {(k, d): P[(6, k, "score", d, "llama2", method, "avg")] for k in ("nlu", "nlg") for d in ("", "eng")}
+        for lang in catalog.family("llama2").paper_targets:
+            run = values.setdefault(("llama2", method, lang), {})
+            run[f"sdrrl_belebele_{lang}"] = {"acc": printed[("nlu", "")] / 100}
+            run["sdrrl_belebele_eng"] = {"acc": printed[("nlu", "eng")] / 100}
+            run[f"sdrrl_flores_eng-{lang}"] = {"spbleu": printed[("nlg", "")]}
+            run[f"sdrrl_flores_{lang}-eng"] = {"spbleu": printed[("nlg", "eng")]}
+            for b, metric in (("xlsum", "rougeL"), ("mkqa", "f1")):
+                if lang in catalog.benchmark(b).paper_languages("llama2"):
+                    run[f"sdrrl_{b}_{lang}"] = {metric: printed[("nlg", "")] / 100}
+                    run[f"sdrrl_{b}_eng"] = {metric: printed[("nlg", "eng")] / 100}
+    folders = []
+    for (model, method, lang), results in values.items():
+        save = catalog.family(model).save_dir
+        path = f"saves/{save}/{method}/eng" if lang is None else f"saves/{save}/{method}/eng-{lang}"
+        folders.append(write_run(root, f"{model}-{method}-{lang}", path, results))
+    return folders
+
+
+def test_a_perfect_reproduction_differs_by_zero_everywhere(tmp_path):
+    """Ours = the paper's per-language values: +0.00 in every cell, average and change, including the
+    Avg. of Table 10 (printed Avgs. that are not the mean of their row: shown with ‡, no -2.52) and
+    Table 7 (which repeats them); every claim of the paper holds."""
+    import re
+
+    md, data, rows, out = report(tmp_path, *paper_runs(tmp_path / "res"))
+    compared = [c for c in data["cells"] if c["diff"] is not None]
+    assert all(abs(c["diff"]) < 1e-9 for c in compared)
+    # every number of Tables 2-11 (978 minus Table 12's 4), less the SeaLLM SFT English cells left out
+    # (Table 8: 3 + Avg., Table 9: 2 x (2 + Avg.), and the two Table 7 columns they make), plus the
+    # SFT row of Table 6 (4 averages, computed from Tables 2-5)
+    assert len(compared) == 978 - 4 - 10 - 2 + 4
+    assert all(abs(c["ours_vs_sft"] - c["paper_vs_sft"]) < 1e-9 for c in data["cells"]
+               if c["ours_vs_sft"] is not None and c["paper_vs_sft"] is not None)
+    # Table 10, SFT X→English spBLEU: printed 28.49, the mean of the row 25.97
+    c = cells(data)[("10", "x-eng", "spbleu", "sft", "avg")]
+    row_mean = fmean(P[(10, "flores", "spbleu", "x-eng", "seallm", "sft", x)] for x in ("ind", "tha", "khm"))
+    assert c["printed_not_mean"] and c["paper_printed"] == 28.49 and c["paper"] == pytest.approx(row_mean)
+    assert md_row(md, "## Table 10:", "spBLEU X→English", "SFT")[-1] == f"{num(row_mean)} / 28.49‡ (+0.00)"
+    assert f"‡ SFT, spBLEU X→English, Avg.: the paper prints 28.49; the mean of its row over the same languages is {num(row_mean)}." in md
+    t7 = cells(data)[("7", "", "score", "sdrrl", "flores")]
+    assert t7["printed_not_mean"] and abs(t7["diff"]) < 1e-9 and t7["paper_printed"] == 25.86
+    assert cells(data)[("9", "eng", "rouge1", "sdrrl", "avg")]["printed_not_mean"]      # 23.01, mean 23.51
+    assert cells(data)[("8", "", "acc", "tsft", "avg")]["printed_not_mean"]             # 42.77, mean 42.66
+    assert not cells(data)[("2", "", "acc", "sdrrl", "avg")]["printed_not_mean"]
+    # in REPORT.md every difference "ours / paper (ours − paper)" is +0.00, and every change is
+    # the paper's ("+x / +x")
+    tables_md = md[md.index("## Table 2:"):md.index("## Off-target")]
+    diffs = re.findall(r"[0-9.]+ / [0-9.]+[*‡§]? \(([+-][0-9.]+)", tables_md)
+    assert len(diffs) == len(compared) and set(diffs) == {"+0.00"}
+    changes = re.findall(r"\| ([+-][0-9.]+) / ([+-][0-9.]+)", tables_md)
+    assert len(changes) > 500 and all(a == b for a, b in changes)
+    # the summary: every compared cell within tolerance; the claims hold on these runs
+    assert all(t["within"] == t["compared"] > 0 for t in data["summary"]["tables"])
+    assert {cl["status"] for cl in data["summary"]["claims"]} == {"holds"}
+    gap = json.loads((out / "plots" / "gap_table10.json").read_text(encoding="utf-8"))
+    assert all(abs(v) < 1e-9 for p in gap["panels"] for s in p["series"] for v in s["values"] if v is not None)
