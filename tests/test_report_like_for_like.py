@@ -469,3 +469,121 @@ def test_a_perfect_reproduction_differs_by_zero_everywhere(tmp_path):
     assert {cl["status"] for cl in data["summary"]["claims"]} == {"holds"}
     gap = json.loads((out / "plots" / "gap_table10.json").read_text(encoding="utf-8"))
     assert all(abs(v) < 1e-9 for p in gap["panels"] for s in p["series"] for v in s["values"] if v is not None)
+
+
+# ---- Table 12: gains per source language ----------------------------------------------------------
+
+def test_table12_gains_over_the_cells_both_runs_have(tmp_path):
+    res = tmp_path / "res"
+    folders = llama_runs(res)[:2]   # SFT and SDRRL eng-ind
+    folders.append(write_run(res, "sft-fra", "saves/llama2-7b/sft/fra", {
+        "sdrrl_belebele_ind": {"acc": 0.41}, "sdrrl_belebele_jpn": {"acc": 0.31}}))
+    folders.append(write_run(res, "sdrrl-fra-ind", "saves/llama2-7b/sdrrl/fra-ind", {"sdrrl_belebele_ind": {"acc": 0.44}}))
+    md, data, rows, out = report(tmp_path, *folders)
+    c = cells(data)
+    # English source: SDRRL eng-ind - SFT over Indonesian; the paper's from Table 2 over the same
+    eng = c[("12", "", "gain", "English source", "nlu")]
+    assert eng["ours"] == pytest.approx(45 - 40) and eng["paper"] == pytest.approx(p2("sdrrl", "ind") - p2("sft", "ind"))
+    assert eng["recomputed"] and eng["paper_printed"] == 6.29 and eng["tolerance"] == 4.0   # twice BELEBELE's
+    nlg = c[("12", "", "gain", "English source", "nlg")]   # FLORES and ROUGE-L on Indonesian (MKQA has none)
+    assert nlg["ours"] == pytest.approx(fmean([12 - 10, 12 - 10]))
+    assert nlg["paper"] == pytest.approx(fmean([
+        _llama(3, "flores", "spbleu", "eng-x", "sdrrl", "ind") - _llama(3, "flores", "spbleu", "eng-x", "sft", "ind"),
+        _llama(4, "xlsum", "rougeL", "", "sdrrl", "ind") - _llama(4, "xlsum", "rougeL", "", "sft", "ind")]))
+    # French source: the paper printed only its gain over ind, jpn, kor: ours (Indonesian) is not compared
+    fra = c[("12", "", "gain", "French source", "nlu")]
+    assert fra["ours"] == pytest.approx(44 - 41) and fra["paper"] is None and fra["not_compared"]
+    assert md_row(md, "## Table 12:", "gain of SDRRL over SFT on the target languages", "French source")[0] == "3.00 / 2.94§"
+    assert md_row(md, "## Table 12:", "gain of SDRRL over SFT on the target languages", "English source")[0] == \
+        f"5.00 / {num(eng['paper'])}* ({num(5 - eng['paper'], True)}; 1 lang)"
+
+
+# ---- † and the COMET model record -----------------------------------------------------------------
+
+SIG = "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.4.3"
+
+
+def test_metric_settings_that_differ_from_the_papers_mark_their_cells(tmp_path):
+    """A sacrebleu signature or COMET model other than the paper's marks (†) the cells computed with it,
+    averages included; the COMET record (``comet_model`` beside ``spbleu_signature``) is printed, and
+    results without it say "not recorded"."""
+    from sdrrl.report import paper
+
+    res = tmp_path / "res"
+    hub_copy = "/root/.cache/huggingface/hub/models--Unbabel--wmt22-comet-da/snapshots/1a2b/checkpoints/model.ckpt"
+    sft = write_run(res, "sft", "saves/llama2-7b/sft/eng", {
+        "sdrrl_flores_eng-ind": {"spbleu": 10.0, "spbleu_signature": SIG, "comet": 0.80,
+                                 "comet_model": "Unbabel/wmt22-comet-da|sha256:" + "a" * 64},
+        "sdrrl_flores_eng-jpn": {"spbleu": 8.0, "spbleu_signature": SIG, "comet": 0.70,
+                                 "comet_model": f"{hub_copy}|sha256:" + "b" * 64}})
+    ind = write_run(res, "ind", "saves/llama2-7b/sdrrl/eng-ind", {
+        "sdrrl_flores_eng-ind": {"spbleu": 12.0, "spbleu_signature": SIG.replace("tok:flores200", "tok:13a"),
+                                 "comet": 0.85, "comet_model": "/models/tiny-comet/checkpoints/model.ckpt|sha256:" + "c" * 64}})
+    jpn = write_run(res, "jpn", "saves/llama2-7b/sdrrl/eng-jpn", {   # older results: no COMET record
+        "sdrrl_flores_eng-jpn": {"spbleu": 9.0, "spbleu_signature": SIG, "comet": 0.75}})
+    off = write_run(res, "cit", "saves/llama2-7b/cit/eng-ind", {
+        "sdrrl_flores_eng-ind": {"spbleu": 11.0, "spbleu_signature": SIG, "comet": float("nan"), "comet_model": "off"}})
+    md, data, rows, out = report(tmp_path, sft, ind, jpn, off)
+    c = cells(data)
+    assert c[("3", "eng-x", "spbleu", "sdrrl", "ind")]["settings_differ"]
+    assert c[("3", "eng-x", "spbleu", "sdrrl", "avg")]["settings_differ"]          # averages it
+    assert not c[("3", "eng-x", "spbleu", "sdrrl", "jpn")]["settings_differ"]
+    assert c[("3", "eng-x", "comet", "sdrrl", "ind")]["settings_differ"]
+    assert not c[("3", "eng-x", "comet", "sdrrl", "jpn")]["settings_differ"]       # not recorded: no mark
+    assert not any(c[("3", "eng-x", m, "sft", x)]["settings_differ"] for m in ("spbleu", "comet") for x in ("ind", "jpn"))
+    assert c[("6", "", "score", "sdrrl", "nlg-tar")]["settings_differ"]             # NLG takes FLORES spBLEU
+    assert c[("3", "eng-x", "comet", "cit", "ind")]["ours"] is None
+    row = md_row(md, "## Table 3:", "spBLEU English→X", "SDRRL")
+    assert row[7] == "12.00† / 35.32 (-23.32)" and row[8] == "9.00 / 20.51 (-11.51)" and row[-1].startswith("10.50† / ")
+    assert md_row(md, "## Table 3:", "COMET English→X", "SDRRL")[7] == "85.00† / 86.00 (-1.00)"
+    assert "† a metric setting of ours differs from the paper's" in section(md, "## Table 3:")
+    prov = section(md, "## Metric signatures")
+    assert "COMET model `/models/tiny-comet/checkpoints/model.ckpt` (checkpoint sha256:" + "c" * 64 + \
+        "): **not the paper's model**, its COMET cells are marked † (runs: sdrrl eng-ind)" in prov
+    assert "COMET model `Unbabel/wmt22-comet-da` (checkpoint sha256:" + "a" * 64 + "): the paper's model" in prov
+    assert f"COMET model `{hub_copy}` (checkpoint sha256:" + "b" * 64 + "): the paper's model" in prov
+    assert "COMET turned off (its cells are empty) (runs: cit eng-ind)" in prov
+    assert "COMET model not recorded in the results of sdrrl eng-jpn" in prov
+    assert "tok:13a" in prov and "**differs from the paper's settings**: its spBLEU cells are marked †" in prov
+    # the summary counts the marked cells among those compared
+    t3 = next(t for t in data["summary"]["tables"] if t["table"] == "3")
+    assert t3["settings_differ"] == sum(1 for x in data["cells"] if x["table"] == "3" and x["diff"] is not None
+                                        and x["settings_differ"]) == 4   # spBLEU IND + Avg., COMET IND + Avg.
+    # the rule itself
+    assert not paper.setting_differs("spbleu", paper.SIGNATURE) and not paper.setting_differs("spbleu", None)
+    assert paper.setting_differs("spbleu", SIG.replace("case:mixed", "case:lc"))
+    assert not paper.setting_differs("comet", "Unbabel/wmt22-comet-da") and not paper.setting_differs("comet", "off")
+    assert paper.setting_differs("comet", "Unbabel/wmt22-cometkiwi-da|sha256:00")
+
+
+# ---- plots a reader can read ------------------------------------------------------------------------
+
+def test_every_plot_has_labelled_axes_and_one_colour_per_run(tmp_path):
+    from sdrrl import catalog
+
+    res = tmp_path / "res"
+    folders = [write_run(res, "sft", "saves/llama2-7b/sft/eng", {"sdrrl_mkqa_jpn": {"f1": 0.3, "offtarget": 0.5}}),
+               write_run(res, "ind", "saves/llama2-7b/sdrrl/eng-ind", {"sdrrl_flores_eng-ind": {"spbleu": 1.0, "offtarget": 0.25},
+                                                                       "sdrrl_mkqa_jpn": {"f1": 0.2, "offtarget": 0.75}}),
+               write_run(res, "jpn", "saves/llama2-7b/sdrrl/eng-jpn", {"sdrrl_mkqa_jpn": {"f1": 0.4, "offtarget": 0.125}}),
+               write_run(res, "kor", "saves/llama2-7b/sdrrl/eng-kor", {"sdrrl_mkqa_kor": {"f1": 0.4, "offtarget": 0.0}})]
+    md, data, rows, out = report(tmp_path, *folders)
+    for f in sorted((out / "plots").glob("*.json")):
+        plot = json.loads(f.read_text(encoding="utf-8"))
+        assert plot["xlabel"] and plot["title"], f.name
+        for panel in plot["panels"]:
+            assert panel["ylabel"] and "(" in panel["ylabel"], (f.name, panel["title"])   # with its unit
+            assert all(len(s["values"]) == len(panel["x"]) for s in panel["series"])
+        assert (out / "plots" / f.with_suffix(".png").name).stat().st_size > 10_000
+    off = json.loads((out / "plots" / "offtarget-llama2.json").read_text(encoding="utf-8"))
+    (mkqa,) = [p for p in off["panels"] if p["title"] == "MKQA"]
+    colors = {s["label"]: s["color"] for s in mkqa["series"]}
+    assert set(colors) == {"sft eng", "sdrrl eng-ind", "sdrrl eng-jpn", "sdrrl eng-kor"}
+    assert len(set(colors.values())) == 4 and colors["sdrrl eng-ind"] == catalog.color("sdrrl")
+    values = {s["label"]: s["values"] for s in mkqa["series"]}
+    assert values["sdrrl eng-ind"][mkqa["x"].index("JPN")] == 75.0 and values["sdrrl eng-kor"][mkqa["x"].index("KOR")] == 0.0
+    assert values["sdrrl eng-jpn"][-1] == 12.5 and mkqa["ylabel"] == "off-target rate (%)"
+    # the off-target table says over how many languages each run's Avg. is
+    assert md_row(md, "## Off-target rates", "MKQA", "sdrrl eng-ind")[-1] == "75.00 (1)"
+    gap = json.loads((out / "plots" / "gap_table5.json").read_text(encoding="utf-8"))
+    assert gap["panels"][0]["band"] == catalog.benchmark("mkqa").metric("f1").tolerance
