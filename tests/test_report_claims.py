@@ -97,7 +97,13 @@ def test_claims_on_runs_hold_fail_or_lack_runs(tmp_path):
 
 
 def test_summary_counts_cells_within_tolerance_and_lists_the_largest_divergences(tmp_path):
-    md, data, _, _ = report(tmp_path, *llama_runs(tmp_path / "res"))
+    from sdrrl.report import summary as summary_mod
+    from sdrrl.report import tables
+    from sdrrl.report.compare import Results
+    from sdrrl.report.runs import load_runs
+
+    folders = llama_runs(tmp_path / "res")
+    md, data, _, _ = report(tmp_path, *folders)
     summary = data["summary"]
     assert {t["metric"]: t["tolerance"] for t in summary["tolerances"]} == {
         "accuracy": 2.0, "spBLEU": 1.0, "COMET": 1.0, "ROUGE-1": 1.0, "ROUGE-L": 1.0, "F1": 1.0}
@@ -113,8 +119,14 @@ def test_summary_counts_cells_within_tolerance_and_lists_the_largest_divergences
                    f"{100 * t4['rate']:.0f}% | 0 |"
     top = summary["divergences"]
     assert len(top) == 10 and [abs(d["diff"]) for d in top] == sorted((abs(d["diff"]) for d in top), reverse=True)
-    assert all(d["column"] not in ("Avg.",) for d in top)   # per-language cells, not their averages
+    assert all("Avg." not in d["columns"] for d in top)   # per-language cells, not their averages
     first = top[0]   # SFT's FLORES English→Indonesian: 10 against the paper's 34.54
-    assert (first["table"], first["row"], first["column"], first["ours"], first["paper"]) == ("3", "SFT", "IND", 10.0, 34.54)
+    assert (first["table"], first["row"], first["columns"], first["ours"], first["paper"]) == ("3", "SFT", ["IND"], 10.0, 34.54)
     assert "| 3 | spBLEU English→X | SFT | IND | 10.00 | 34.54 | -24.54 | ±1 |" in md
+    # SFT's one English BELEBELE score (60 against 65.39 in all 14 columns) is one entry
+    every = summary_mod.divergences(tables.build(Results(load_runs([str(f) for f in folders]))), top=1000)
+    (eng,) = [d for d in every if d["section"] == "accuracy on English" and d["row"] == "SFT"]
+    assert len(eng["columns"]) == 14 and eng["diff"] == pytest.approx(60 - 65.39)
+    assert summary_mod._columns_text(eng["columns"]) == "CES, DAN, … (14 columns)"
+    assert every[:10] == top
     assert json.dumps(summary)   # serialisable as written

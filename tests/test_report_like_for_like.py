@@ -451,7 +451,7 @@ def test_a_perfect_reproduction_differs_by_zero_everywhere(tmp_path):
     row_mean = fmean(P[(10, "flores", "spbleu", "x-eng", "seallm", "sft", x)] for x in ("ind", "tha", "khm"))
     assert c["printed_not_mean"] and c["paper_printed"] == 28.49 and c["paper"] == pytest.approx(row_mean)
     assert md_row(md, "## Table 10:", "spBLEU X→English", "SFT")[-1] == f"{num(row_mean)} / 28.49‡ (+0.00)"
-    assert f"‡ SFT, spBLEU X→English, Avg.: the paper prints 28.49; the mean of its row over the same languages is {num(row_mean)}." in md
+    assert f"‡ SFT, spBLEU X→English, Avg.: the paper prints 28.49; the mean of the per-language values it averages is {num(row_mean)}." in md
     t7 = cells(data)[("7", "", "score", "sdrrl", "flores")]
     assert t7["printed_not_mean"] and abs(t7["diff"]) < 1e-9 and t7["paper_printed"] == 25.86
     assert cells(data)[("9", "eng", "rouge1", "sdrrl", "avg")]["printed_not_mean"]      # 23.01, mean 23.51

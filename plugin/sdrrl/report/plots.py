@@ -97,7 +97,7 @@ def draw(data: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = data["panels"]
-    width_in = max(7.0, 0.8 * max(len(p["x"]) for p in panels) + 3)
+    width_in = max(7.0, 0.8 * max(len(p["x"]) for p in panels) + 3) + 2.5   # + the legend
     fig, axes = plt.subplots(len(panels), 1, figsize=(width_in, 3.0 * len(panels)), squeeze=False)
     for ax, panel in zip(axes[:, 0], panels):
         n = max(1, len(panel["series"]))
@@ -121,8 +121,8 @@ def draw(data: dict[str, Any], path: Path) -> None:
         ax.set_xlabel(data["xlabel"], fontsize=8)
         ax.set_ylabel(panel["ylabel"], fontsize=8)
         ax.set_title(panel["title"], fontsize=9)
-        if panel["series"]:
-            ax.legend(fontsize=7, ncol=3, loc="best")
+        if panel["series"]:   # beside the axes, never over the bars
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(data["title"], fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -72,21 +72,15 @@ def _table_notes(table: Table) -> list[str]:
     for sec in table.sections:
         for key, cells in sec.rows.items():
             for label, c in zip(table.labels, cells):
-                if c.ours is not None and c.settings_differ:
-                    used.add("†")
                 mark = _paper_mark(c)
-                if mark == "*" and c.ours is not None:
-                    used.add("*")
-                elif mark == "‡":
-                    used.add("‡")
+                used |= {m for m in (mark, "†" if c.ours is not None and c.settings_differ else "",
+                                     "*" if c.vs_sft_recomputed and c.paper_vs_sft is not None else "") if m}
+                if mark == "‡":
                     notes.append(f"‡ {row_label(key)}, {sec.title}, {label}: the paper prints {num(c.printed)}; "
-                                 f"the mean of its row over the same languages is {num(c.paper)}.")
+                                 f"the mean of the per-language values it averages is {num(c.paper)}.")
                 elif mark == "§":
-                    used.add("§")
                     notes.append(f"§ {row_label(key)}, {sec.title}, {label}: the paper prints {num(c.printed)} "
                                  f"over all its languages and no per-language values; ours covers {langs_text(c.n)}.")
-            if any(c.vs_sft_recomputed and c.paper_vs_sft is not None and c.ours_vs_sft is not None for c in cells):
-                used.add("*")
     return [f"{m} {MARKS[m]}" for m in MARKS if m in used] + notes
 
 

@@ -45,11 +45,22 @@ def table_counts(tables: list[Table]) -> list[dict[str, Any]]:
 
 def divergences(tables: list[Table], top: int = TOP) -> list[dict[str, Any]]:
     """The largest |ours − paper| among cells that are not averages of cells shown elsewhere
-    (per-language cells, and averages the paper printed without per-language values)."""
-    found = [{"table": t.key, "section": sec.title, "row": row_label(key), "column": label, "ours": c.ours,
-              "paper": c.paper, "diff": c.diff, "tolerance": c.tolerance, "settings_differ": c.settings_differ}
-             for t, sec, key, label, c in compared_cells(tables) if c.leaf]
-    return sorted(found, key=lambda d: -abs(d["diff"]))[:top]
+    (per-language cells, and averages the paper printed without per-language values). Cells of one
+    row and section with the same ours and paper values (an SFT or base model's English score, the
+    same in every column) are one entry listing their columns."""
+    found: dict[tuple, dict[str, Any]] = {}
+    for t, sec, key, label, c in compared_cells(tables):
+        if not c.leaf:
+            continue
+        entry = found.setdefault((t.key, sec.title, key, c.ours, c.paper), {
+            "table": t.key, "section": sec.title, "row": row_label(key), "columns": [], "ours": c.ours,
+            "paper": c.paper, "diff": c.diff, "tolerance": c.tolerance, "settings_differ": c.settings_differ})
+        entry["columns"].append(label)
+    return sorted(found.values(), key=lambda d: -abs(d["diff"]))[:top]
+
+
+def _columns_text(columns: list[str]) -> str:
+    return ", ".join(columns) if len(columns) <= 3 else f"{', '.join(columns[:2])}, … ({len(columns)} columns)"
 
 
 def claims_data(verdicts: list[Verdict]) -> list[dict[str, Any]]:
@@ -94,12 +105,12 @@ def md(tables: list[Table], verdicts: list[Verdict]) -> list[str]:
     lines += ["", f"**The {TOP} largest divergences** (|ours − paper|, among per-language cells and the averages "
               "the paper printed without per-language values):", ""]
     if top:
-        lines += ["| table | section | row | column | ours | paper | ours − paper | tolerance |",
+        lines += ["| table | section | row | columns | ours | paper | ours − paper | tolerance |",
                   "|---|---|---|---|---|---|---|---|"]
         for d in top:
             mark = "†" if d["settings_differ"] else ""
             tol = "—" if d["tolerance"] is None else f"±{d['tolerance']:g}"
-            lines.append(f"| {d['table']} | {d['section']} | {d['row']} | {d['column']} | {num(d['ours'])}{mark} | "
+            lines.append(f"| {d['table']} | {d['section']} | {d['row']} | {_columns_text(d['columns'])} | {num(d['ours'])}{mark} | "
                          f"{num(d['paper'])} | {num(d['diff'], True)} | {tol} |")
     else:
         lines.append("No cell of ours has a paper value to compare with.")
