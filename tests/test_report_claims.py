@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -50,9 +52,6 @@ def test_a_claim_the_report_cannot_check_is_an_error(field, value, message):
 
     text = (REPO / "plugin" / "sdrrl" / "data" / "paper_claims.csv").read_text(encoding="utf-8")
     header, first = text.splitlines()[:2]
-    import csv
-    import io
-
     row = next(csv.DictReader(io.StringIO(header + "\n" + first)))
     row[field] = value
     buf = io.StringIO()
