@@ -128,7 +128,8 @@ def parse(text: str, source: str = "paper_claims.csv") -> list[Claim]:
             raise SdrrlError(f"{where}: measure {rec['measure']!r} is unknown.",
                              f"write one or more of {', '.join(MEASURES)} (space-separated).")
         if rec["relation"] not in RELATIONS:
-            raise SdrrlError(f"{where}: relation {rec['relation']!r} is unknown.", f"write one of {', '.join(RELATIONS)}.")
+            raise SdrrlError(f"{where}: relation {rec['relation']!r} is unknown.",
+                             f"write one of {', '.join(RELATIONS)}.")
         try:
             margin = float(rec["margin"])
         except ValueError:
@@ -157,20 +158,21 @@ class Verdict:
     claim: Claim
     outcomes: list[Outcome]
 
+    def _status(self, differences) -> str:
+        known = [d for d in differences if d is not None]
+        if not known:
+            return NO_RUNS
+        return HOLDS if all(self.claim.satisfied(d) for d in known) else FAILS
+
     @property
     def status(self) -> str:
-        checked = [o for o in self.outcomes if o.ours is not None]
-        if not checked:
-            return NO_RUNS
-        return HOLDS if all(self.claim.satisfied(o.ours) for o in checked) else FAILS
+        """The claim on our runs."""
+        return self._status(o.ours for o in self.outcomes)
 
     @property
     def paper_status(self) -> str:
         """The claim on the paper's own numbers over the same cells as ours (all its cells without ours)."""
-        known = [o for o in self.outcomes if o.paper is not None]
-        if not known:
-            return NO_RUNS
-        return HOLDS if all(self.claim.satisfied(o.paper) for o in known) else FAILS
+        return self._status(o.paper for o in self.outcomes)
 
     @property
     def failed(self) -> list[Outcome]:

@@ -127,7 +127,8 @@ def _printed_in(table: int, family: catalog.ModelFamily, key: tuple) -> PrintedK
 
 def average_spec(kind: str, side: str, family: catalog.ModelFamily) -> Spec:
     """A cell of Table 6 (NLU or NLG, target or English)."""
-    return composite_spec(kind, side, family, _printed_in(AVERAGES_TABLE, family, (kind, "score", side, family.name, "avg")))
+    printed = _printed_in(AVERAGES_TABLE, family, (kind, "score", side, family.name, "avg"))
+    return composite_spec(kind, side, family, printed)
 
 
 def benchmark_spec(bench: catalog.Benchmark, side: str, family: catalog.ModelFamily) -> Spec:

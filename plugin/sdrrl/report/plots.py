@@ -113,7 +113,8 @@ def draw(data: dict[str, Any], path: Path) -> None:
                 ax.bar(xs, ys, width, color=s["color"], label=s["label"])
             ax.plot(xs, ys, "o", color=s["color"], markersize=3)
         if panel["band"]:
-            ax.axhspan(-panel["band"], panel["band"], color="#2ca02c", alpha=0.12, label=f"± {panel['band']} (tolerance)")
+            ax.axhspan(-panel["band"], panel["band"], color="#2ca02c", alpha=0.12,
+                       label=f"± {panel['band']} (tolerance)")
         ax.axhline(0, color="black", linewidth=0.6)
         if panel["ylim"]:
             ax.set_ylim(*panel["ylim"])

@@ -272,7 +272,8 @@ def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list
             lines += [f"**{sec.title}**", "", *_md_table(t, sec, lambda c: cell_text(c, False)), ""]
         lines += [f"- {n}" for n in t.notes] + [""] + [f"![{caption}]({path})" for path, caption in t.plots] + [""]
     if not off:
-        lines += ["## Off-target rates (appendix E)", "", "No generation task with an off-target rate in the results.", ""]
+        lines += ["## Off-target rates (appendix E)", "",
+                  "No generation task with an off-target rate in the results.", ""]
     if reps:
         lines += representation_md(reps, rep_plots)
     lines += provenance_md(runs)
@@ -282,8 +283,9 @@ def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list
 def _plots(tables: list[Table], off: list[Table], folder: Path) -> None:
     """Each table's plots (their data as JSON beside them), recorded in ``Table.plots``."""
     for t in tables:
-        for name, data, caption in ((f"gains_table{t.key}", plots.gains_data(t), "change against SFT, ours beside the paper's"),
-                                    (f"gap_table{t.key}", plots.gap_data(t), "gap to the paper, ours − paper")):
+        for name, data, caption in (
+                (f"gains_table{t.key}", plots.gains_data(t), "change against SFT, ours beside the paper's"),
+                (f"gap_table{t.key}", plots.gap_data(t), "gap to the paper, ours − paper")):
             if data is not None:
                 t.plots.append((f"plots/{plots.write(data, folder, name)}", f"{t.title}: {caption}"))
     for t in off:

@@ -94,7 +94,8 @@ def md(tables: list[Table], verdicts: list[Verdict]) -> list[str]:
              "tolerance of the metrics they average; Table 12's gains twice that (a difference of two "
              "scores).", "", "| benchmark | metric | tolerance | why |", "|---|---|---|---|"]
     for tol in tolerances():
-        lines.append(f"| {tol['benchmark']} | {tol['metric']} | ±{tol['tolerance']:g} ({tol['unit']}) | {tol['basis']} |")
+        lines.append(f"| {tol['benchmark']} | {tol['metric']} | ±{tol['tolerance']:g} ({tol['unit']}) | "
+                     f"{tol['basis']} |")
     lines += ["", "**Cells within tolerance**, per table (every cell with ours and the paper's value over the same "
               "languages, averages included):", "",
               "| table | cells compared | within tolerance | rate | of them † |", "|---|---|---|---|---|"]
@@ -110,7 +111,8 @@ def md(tables: list[Table], verdicts: list[Verdict]) -> list[str]:
         for d in top:
             mark = "†" if d["settings_differ"] else ""
             tol = "—" if d["tolerance"] is None else f"±{d['tolerance']:g}"
-            lines.append(f"| {d['table']} | {d['section']} | {d['row']} | {_columns_text(d['columns'])} | {num(d['ours'])}{mark} | "
+            lines.append(f"| {d['table']} | {d['section']} | {d['row']} | {_columns_text(d['columns'])} | "
+                         f"{num(d['ours'])}{mark} | "
                          f"{num(d['paper'])} | {num(d['diff'], True)} | {tol} |")
     else:
         lines.append("No cell of ours has a paper value to compare with.")

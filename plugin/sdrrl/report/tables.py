@@ -26,8 +26,9 @@ from sdrrl import catalog
 from sdrrl.errors import SdrrlError
 from sdrrl.languages import get as get_language
 from sdrrl.report import paper
-from sdrrl.report.compare import (AVERAGES_TABLE, BENCHMARK_AVERAGES_TABLE, ROUNDING, SOURCE, Cell, Results, Spec, all_spec, atom_spec, average_spec,
-                                  benchmark_spec, change, composite_spec, family_benchmarks, measure, row_spec)
+from sdrrl.report.compare import (AVERAGES_TABLE, BENCHMARK_AVERAGES_TABLE, ROUNDING, SOURCE, Cell, Results, Spec,
+                                  all_spec, atom_spec, average_spec, benchmark_spec, change, composite_spec,
+                                  family_benchmarks, measure, row_spec)
 
 __all__ = ["Cell", "Results", "Section", "Table", "build", "offtarget_tables", "num", "langs_text", "row_label"]
 
