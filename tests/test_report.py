@@ -208,8 +208,13 @@ def test_cells_show_missing_as_a_dash_never_zero():
     assert cell_text(Cell(None, 52.4)) == "— / 52.40"
     assert cell_text(Cell(0.0, 52.4)) == "0.00 / 52.40 (-52.40)"
     assert cell_text(Cell(12.5, None)) == "12.50 / —"
-    assert cell_text(Cell(50.0, 49.33, partial=True)) == "50.00 / 49.33* (+0.67)"
+    assert cell_text(Cell(50.0, 49.33, recomputed=True, multi=True, n=2)) == "50.00 / 49.33* (+0.67; 2 langs)"
+    assert cell_text(Cell(50.0, 49.33, printed=48.0, printed_not_mean=True, multi=True, n=3)) == "50.00 / 48.00‡ (+0.67)"
+    assert cell_text(Cell(50.0, None, printed=48.0, not_compared=True, multi=True, n=1)) == "50.00 / 48.00§"
+    assert cell_text(Cell(50.0, 49.999, settings_differ=True)) == "50.00† / 50.00 (+0.00)"   # never -0.00
     assert delta_text(Cell(ours_vs_sft=None, paper_vs_sft=2.5)) == "— / +2.50"
+    assert delta_text(Cell(ours_vs_sft=-1.0, paper_vs_sft=2.5, vs_sft_recomputed=True, multi=True, n_vs_sft=1)) == \
+        "-1.00 / +2.50* (1 lang)"
 
 
 # ---- the report on real lm_eval output ----------------------------------------------------------
@@ -307,9 +312,10 @@ def test_report_on_real_lm_eval_outputs(lm_eval_outputs):
     c = cells[("5", "mkqa", "f1", "", "sdrrl", "jpn")]
     assert c["ours"] == pytest.approx(100 * r(sdrrl, "sdrrl_mkqa_jpn", "f1")) and c["paper"] == 39.51
     avg = cells[("5", "mkqa", "f1", "", "sdrrl", "avg")]   # ours has 1 of 9 languages
-    assert avg["avg_partial"] and avg["avg_n"] == 1 and avg["paper"] == 39.51 and avg["ours"] == c["ours"]
+    assert avg["recomputed"] and avg["n"] == 1 and avg["paper"] == 39.51 and avg["ours"] == c["ours"]
     full = cells[("5", "mkqa", "f1", "", "tsft", "avg")]   # nothing of ours: the printed Avg.
-    assert full["ours"] is None and full["paper"] == 37.95 and not full["avg_partial"]
+    assert full["ours"] is None and full["paper_printed"] == 37.95 and not full["recomputed"]
+    assert full["paper"] == pytest.approx(37.95, abs=0.01)
     assert cells[("4", "xlsum", "rougeL", "", "sdrrl", "jpn")]["ours"] == pytest.approx(
         100 * r(sdrrl, "sdrrl_xlsum_jpn", "rougeL"))
     # Table 6: NLG TAR. of SDRRL = mean of the benchmarks' averages (its run covers jpn)
@@ -317,7 +323,8 @@ def test_report_on_real_lm_eval_outputs(lm_eval_outputs):
     assert nlg["ours"] == pytest.approx(fmean([r(sdrrl, "sdrrl_flores_eng-jpn", "spbleu"),
                                                100 * r(sdrrl, "sdrrl_xlsum_jpn", "rougeL"),
                                                100 * r(sdrrl, "sdrrl_mkqa_jpn", "f1")]))
-    assert nlg["paper"] == 28.24
+    assert nlg["paper"] == pytest.approx(fmean([20.51, 22.81, 39.51])) and nlg["recomputed"]   # Japanese only
+    assert nlg["paper_printed"] == 28.24
     assert cells[("6", "nlu/nlg", "score", "", "sdrrl", "nlu-tar")]["ours"] is None
 
     # off-target: every task of each run, the group's members included
@@ -344,8 +351,8 @@ def test_report_on_real_lm_eval_outputs(lm_eval_outputs):
 
     # plots: linked, valid and non-trivial
     plots = sorted((out / "plots").glob("*.png"))
-    assert {p.name for p in plots} == {"gains_table2.png", "gains_table3.png", "gains_table4.png",
-                                       "gains_table5.png", "offtarget-llama2.png"}
+    assert {p.name for p in plots} == {*(f"{kind}_table{n}.png" for kind in ("gains", "gap") for n in (2, 3, 4, 5)),
+                                       "gains_table6.png", "offtarget-llama2.png"}
     for p in plots:
         assert f"](plots/{p.name})" in md
         _check_png(p)
@@ -381,16 +388,18 @@ def test_report_explicit_runs_seallm_french_source_and_representation(lm_eval_ou
         r(sdrrl, "sdrrl_flores_eng-jpn", "spbleu") - r(sft, "sdrrl_flores_eng-jpn", "spbleu"),
         100 * (r(sdrrl, "sdrrl_xlsum_jpn", "rougeL") - r(sft, "sdrrl_xlsum_jpn", "rougeL")),
         100 * (r(sdrrl, "sdrrl_mkqa_jpn", "f1") - r(sft, "sdrrl_mkqa_jpn", "f1"))]))
-    assert gain["paper"] == 1.77
+    # the paper printed only its gain over ind, jpn and kor, without per-language values: not compared
+    assert gain["paper"] is None and gain["paper_printed"] == 1.77 and gain["not_compared"]
     assert cells[("12", "nlu/nlg", "gain", "", "French source", "nlu")]["ours"] is None  # no BELEBELE jpn anywhere
     english = cells[("12", "nlu/nlg", "gain", "", "English source", "nlu")]   # the paper's row, no run of ours
-    assert english["ours"] is None and english["paper"] == 6.29
+    assert english["ours"] is None and english["paper_printed"] == 6.29
+    assert english["paper"] == pytest.approx(6.29, abs=0.01)   # recomputed from Table 2 over ind, jpn, kor
     # Table 11 (SeaLLM MKQA): the eng-tha run's Thai F1; Table 7 averages it
     c = cells[("11", "mkqa", "f1", "", "sdrrl", "tha")]
     assert c["ours"] == pytest.approx(100 * r(sdrrl, "sdrrl_mkqa_tha", "f1")) and c["paper"] == 49.44
     assert cells[("7", "all", "score", "", "sdrrl", "mkqa")]["ours"] == pytest.approx(c["ours"])
-    avg7 = cells[("7", "all", "score", "", "sdrrl", "avg")]   # only MKQA of ours: the paper's MKQA beside it
-    assert avg7["avg_partial"] and avg7["ours"] == pytest.approx(c["ours"]) and avg7["paper"] == 44.63
+    avg7 = cells[("7", "all", "score", "", "sdrrl", "avg")]   # only Thai MKQA of ours: the paper's beside it
+    assert avg7["recomputed"] and avg7["ours"] == pytest.approx(c["ours"]) and avg7["paper"] == 49.44
     # the representation numbers and its plot
     rep = _section(md, "## Representation analysis")
     assert "| sdrrl | `m/sdrrl` | 8 | 0.900 | 0.500 | +0.400 | 1.000 |" in rep

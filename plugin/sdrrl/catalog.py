@@ -268,6 +268,11 @@ class Metric:
     # (sdrrl.metrics.benchmarks.AGGREGATIONS; the task templates name the same functions).
     aggregation: str = "mean"
     averaged: bool = True   # the sdrrlavg_* groups and `sdrrl score` average it (a signature is not)
+    unit: str = "×100"      # its unit as the report's plot axes print it
+    # `sdrrl report`: ours within this many points (as the paper prints the metric) of the paper's
+    # value counts as reproduced; None: not compared with the paper. ``basis``: why this tolerance.
+    tolerance: float | None = None
+    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -396,21 +401,30 @@ def _score_mkqa(doc: dict, prediction: str) -> dict:
     return {"f1": mkqa.f1(prediction, doc["answers"], doc["lang"])}
 
 
-_OFFTARGET = Metric("offtarget", "off-target %")
+_OFFTARGET = Metric("offtarget", "off-target %", unit="%")
+# Tolerances of `sdrrl report`: about one standard error of a per-language score on the paper's test
+# set, never under 1 point (library versions and decoding move generation metrics by fractions of one).
+_GENERATION = "never under 1 point: library versions and decoding move generation metrics by fractions of one"
 
 _BENCHMARKS: tuple[Benchmark, ...] = (
     # BELEBELE (Bandarkar et al., 2023): multiple-choice reading comprehension, accuracy.
-    Benchmark("belebele", "BELEBELE", "belebele", (Metric("acc", "accuracy"),),
+    Benchmark("belebele", "BELEBELE", "belebele",
+              (Metric("acc", "accuracy", unit="%", tolerance=2.0,
+                      basis="900 questions per language: one standard error of an accuracy near 50% is "
+                            "1.7 points, rounded up"),),
               DataSource("facebook/belebele",
                          local=("belebele/data/{config}.jsonl", "belebele/data/{config}.parquet",
                                 "belebele/{config}.jsonl", "belebele/{config}.parquet")),
               generation=False, paper_tables=(("llama2", 2), ("seallm", 8)), composite="nlu", headline="acc"),
     # FLORES-200 (FLORES+ release): translation with English both ways; spBLEU, COMET, off-target.
     Benchmark("flores", "FLORES", "nllb",
-              (Metric("spbleu", "spBLEU", scale=1.0, aggregation="spbleu"),
+              (Metric("spbleu", "spBLEU", scale=1.0, aggregation="spbleu", unit="BLEU", tolerance=1.0,
+                      basis="a corpus score over 1,012 sentences per direction; " + _GENERATION),
                Metric("spbleu_signature", "spBLEU signature", scale=1.0, aggregation="spbleu_signature",
                       averaged=False),
-               Metric("comet", "COMET", aggregation="comet"), _OFFTARGET),
+               Metric("comet", "COMET", aggregation="comet", tolerance=1.0,
+                      basis="a corpus score over 1,012 sentences per direction; " + _GENERATION),
+               _OFFTARGET),
               DataSource("openlanguagedata/flores_plus", revision=FLORES_PLUS_REVISION,
                          revision_env="SDRRL_FLORES_REVISION",
                          local=("flores/{split}/{config}.parquet", "flores/{split}/{config}.jsonl",
@@ -420,14 +434,20 @@ _BENCHMARKS: tuple[Benchmark, ...] = (
               score=_score_flores),
     # XL-Sum (Hasan et al., 2021): one-sentence summaries; ROUGE-1 / ROUGE-L F1, off-target.
     Benchmark("xlsum", "XL-Sum", "xlsum",
-              (Metric("rouge1", "ROUGE-1"), Metric("rougeL", "ROUGE-L"), _OFFTARGET),
+              (Metric("rouge1", "ROUGE-1", tolerance=1.0,
+                      basis="a mean over hundreds to thousands of summaries per language; " + _GENERATION),
+               Metric("rougeL", "ROUGE-L", tolerance=1.0,
+                      basis="a mean over hundreds to thousands of summaries per language; " + _GENERATION),
+               _OFFTARGET),
               DataSource("csebuetnlp/xlsum", revision=PARQUET_BRANCH, by="data_dir",
                          local=("xlsum/{config}/{split}/*.parquet", "xlsum/{config}/{split}/*.jsonl",
                                 "xlsum/{config}_{split}.jsonl")),
               paper_tables=(("llama2", 4), ("seallm", 9)), composite="nlg", headline="rougeL",
               score=_score_xlsum, check=_check_xlsum),
     # MKQA (Longpre et al., 2020): open-domain questions with short answers; F1, off-target.
-    Benchmark("mkqa", "MKQA", "mkqa", (Metric("f1", "F1"), _OFFTARGET),
+    Benchmark("mkqa", "MKQA", "mkqa",
+              (Metric("f1", "F1", tolerance=1.0,
+                      basis="a mean over 10,000 questions per language; " + _GENERATION), _OFFTARGET),
               DataSource("apple/mkqa", revision=PARQUET_BRANCH, by="data_dir",
                          local=("mkqa/mkqa/{split}/*.parquet", "mkqa/mkqa/{split}/*.jsonl",
                                 "mkqa/mkqa.jsonl.gz", "mkqa/mkqa.jsonl"),

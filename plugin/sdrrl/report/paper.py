@@ -13,6 +13,10 @@ them (percentages, x100 for accuracy, ROUGE, F1 and COMET; spBLEU as is).
 - ``model``: a catalog model family, ``llama2`` (Tables 2-6, 12) or ``seallm`` (Tables 7-11); which
   tables are whose is in the catalog (``Benchmark.paper_tables``, ``ModelFamily.summary_tables``).
 - ``method``: a catalog method; which tables have its row is ``Method.paper_rows``.
+
+Also here: how the paper computed its metrics (the sacrebleu signature, the COMET model), which the
+report compares with what each of our results recorded (the † mark), and the languages its Table 12
+averages over.
 """
 
 from __future__ import annotations
@@ -21,6 +25,18 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+
+from sdrrl.metrics.comet import DEFAULT_MODEL as COMET_MODEL  # the paper's COMET (4.1), the tasks' default
+
+# The paper's sacrebleu settings (section 4.1; flores200 tokenisation arrived in sacrebleu 2.3.0, so
+# its version:2.0.0 cannot be reproduced and is left out of the comparison).
+SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.0.0"
+# metric -> the string metric beside it in lm-eval's results that says how it was computed
+SETTINGS = {"spbleu": "spbleu_signature", "comet": "comet_model"}
+COMET_OFF = "off"   # comet_model when COMET was turned off (its values are NaN)
+# Appendix C: the French-source experiments "conducted in Indonesian, Japanese, and Korean"; Table
+# 12's English row is SDRRL - SFT over the same three (tests/test_report.py recomputes it).
+TABLE12_TARGETS = ("ind", "jpn", "kor")
 
 FIELDS = ("table", "benchmark", "metric", "direction", "model", "method", "lang", "value")
 TITLES = {2: "BELEBELE accuracy", 3: "FLORES spBLEU and COMET", 4: "XL-Sum ROUGE-1 / ROUGE-L F1",
@@ -82,3 +98,22 @@ def columns(table: int) -> list[str]:
 
 def model_of(table: int) -> str:
     return next(r.model for r in rows() if r.table == table)
+
+
+def comet_model_id(recorded: str) -> str:
+    """``<model id or path>|sha256:<hex>`` (or a bare id) -> the id or path."""
+    return recorded.split("|sha256:", 1)[0]
+
+
+def setting_differs(metric: str, recorded: str | None) -> bool:
+    """A recorded setting of ``metric`` (signature, COMET model) differs from the paper's; False when
+    nothing is recorded (the report says "not recorded" instead) or the metric has no setting."""
+    if not isinstance(recorded, str) or not recorded or metric not in SETTINGS:
+        return False
+    if metric == "spbleu":
+        return recorded.split("|version:")[0] != SIGNATURE.split("|version:")[0]
+    model = comet_model_id(recorded)
+    if model == COMET_OFF:
+        return False
+    # the hub id, or a local copy of it in the Hugging Face cache layout (models--Unbabel--wmt22-comet-da)
+    return model != COMET_MODEL and f"models--{COMET_MODEL.replace('/', '--')}" not in model

@@ -1,4 +1,4 @@
-"""REPORT.md, the same tables as CSV/JSON, and the PNG plots, written as one transaction."""
+"""REPORT.md, the same tables as CSV/JSON, and the PNG plots (with their data), written as one transaction."""
 
 from __future__ import annotations
 
@@ -14,47 +14,74 @@ from typing import Any
 
 from sdrrl import catalog
 from sdrrl.errors import SdrrlError
+from sdrrl.report import paper, plots, summary
 from sdrrl.report.runs import Run
-from sdrrl.report.tables import Cell, Results, Table
+from sdrrl.report.tables import DASH, Cell, Results, Section, Table, langs_text, num, row_label
 
-DASH = "—"
-PAPER_SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.0.0"
-PAPER_COMET = "Unbabel/wmt22-comet-da"
 REPRESENTATION_KEYS = ("name", "mean_cos_parallel", "mean_cos_random", "retrieval_top1", "n")
+MARKS = {
+    "*": "the paper's value is recomputed from its per-language values over exactly the languages (and "
+         "benchmarks) ours has, or the paper printed none here; it is not a number the paper prints.",
+    "‡": "the paper's printed Avg. is not the mean of its row (the paper's slip, listed below the table); it "
+         "is shown as printed, and the difference is against the mean over the same languages.",
+    "§": "the paper printed only this average, over languages ours lacks, and no per-language values for "
+         "the row: not compared.",
+    "†": "a metric setting of ours differs from the paper's (sacrebleu signature or COMET model, see "
+         "\"Metric signatures\" below): computed differently, not like for like.",
+}
 
 
-def _num(v: float | None, signed: bool = False) -> str:
-    if v is None:
-        return DASH
-    return f"{v:+.2f}" if signed else f"{v:.2f}"
+def _paper_mark(c: Cell) -> str:
+    if c.recomputed:
+        return "*"
+    if c.not_compared:
+        return "§"
+    return "‡" if c.printed_not_mean else ""
 
 
 def cell_text(c: Cell, has_paper: bool = True) -> str:
-    star = "*" if c.partial else ""
+    """``ours / paper (ours − paper)``, with the marks of MARKS; an average over fewer languages than
+    the paper's says how many."""
+    ours = num(c.ours) + ("†" if c.settings_differ and c.ours is not None else "")
     if not has_paper:
-        return _num(c.ours)
-    text = f"{_num(c.ours)} / {_num(c.paper)}{star}"
-    if c.diff is not None:
-        text += f" ({c.diff:+.2f})"
-    return text
+        return ours + (f" ({c.n})" if c.multi and c.ours is not None else "")
+    text = f"{ours} / {num(c.shown_paper)}{_paper_mark(c)}"
+    extra = [num(c.diff, True)] if c.diff is not None else []
+    if c.multi and c.ours is not None and c.recomputed:
+        extra.append(langs_text(c.n))
+    return text + (f" ({'; '.join(extra)})" if extra else "")
 
 
 def delta_text(c: Cell) -> str:
-    star = "*" if c.partial else ""
-    return f"{_num(c.ours_vs_sft, True)} / {_num(c.paper_vs_sft, True)}{star}"
+    """``ours − our SFT / paper − its SFT``, over the cells both runs have (how many languages, for an average)."""
+    star = "*" if c.vs_sft_recomputed and c.paper_vs_sft is not None else ""
+    text = f"{num(c.ours_vs_sft, True)} / {num(c.paper_vs_sft, True)}{star}"
+    return text + (f" ({langs_text(c.n_vs_sft)})" if c.multi and c.ours_vs_sft is not None else "")
 
 
-def _row_label(key: str) -> str:
-    """A row's label: a method's (or the base model's) from the catalog; other rows (runs in the
-    off-target tables, source languages in Table 12) are keyed by their label already."""
-    return catalog.label(key) if key == catalog.BASE or key in catalog.METHODS else key
-
-
-def _md_table(table: Table, section, fmt) -> list[str]:
+def _md_table(table: Table, section: Section, fmt) -> list[str]:
     lines = ["| | " + " | ".join(table.labels) + " |", "|---|" + "---|" * len(table.labels)]
-    for method, cells in section.rows.items():
-        lines.append(f"| {_row_label(method)} | " + " | ".join(fmt(c) for c in cells) + " |")
+    for key, cells in section.rows.items():
+        lines.append(f"| {row_label(key)} | " + " | ".join(fmt(c) for c in cells) + " |")
     return lines
+
+
+def _table_notes(table: Table) -> list[str]:
+    """The marks used in a table, and the paper's slips (‡) and uncompared averages (§) one by one."""
+    notes, used = [], set()
+    for sec in table.sections:
+        for key, cells in sec.rows.items():
+            for label, c in zip(table.labels, cells):
+                mark = _paper_mark(c)
+                used |= {m for m in (mark, "†" if c.ours is not None and c.settings_differ else "",
+                                     "*" if c.vs_sft_recomputed and c.paper_vs_sft is not None else "") if m}
+                if mark == "‡":
+                    notes.append(f"‡ {row_label(key)}, {sec.title}, {label}: the paper prints {num(c.printed)}; "
+                                 f"the mean of the per-language values it averages is {num(c.paper)}.")
+                elif mark == "§":
+                    notes.append(f"§ {row_label(key)}, {sec.title}, {label}: the paper prints {num(c.printed)} "
+                                 f"over all its languages and no per-language values; ours covers {langs_text(c.n)}.")
+    return [f"{m} {MARKS[m]}" for m in MARKS if m in used] + notes
 
 
 # ---- representation --------------------------------------------------------------------------
@@ -117,102 +144,45 @@ def representation_md(reps: list[Representation], names: list[str | None]) -> li
     return lines
 
 
-# ---- plots -------------------------------------------------------------------------------------
-
-def _plot_gains(table: Table, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    langs, labels = table.columns[:-1], table.labels[:-1]
-    n = len(table.sections)
-    fig, axes = plt.subplots(n, 1, figsize=(max(7.0, 0.75 * len(langs) + 2), 2.8 * n), squeeze=False)
-    for ax, sec in zip(axes[:, 0], table.sections):
-        methods = [m for m, cells in sec.rows.items() if m != catalog.REFERENCE
-                   and any(c.ours_vs_sft is not None for c in cells[:-1])]
-        note = ""
-        if not methods:
-            methods, note = [catalog.SDRRL], " (paper only: no change of ours)"
-        width = 0.8 / (2 * len(methods))
-        for j, method in enumerate(methods):
-            cells = sec.rows[method][:-1]
-            x0 = [i - 0.4 + width * (2 * j + 0.5) for i in range(len(langs))]
-            color = catalog.color(method)
-            ours = [c.ours_vs_sft if c.ours_vs_sft is not None else 0.0 for c in cells]
-            have = [c.ours_vs_sft is not None for c in cells]
-            xs, ys = [x for x, h in zip(x0, have) if h], [o for o, h in zip(ours, have) if h]
-            if xs:
-                ax.bar(xs, ys, width, color=color, label=f"{_row_label(method)} (ours)")
-                ax.plot(xs, ys, "o", color=color, markersize=3)  # a change of 0 stays visible
-            pap = [(x + width, c.paper_vs_sft) for x, c in zip(x0, cells) if c.paper_vs_sft is not None]
-            if pap:
-                ax.bar([p[0] for p in pap], [p[1] for p in pap], width, color=color, alpha=0.35,
-                       hatch="//", edgecolor=color, label=f"{_row_label(method)} (paper)")
-        ax.axhline(0, color="black", linewidth=0.6)
-        ax.set_xticks(range(len(langs)), labels)
-        ax.set_title(f"{sec.title}: change vs SFT{note}", fontsize=9)
-        ax.legend(fontsize=7, ncol=2)
-    fig.suptitle(f"{table.title}: ours (solid) beside the paper (hatched)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _plot_offtarget(table: Table, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = table.labels
-    n = len(table.sections)
-    fig, axes = plt.subplots(n, 1, figsize=(max(6.0, 0.75 * len(labels) + 2), 2.6 * n), squeeze=False)
-    for ax, sec in zip(axes[:, 0], table.sections):
-        keys = list(sec.rows)
-        width = 0.8 / max(1, len(keys))
-        for j, key in enumerate(keys):
-            pts = [(i - 0.4 + width * (j + 0.5), c.ours) for i, c in enumerate(sec.rows[key]) if c.ours is not None]
-            bars = ax.bar([p[0] for p in pts], [p[1] for p in pts], width,
-                          color=catalog.color(key.split(" ")[0]), label=_row_label(key))  # Run.label
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", markersize=3,
-                    color=bars.patches[0].get_facecolor() if bars.patches else None)  # 0 % stays visible
-        ax.set_xticks(range(len(labels)), labels)
-        ax.set_ylim(0, 100)
-        ax.set_ylabel("off-target %", fontsize=8)
-        ax.set_title(sec.title, fontsize=9)
-        ax.legend(fontsize=7, ncol=3)
-    fig.suptitle(table.title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 # ---- signatures, versions -----------------------------------------------------------------------
 
 def provenance_md(runs: list[Run]) -> list[str]:
     sigs: dict[str, set[str]] = {}
+    comets: dict[str, set[str]] = {}
+    unrecorded: set[str] = set()
     for run in runs:
         for task, metrics in run.metrics.items():
-            sig = metrics.get("spbleu_signature")
-            if isinstance(sig, str) and sig:
+            sig = run.setting(task, "spbleu")
+            if sig:
                 sigs.setdefault(sig, set()).add(run.label)
+            model = run.setting(task, "comet")
+            if model:
+                comets.setdefault(model, set()).add(run.label)
+            elif run.value(task, "comet") is not None:
+                unrecorded.add(run.label)
     lines = ["## Metric signatures and benchmark data versions", "",
-             f"- Paper: sacrebleu `{PAPER_SIGNATURE}` (flores200 tokenisation arrived in sacrebleu 2.3.0, "
-             f"so its `version:2.0.0` cannot be reproduced exactly); COMET `{PAPER_COMET}`."]
+             f"- Paper: sacrebleu `{paper.SIGNATURE}` (flores200 tokenisation arrived in sacrebleu 2.3.0, "
+             f"so its `version:2.0.0` cannot be reproduced exactly); COMET `{paper.COMET_MODEL}`."]
     if sigs:
         for sig, who in sorted(sigs.items()):
-            same = "same settings as the paper" if sig.split("|version:")[0] == PAPER_SIGNATURE.split("|version:")[0] \
-                else "**differs from the paper's settings**"
+            same = ("**differs from the paper's settings**: its spBLEU cells are marked †"
+                    if paper.setting_differs("spbleu", sig) else "same settings as the paper")
             lines.append(f"- Ours: sacrebleu `{sig}` ({same}; runs: {', '.join(sorted(who))}).")
     else:
         lines.append("- Ours: no spBLEU signature recorded (no FLORES task in the results).")
-    comet = sorted({m for r in runs for m in r.comet_models})
-    if comet:
-        lines.append(f"- Ours: COMET model {', '.join(f'`{m}`' for m in comet)}.")
-    elif any("comet" in m for r in runs for m in r.metrics.values()):
-        lines.append("- Ours: COMET model not recorded in the results; the tasks use `$SDRRL_COMET_MODEL` "
-                     f"(default `{PAPER_COMET}`), so check how the runs were started.")
+    for model, who in sorted(comets.items()):
+        name, _, digest = model.partition("|sha256:")
+        if name == paper.COMET_OFF:
+            what = "COMET turned off (its cells are empty)"
+        else:
+            what = f"COMET model `{name}`" + (f" (checkpoint sha256:{digest})" if digest else "")
+            what += (": **not the paper's model**, its COMET cells are marked †"
+                     if paper.setting_differs("comet", model) else ": the paper's model")
+        lines.append(f"- Ours: {what} (runs: {', '.join(sorted(who))}).")
+    if unrecorded:
+        lines.append(f"- Ours: COMET model not recorded in the results of {', '.join(sorted(unrecorded))} (older "
+                     f"results); the tasks use `$SDRRL_COMET_MODEL` (default `{paper.COMET_MODEL}`), so check how "
+                     "those runs were started.")
     limits = sorted({str(r.limit) for r in runs if r.limit not in (None, 0)})
     if limits:
         lines.append(f"- **lm_eval ran with `--limit {', '.join(limits)}`**: these numbers come from a "
@@ -239,22 +209,21 @@ def _records(tables: list[Table]) -> list[dict]:
                     out.append({"table": t.key, "benchmark": sec.benchmark, "metric": sec.metric,
                                 "direction": sec.direction, "section": sec.title, "method": method,
                                 "column": col, "ours": c.ours, "paper": c.paper, "diff": c.diff,
-                                "ours_vs_sft": c.ours_vs_sft, "paper_vs_sft": c.paper_vs_sft,
-                                "avg_partial": c.partial, "avg_n": c.n})
+                                "paper_printed": c.printed, "n": c.n, "recomputed": c.recomputed,
+                                "printed_not_mean": c.printed_not_mean, "not_compared": c.not_compared,
+                                "settings_differ": c.settings_differ, "tolerance": c.tolerance,
+                                "within_tolerance": c.within, "ours_vs_sft": c.ours_vs_sft,
+                                "paper_vs_sft": c.paper_vs_sft, "n_vs_sft": c.n_vs_sft,
+                                "vs_sft_recomputed": c.vs_sft_recomputed})
     return out
 
 
 def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list[Representation],
-              rep_plots: list[str | None], off_plots: list[str]) -> str:
+              rep_plots: list[str | None], verdicts) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# Our results beside the paper's", "",
              f"Written by `sdrrl report` on {now}. The paper's numbers (SDRRL: Self-Distillation from "
              "Resource-Rich Languages, Tables 2-12) come from `sdrrl/data/paper_results.csv`.", "",
-             "Each cell: **ours / paper (ours − paper)**. A missing run or metric shows as —, never 0. "
-             "`*` on an Avg.: ours covers fewer languages than the paper's table, and the paper's "
-             "value beside it is its mean over the same languages. Scores as the paper prints them "
-             "(accuracy, ROUGE, F1, COMET ×100; spBLEU as is). The second view of each table is the "
-             "change against the SFT run: **ours − our SFT / paper − paper's SFT**.", "",
              "## Runs", "", "| method | pair | model | model path (lm-eval `model_args`) | results |",
              "|---|---|---|---|---|"]
     for r in runs:
@@ -268,38 +237,63 @@ def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list
             lines += [f"Models named `@{family.name}` with `--run` whose path is not a {family.label} run "
                       f"({', '.join(f'`{o}`' for o in others)}) are set beside the paper's {family.label} "
                       "numbers: the difference says how far they are, not that anything was reproduced.", ""]
+    lines += summary.md(tables, verdicts)
+    lines += ["## Reading the tables", "",
+              "Each cell: **ours / paper (ours − paper)**, scaled as the paper prints it (accuracy, ROUGE, F1, "
+              "COMET ×100; spBLEU as is). A missing run or metric shows as —, never 0. Like for like: an "
+              "average of ours is over the languages (and benchmarks) ours has, and the paper's value beside it "
+              "over exactly the same ones, from the paper's per-language values; the cell then says how many "
+              "languages. The second view of each table is the change against the SFT run, **ours − our SFT / "
+              "paper − paper's SFT**, over the cells both runs have (how many languages, for an average). Marks:", "",
+              *(f"- `{m}` {text}" for m, text in MARKS.items()), ""]
     for t in tables:
         lines += [f"## {t.title}", ""]
         if not t.has_ours:
             lines += ["No run of ours gives these tasks: the table shows the paper's values only.", ""]
         for sec in t.sections:
             lines += [f"**{sec.title}**", "", *_md_table(t, sec, lambda c: cell_text(c, t.has_paper)), ""]
-        if any(catalog.REFERENCE in s.rows for s in t.sections) and t.key != "12":
+        if any(catalog.REFERENCE in s.rows for s in t.sections):
             lines += ["Change against SFT (ours / paper):", ""]
             for sec in t.sections:
                 rows = {k: v for k, v in sec.rows.items() if k != catalog.REFERENCE}
                 if rows:
-                    view = type(sec)(sec.title, sec.benchmark, sec.metric, sec.direction, rows)
+                    view = Section(sec.title, sec.benchmark, sec.metric, sec.direction, rows)
                     lines += [f"*{sec.title}*", "", *_md_table(t, view, delta_text), ""]
-        lines += [f"- {n}" for n in t.notes]
-        if t.notes:
+        notes = t.notes + _table_notes(t)
+        lines += [f"- {n}" for n in notes]
+        if notes:
             lines.append("")
-        if t.plot:
-            lines += [f"![{t.title}: gain over SFT, ours beside the paper's]({t.plot})", ""]
-    for t, plot in zip(off, off_plots):
+        lines += [f"![{caption}]({path})" for path, caption in t.plots]
+        if t.plots:
+            lines.append("")
+    for t in off:
         lines += [f"## {t.title}", ""]
         for sec in t.sections:
-            lines += [f"**{sec.title}**", "", *_md_table(t, sec, lambda c: _num(c.ours)), ""]
-        lines += [f"- {n}" for n in t.notes] + ["", f"![{t.title}]({plot})", ""]
+            lines += [f"**{sec.title}**", "", *_md_table(t, sec, lambda c: cell_text(c, False)), ""]
+        lines += [f"- {n}" for n in t.notes] + [""] + [f"![{caption}]({path})" for path, caption in t.plots] + [""]
     if not off:
-        lines += ["## Off-target rates (appendix E)", "", "No generation task with an off-target rate in the results.", ""]
+        lines += ["## Off-target rates (appendix E)", "",
+                  "No generation task with an off-target rate in the results.", ""]
     if reps:
         lines += representation_md(reps, rep_plots)
     lines += provenance_md(runs)
     return "\n".join(lines)
 
 
-def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], reps: list[Representation]) -> Path:
+def _plots(tables: list[Table], off: list[Table], folder: Path) -> None:
+    """Each table's plots (their data as JSON beside them), recorded in ``Table.plots``."""
+    for t in tables:
+        for name, data, caption in (
+                (f"gains_table{t.key}", plots.gains_data(t), "change against SFT, ours beside the paper's"),
+                (f"gap_table{t.key}", plots.gap_data(t), "gap to the paper, ours − paper")):
+            if data is not None:
+                t.plots.append((f"plots/{plots.write(data, folder, name)}", f"{t.title}: {caption}"))
+    for t in off:
+        t.plots.append((f"plots/{plots.write(plots.offtarget_data(t), folder, t.key)}", t.title))
+
+
+def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], reps: list[Representation],
+          verdicts=()) -> Path:
     """Write everything into a fresh folder beside ``out`` and swap it in: old report or new, never a mix."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "REPORT.md").exists())):
@@ -309,16 +303,7 @@ def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], rep
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         (tmp / "plots").mkdir()
-        for t in tables:
-            if t.key in ("6", "12"):
-                continue
-            t.plot = f"plots/gains_table{t.key}.png"
-            _plot_gains(t, tmp / t.plot)
-        off_plots = []
-        for t in off:
-            name = f"plots/{t.key}.png"
-            _plot_offtarget(t, tmp / name)
-            off_plots.append(name)
+        _plots(tables, off, tmp / "plots")
         rep_plots: list[str | None] = []
         for i, rep in enumerate(reps):
             if rep.plot is not None:
@@ -327,7 +312,8 @@ def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], rep
                 rep_plots.append(name)
             else:
                 rep_plots.append(None)
-        (tmp / "REPORT.md").write_text(report_md(runs, tables, off, reps, rep_plots, off_plots), encoding="utf-8")
+        verdicts = list(verdicts)
+        (tmp / "REPORT.md").write_text(report_md(runs, tables, off, reps, rep_plots, verdicts), encoding="utf-8")
         records = _records(tables + off)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(records[0]) if records else ["table"], lineterminator="\n")
@@ -338,7 +324,9 @@ def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], rep
                              "model_path": r.model_path, "files": [str(f) for f in r.files],
                              "lm_eval_version": r.lm_eval_version, "limit": r.limit,
                              "data_versions": r.data_versions} for r in runs],
+                   "summary": summary.data(tables, verdicts),
                    "cells": records,
+                   "plots": [path for t in tables + off for path, _ in t.plots],
                    "representation": [rep.data for rep in reps]}
         (tmp / "tables.json").write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
         old = None
@@ -357,6 +345,7 @@ def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], rep
 
 def build_report(paths: list[str], out: str, named: list[str] | None = None,
                  representations: list[str] | None = None) -> Path:
+    from sdrrl.report import claims
     from sdrrl.report import runs as runs_mod
     from sdrrl.report import tables as tables_mod
 
@@ -365,4 +354,7 @@ def build_report(paths: list[str], out: str, named: list[str] | None = None,
     reps = [load_representation(r) for r in representations or []]
     runs = runs_mod.load_runs(list(paths), list(named or []))
     res = Results(runs)
-    return write(Path(out), runs, tables_mod.build(res), tables_mod.offtarget_tables(res), reps)
+    tables = tables_mod.build(res)
+    shown = {r.model for r in runs} | {f.name for f in catalog.FAMILIES.values() if f.main}
+    verdicts = [v for v in claims.evaluate(res) if v.claim.model in shown]
+    return write(Path(out), runs, tables, tables_mod.offtarget_tables(res), reps, verdicts)

@@ -42,7 +42,6 @@ class Run:
     recognised: bool = True        # the family was read from the path (False: named by --run @FAMILY)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> metric -> value
     data_versions: dict[str, str] = field(default_factory=dict)          # task -> version text
-    comet_models: set[str] = field(default_factory=set)
     lm_eval_version: str | None = None
     limit: Any = None
 
@@ -52,6 +51,14 @@ class Run:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
             return None
         return float(v)
+
+    def setting(self, task: str, metric: str) -> str | None:
+        """How the run computed ``metric`` on ``task``, as the task recorded it beside the metric
+        (``spbleu_signature``, ``comet_model``: sdrrl.report.paper.SETTINGS); None when not recorded."""
+        from sdrrl.report.paper import SETTINGS
+
+        v = self.metrics.get(task, {}).get(SETTINGS.get(metric, ""))
+        return v if isinstance(v, str) and v else None
 
     @property
     def label(self) -> str:
@@ -216,18 +223,6 @@ def data_version(config: dict[str, Any]) -> str | None:
     return "; ".join(dict.fromkeys(_source_text(e) if isinstance(e, dict) else str(e) for e in loaded))
 
 
-def _comet(obj: Any, out: set[str]) -> None:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if "comet_model" in str(k).lower() and isinstance(v, str) and v:
-                out.add(v)
-            else:
-                _comet(v, out)
-    elif isinstance(obj, list):
-        for v in obj:
-            _comet(v, out)
-
-
 def load_run(folder: Path, files: list[Path], name: str | None = None,
              spec: str | None = None) -> Run:
     from sdrrl.catalog import TASK_PREFIX, parse_task
@@ -261,8 +256,6 @@ def load_run(folder: Path, files: list[Path], name: str | None = None,
             version = data_version((data.get("configs") or {}).get(task, {}))
             if version:
                 run.data_versions[task] = version
-        _comet(data.get("configs") or {}, run.comet_models)
-        _comet(data.get("results") or {}, run.comet_models)
     if not run.metrics:
         raise SdrrlError(f"{str(files[-1])!r} holds no sdrrl_* task results.",
                          "evaluate with lm_eval --include_path eval_tasks --tasks 'sdrrl_*' (or the "
