@@ -77,3 +77,7 @@ def agg_spbleu_signature(items):
 
 def agg_comet(items):
     return benchmarks.comet(items)
+
+
+def agg_comet_model(items):
+    return benchmarks.AGGREGATIONS["comet_model"](items)

@@ -299,7 +299,7 @@ def lm_eval_run(tiny_models, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_lm_eval_cli_reports_every_metric(lm_eval_run):
+def test_lm_eval_cli_reports_every_metric(lm_eval_run, tiny_models):
     from sdrrl import catalog
 
     _, results = lm_eval_run
@@ -313,6 +313,9 @@ def test_lm_eval_cli_reports_every_metric(lm_eval_run):
             value = res[task][f"{metric},none"]
             if metric == "spbleu_signature":
                 assert value.startswith("nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:")
+            elif metric == "comet_model":  # the COMET checkpoint used, as the sacrebleu signature is
+                ckpt = Path(tiny_models.comet_ref).resolve()
+                assert value == f"{ckpt}|sha256:{hashlib.sha256(ckpt.read_bytes()).hexdigest()}"
             elif metric in ("spbleu",):
                 assert 0.0 <= value <= 100.0
             elif metric == "comet":
@@ -332,7 +335,7 @@ def test_lm_eval_cli_reports_every_metric(lm_eval_run):
     assert {"flores/devtest/ces_Latn.jsonl", "flores/devtest/eng_Latn.jsonl"} <= flores_files
     # the MKQA averaging group averages its 12 languages unweighted
     group = results["groups"]["sdrrlavg_mkqa"]
-    for metric in ("f1", "offtarget"):
+    for metric in ("f1", "offtarget", "undetermined"):
         assert group[f"{metric},none"] == pytest.approx(
             sum(res[t][f"{metric},none"] for t in mkqa_tasks) / len(mkqa_tasks))
 
@@ -365,6 +368,7 @@ def test_sdrrl_score_rescores_logged_samples_like_lm_eval(lm_eval_run, tiny_mode
     assert main(["score", str(root / "out"), "--no-comet", "-o", str(out)]) == 0
     flores = json.loads(out.read_text(encoding="utf-8"))["tasks"]["sdrrl_flores_ces-eng"]
     assert flores["comet"] is None and flores["spbleu"] == pytest.approx(res["sdrrl_flores_ces-eng"]["spbleu,none"])
+    assert flores["comet_model"] == "off"
 
 
 def test_sdrrl_score_without_samples_is_a_clear_error(tmp_path, capsys):

@@ -264,8 +264,8 @@ class Metric:
     name: str               # lm-eval's metric name
     label: str
     scale: float = 100.0    # x scale = as the paper prints it (x100: accuracy, ROUGE, F1, COMET, rates)
-    # How per-sample values become the task's value: "mean", "spbleu", "spbleu_signature", "comet"
-    # (sdrrl.metrics.benchmarks.AGGREGATIONS; the task templates name the same functions).
+    # How per-sample values become the task's value: "mean", "spbleu", "spbleu_signature", "comet",
+    # "comet_model" (sdrrl.metrics.benchmarks.AGGREGATIONS; the task templates name the same functions).
     aggregation: str = "mean"
     averaged: bool = True   # the sdrrlavg_* groups and `sdrrl score` average it (a signature is not)
 
@@ -374,7 +374,8 @@ class Benchmark:
 
 def _score_flores(doc: dict, prediction: str) -> dict:
     return {"spbleu": (prediction, doc["reference"]), "spbleu_signature": (prediction, doc["reference"]),
-            "comet": (doc["source"], prediction, doc["reference"])}
+            "comet": (doc["source"], prediction, doc["reference"]),
+            "comet_model": None}  # a record of the task, not of a sample: its aggregation writes it
 
 
 def _score_xlsum(doc: dict, prediction: str) -> dict:
@@ -396,7 +397,9 @@ def _score_mkqa(doc: dict, prediction: str) -> dict:
     return {"f1": mkqa.f1(prediction, doc["answers"], doc["lang"])}
 
 
-_OFFTARGET = Metric("offtarget", "off-target %")
+# Every generation benchmark with an off-target rate reports the share of undetermined outputs
+# beside it (no letter: no language to identify; counted as off-target; sdrrl.metrics.offtarget).
+OFFTARGET_METRICS = (Metric("offtarget", "off-target %"), Metric("undetermined", "undetermined %"))
 
 _BENCHMARKS: tuple[Benchmark, ...] = (
     # BELEBELE (Bandarkar et al., 2023): multiple-choice reading comprehension, accuracy.
@@ -410,7 +413,10 @@ _BENCHMARKS: tuple[Benchmark, ...] = (
               (Metric("spbleu", "spBLEU", scale=1.0, aggregation="spbleu"),
                Metric("spbleu_signature", "spBLEU signature", scale=1.0, aggregation="spbleu_signature",
                       averaged=False),
-               Metric("comet", "COMET", aggregation="comet"), _OFFTARGET),
+               Metric("comet", "COMET", aggregation="comet"),
+               # "<COMET model id or local path>|sha256:<checkpoint sha256>", or "off"
+               Metric("comet_model", "COMET model", scale=1.0, aggregation="comet_model", averaged=False),
+               *OFFTARGET_METRICS),
               DataSource("openlanguagedata/flores_plus", revision=FLORES_PLUS_REVISION,
                          revision_env="SDRRL_FLORES_REVISION",
                          local=("flores/{split}/{config}.parquet", "flores/{split}/{config}.jsonl",
@@ -420,14 +426,14 @@ _BENCHMARKS: tuple[Benchmark, ...] = (
               score=_score_flores),
     # XL-Sum (Hasan et al., 2021): one-sentence summaries; ROUGE-1 / ROUGE-L F1, off-target.
     Benchmark("xlsum", "XL-Sum", "xlsum",
-              (Metric("rouge1", "ROUGE-1"), Metric("rougeL", "ROUGE-L"), _OFFTARGET),
+              (Metric("rouge1", "ROUGE-1"), Metric("rougeL", "ROUGE-L"), *OFFTARGET_METRICS),
               DataSource("csebuetnlp/xlsum", revision=PARQUET_BRANCH, by="data_dir",
                          local=("xlsum/{config}/{split}/*.parquet", "xlsum/{config}/{split}/*.jsonl",
                                 "xlsum/{config}_{split}.jsonl")),
               paper_tables=(("llama2", 4), ("seallm", 9)), composite="nlg", headline="rougeL",
               score=_score_xlsum, check=_check_xlsum),
     # MKQA (Longpre et al., 2020): open-domain questions with short answers; F1, off-target.
-    Benchmark("mkqa", "MKQA", "mkqa", (Metric("f1", "F1"), _OFFTARGET),
+    Benchmark("mkqa", "MKQA", "mkqa", (Metric("f1", "F1"), *OFFTARGET_METRICS),
               DataSource("apple/mkqa", revision=PARQUET_BRANCH, by="data_dir",
                          local=("mkqa/mkqa/{split}/*.parquet", "mkqa/mkqa/{split}/*.jsonl",
                                 "mkqa/mkqa.jsonl.gz", "mkqa/mkqa.jsonl"),

@@ -219,7 +219,7 @@ def data_version(config: dict[str, Any]) -> str | None:
 def _comet(obj: Any, out: set[str]) -> None:
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if "comet_model" in str(k).lower() and isinstance(v, str) and v:
+            if "comet_model" in str(k).lower() and "stderr" not in str(k) and isinstance(v, str) and v:
                 out.add(v)
             else:
                 _comet(v, out)
