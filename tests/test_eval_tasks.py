@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "eval"
 BIN = Path(sys.executable).parent
 EXPECTED_COUNTS = {"belebele": 17, "flores": 32, "xlsum": 8, "mkqa": 12}
+PAPER_CSV = REPO / "plugin" / "sdrrl" / "data" / "paper_results.csv"
 
 
 def test_generated_yamls_are_up_to_date():
@@ -54,9 +55,8 @@ def test_lm_eval_lists_exactly_the_tasks_tags_and_groups_outside_the_glob():
     counts = {b: sum(t.startswith(f"sdrrl_{b}_") for t in tasks) for b in catalog.BENCHMARKS}
     assert counts == EXPECTED_COUNTS
     assert sorted(tasks) == sorted(t for b in catalog.BENCHMARKS for t in catalog.benchmark(b).tasks())
-    # averaging groups: one per benchmark, FLORES per direction
-    assert tm.all_groups == ["sdrrlavg_belebele", "sdrrlavg_flores_eng-x", "sdrrlavg_flores_x-eng",
-                             "sdrrlavg_mkqa", "sdrrlavg_xlsum"]
+    # averaging groups: the paper's Avg. columns, per model family and benchmark (FLORES per direction)
+    assert tm.all_groups == sorted(catalog.average_groups()) and len(tm.all_groups) == 2 * 5
     # selections: tags per benchmark (FLORES also per direction) and per language (16 targets + eng)
     tags = tm.all_tags
     assert len(tags) == 6 + 17 and {f"sdrrlgroup_{iso}" for iso in [*TARGETS, "eng"]} <= set(tags)
@@ -283,16 +283,18 @@ def _lm_eval(tiny_models, tasks: str, out: Path, sacrebleu_dir: Path, limit: int
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=out.parent)
 
 
+MKQA_AVG = "sdrrlavg_llama2_mkqa"
 E2E_TASKS = ["sdrrl_belebele_ces", "sdrrl_belebele_eng", "sdrrl_flores_ces-eng", "sdrrl_flores_eng-jpn",
              "sdrrl_xlsum_jpn", "sdrrl_xlsum_ukr"]
 
 
 @pytest.fixture(scope="module")
 def lm_eval_run(tiny_models, tmp_path_factory):
-    """One lm_eval process over every benchmark family (MKQA through its 12-language averaging group)."""
+    """One lm_eval process over every benchmark family (MKQA through the paper's Avg. group over
+    Table 5's 9 languages)."""
     root = tmp_path_factory.mktemp("lm_eval")
     train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
-    run = _lm_eval(tiny_models, ",".join(E2E_TASKS + ["sdrrlavg_mkqa"]), root / "out", root / "sacrebleu")
+    run = _lm_eval(tiny_models, ",".join(E2E_TASKS + [MKQA_AVG]), root / "out", root / "sacrebleu")
     assert run.returncode == 0, run.stderr[-3000:]
     [results_file] = list((root / "out").rglob("results_*.json"))
     return root, json.loads(results_file.read_text(encoding="utf-8"))
@@ -304,7 +306,7 @@ def test_lm_eval_cli_reports_every_metric(lm_eval_run, tiny_models):
 
     _, results = lm_eval_run
     res = results["results"]
-    mkqa_tasks = catalog.benchmark("mkqa").tasks()
+    mkqa_tasks = list(catalog.average_groups()[MKQA_AVG])
     assert set(E2E_TASKS + mkqa_tasks) <= set(res)
     for task in E2E_TASKS + mkqa_tasks:
         bench = catalog.parse_task(task)[0]
@@ -333,8 +335,9 @@ def test_lm_eval_cli_reports_every_metric(lm_eval_run, tiny_models):
     flores_files = {f for e in results["configs"]["sdrrl_flores_ces-eng"]["metadata"]["sdrrl_source"]["loaded"]
                     for f in e["files"]}
     assert {"flores/devtest/ces_Latn.jsonl", "flores/devtest/eng_Latn.jsonl"} <= flores_files
-    # the MKQA averaging group averages its 12 languages unweighted
-    group = results["groups"]["sdrrlavg_mkqa"]
+    # the MKQA averaging group averages Table 5's 9 languages unweighted, English apart
+    assert "sdrrl_mkqa_eng" not in mkqa_tasks and len(mkqa_tasks) == 9
+    group = results["groups"][MKQA_AVG]
     for metric in ("f1", "offtarget", "undetermined"):
         assert group[f"{metric},none"] == pytest.approx(
             sum(res[t][f"{metric},none"] for t in mkqa_tasks) / len(mkqa_tasks))
@@ -353,7 +356,7 @@ def test_sdrrl_score_rescores_logged_samples_like_lm_eval(lm_eval_run, tiny_mode
                  "-o", str(out)]) == 0
     scored = json.loads(out.read_text(encoding="utf-8"))
     res = results["results"]
-    assert len(scored["tasks"]) == len(E2E_TASKS) + 12
+    assert len(scored["tasks"]) == len(E2E_TASKS) + 9
     for task, values in scored["tasks"].items():
         for metric, value in values.items():
             if metric in ("benchmark", "file", "n"):
@@ -363,7 +366,10 @@ def test_sdrrl_score_rescores_logged_samples_like_lm_eval(lm_eval_run, tiny_mode
                 assert value == expected
             else:
                 assert value == pytest.approx(expected, abs=1e-5), (task, metric)
-    assert scored["groups"]["sdrrlavg_mkqa"]["f1"] == pytest.approx(results["groups"]["sdrrlavg_mkqa"]["f1,none"])
+    assert scored["groups"][MKQA_AVG]["f1"] == pytest.approx(results["groups"][MKQA_AVG]["f1,none"])
+    # the other groups: a few of their tasks ran, so no average (the paper's Avg. is over all of them)
+    assert set(scored["groups"]) == {MKQA_AVG}
+    assert scored["incomplete_groups"]["sdrrlavg_llama2_belebele"] == "1 of 14 tasks"
     # without COMET: reported as null, everything else still there
     assert main(["score", str(root / "out"), "--no-comet", "-o", str(out)]) == 0
     flores = json.loads(out.read_text(encoding="utf-8"))["tasks"]["sdrrl_flores_ces-eng"]
@@ -436,16 +442,62 @@ def test_selections_combine_with_single_tasks_and_averaging_groups(dummy_root):
     from sdrrl import catalog
 
     root, data = dummy_root
-    run, results = _lm_eval_dummy("sdrrlgroup_belebele,sdrrlgroup_ces,sdrrl_flores_jpn-eng,sdrrlavg_mkqa",
+    run, results = _lm_eval_dummy(f"sdrrlgroup_belebele,sdrrlgroup_ces,sdrrl_flores_jpn-eng,{MKQA_AVG}",
                                   root, data)
     assert run.returncode == 0, run.stderr[-3000:]
-    expected = (set(catalog.benchmark("belebele").tasks()) | set(catalog.benchmark("mkqa").tasks())
+    mkqa = catalog.average_groups()[MKQA_AVG]
+    expected = (set(catalog.benchmark("belebele").tasks()) | set(mkqa)
                 | {"sdrrl_flores_ces-eng", "sdrrl_flores_eng-ces", "sdrrl_flores_jpn-eng"})
     res = results["results"]
-    assert set(res) == expected | {"sdrrlavg_mkqa"}
-    mkqa = catalog.benchmark("mkqa").tasks()
-    assert results["groups"]["sdrrlavg_mkqa"]["f1,none"] == pytest.approx(
+    assert set(res) == expected | {MKQA_AVG}
+    assert results["groups"][MKQA_AVG]["f1,none"] == pytest.approx(
         sum(res[t]["f1,none"] for t in mkqa) / len(mkqa))
+    # COMET off (SDRRL_COMET_MODEL=none): the FLORES results record it as "off"
+    assert res["sdrrl_flores_jpn-eng"]["comet_model,none"] == "off"
     # a task a benchmark does not have (XL-Sum has no Czech) is lm-eval's "Tasks not found"
     run, _ = _lm_eval_dummy("sdrrl_xlsum_ces", root, data)
     assert run.returncode != 0 and "Tasks not found: sdrrl_xlsum_ces" in run.stdout + run.stderr
+
+
+@pytest.mark.slow
+def test_one_familys_paper_averages_run_together(dummy_root):
+    """`sdrrlavg_llama2_*`: the five groups of the paper's LLaMA-2 Avg. columns in one run, each the
+    unweighted mean of its tasks (the two families' groups share tasks, so one family at a time)."""
+    from sdrrl import catalog
+
+    root, data = dummy_root
+    run, results = _lm_eval_dummy("sdrrlavg_llama2_*", root, data)
+    assert run.returncode == 0, run.stderr[-3000:]
+    groups = {g: t for g, t in catalog.average_groups().items() if g.startswith("sdrrlavg_llama2_")}
+    assert set(results["groups"]) == set(groups) and len(groups) == 5
+    res = results["results"]
+    assert set(res) == set(groups) | {t for tasks in groups.values() for t in tasks}
+    for group, tasks in groups.items():
+        metric = catalog.benchmark(catalog.parse_task(tasks[0])[0]).headline
+        assert results["groups"][group][f"{metric},none"] == pytest.approx(
+            sum(res[t][f"{metric},none"] for t in tasks) / len(tasks)), group
+
+
+def test_the_paper_averages_are_the_columns_of_the_papers_tables():
+    """Each sdrrlavg_* group holds exactly the target-language tasks of one section of the paper's
+    table (paper_results.csv), English apart; every target-side section of every table has one."""
+    import csv
+
+    from sdrrl import catalog
+
+    groups = catalog.average_groups()
+    with PAPER_CSV.open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["lang"] != "avg" and r["benchmark"] in catalog.BENCHMARKS]
+    sections = {(r["model"], r["benchmark"], r["direction"]) for r in rows if r["direction"] != "eng"}
+    assert len(groups) == len(sections) == 10
+    for model, bench, direction in sections:
+        key = f"{bench}_{direction}" if direction else bench
+        columns = {r["lang"] for r in rows if (r["model"], r["benchmark"], r["direction"]) == (model, bench, direction)}
+        # FLORES "x-eng" with column ces is the task sdrrl_flores_ces-eng
+        names = [f"{bench}_{'-'.join(lang if side == 'x' else side for side in direction.split('-'))}"
+                 if direction else f"{bench}_{lang}" for lang in columns]
+        assert set(groups[f"sdrrlavg_{model}_{key}"]) == {f"sdrrl_{n}" for n in names}, (model, key)
+        assert not any(t.endswith("_eng") for t in groups[f"sdrrlavg_{model}_{key}"])
+    assert len(groups["sdrrlavg_llama2_belebele"]) == 14 and len(groups["sdrrlavg_llama2_mkqa"]) == 9
+    assert groups["sdrrlavg_llama2_flores_x-eng"][0] == "sdrrl_flores_ces-eng"
+    assert set(groups["sdrrlavg_seallm_belebele"]) == {"sdrrl_belebele_ind", "sdrrl_belebele_tha", "sdrrl_belebele_khm"}

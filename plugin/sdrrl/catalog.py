@@ -474,9 +474,19 @@ def benchmark_key(task: str) -> str:
     return name
 
 
-def benchmark_group(task: str) -> str:
-    """The averaging group a task belongs to: ``sdrrlavg_<key>``."""
-    return AVG_PREFIX + benchmark_key(task)
+def average_groups() -> dict[str, tuple[str, ...]]:
+    """The paper's Avg. columns as lm-eval groups, ``sdrrlavg_<family>_<key>`` -> their tasks: per
+    model family and benchmark with a table of the paper (a paired one per direction), the target-
+    language tasks of that table's columns (LLaMA-2: its 14 targets, or those the benchmark has;
+    English apart). A benchmark without a table of the paper has no group."""
+    out: dict[str, tuple[str, ...]] = {}
+    for fam in FAMILIES.values():
+        for bench in BENCHMARKS.values():
+            langs = bench.paper_languages(fam.name)
+            for direction in (("x-eng", "eng-x") if bench.paired else ("",)) if langs else ():
+                key = f"{bench.name}_{direction}" if bench.paired else bench.name
+                out[f"{AVG_PREFIX}{fam.name}_{key}"] = tuple(bench.task_for(direction, lang) for lang in langs)
+    return out
 
 
 def task_tags(task: str) -> list[str]:
