@@ -46,9 +46,10 @@ def test_demo_runs_every_step_and_reports(tmp_path, tiny_models, tiny_cache_dir)
         assert (saves / ckpt / "model.safetensors").exists(), ckpt
 
     # every run: its own lm_eval folder, the checkpoint's saves/<model>/<method>/<pair> in model_args
-    english = {"sdrrl_belebele_eng", "sdrrl_mkqa_eng"}
-    ind = {"sdrrl_belebele_ind", "sdrrl_flores_eng-ind", "sdrrl_flores_ind-eng", "sdrrl_xlsum_ind"}
-    jpn = {"sdrrl_belebele_jpn", "sdrrl_flores_eng-jpn", "sdrrl_flores_jpn-eng", "sdrrl_xlsum_jpn", "sdrrl_mkqa_jpn"}
+    english = {"sdrrl_belebele_eng", "sdrrl_mkqa_eng", "sdrrl_offtarget_eng"}
+    ind = {"sdrrl_belebele_ind", "sdrrl_flores_eng-ind", "sdrrl_flores_ind-eng", "sdrrl_xlsum_ind", "sdrrl_offtarget_ind"}
+    jpn = {"sdrrl_belebele_jpn", "sdrrl_flores_eng-jpn", "sdrrl_flores_jpn-eng", "sdrrl_xlsum_jpn", "sdrrl_mkqa_jpn",
+           "sdrrl_offtarget_jpn"}
     expected = {"base": (ind | jpn | english, "models/llama"), "sft/eng": (ind | jpn | english, "saves/tiny/sft/eng"),
                 "sdrrl/eng-ind": (ind | english, "saves/tiny/sdrrl/eng-ind"),
                 "sdrrl/eng-jpn": (jpn | english, "saves/tiny/sdrrl/eng-jpn")}

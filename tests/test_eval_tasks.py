@@ -19,7 +19,7 @@ from eval_utils import full_eval_data, train_stand_in_spm
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "eval"
 BIN = Path(sys.executable).parent
-EXPECTED_COUNTS = {"belebele": 17, "flores": 32, "xlsum": 8, "mkqa": 12}
+EXPECTED_COUNTS = {"belebele": 17, "flores": 32, "xlsum": 8, "mkqa": 12, "offtarget": 13}
 PAPER_CSV = REPO / "plugin" / "sdrrl" / "data" / "paper_results.csv"
 
 
@@ -59,10 +59,10 @@ def test_lm_eval_lists_exactly_the_tasks_tags_and_groups_outside_the_glob():
     assert tm.all_groups == sorted(catalog.average_groups()) and len(tm.all_groups) == 2 * 5
     # selections: tags per benchmark (FLORES also per direction) and per language (16 targets + eng)
     tags = tm.all_tags
-    assert len(tags) == 6 + 17 and {f"sdrrlgroup_{iso}" for iso in [*TARGETS, "eng"]} <= set(tags)
+    assert len(tags) == 7 + 17 and {f"sdrrlgroup_{iso}" for iso in [*TARGETS, "eng"]} <= set(tags)
     index = tm.task_index
     assert sorted(index["sdrrlgroup_ces"].tags) == ["sdrrl_belebele_ces", "sdrrl_flores_ces-eng",
-                                                    "sdrrl_flores_eng-ces"]
+                                                    "sdrrl_flores_eng-ces", "sdrrl_offtarget_ces"]
     assert sorted(index["sdrrlgroup_xlsum"].tags) == sorted(catalog.benchmark("xlsum").tasks())
     assert not fnmatch.filter(tm.all_groups + tags, "sdrrl_*")
     assert sorted(tm.match_tasks(["sdrrl_*"])) == sorted(tasks)
@@ -77,8 +77,12 @@ def test_sdrrl_languages_shows_which_benchmark_covers_which_language(capsys):
     header = lines[0].split()
     col = header.index("eval")
     table = {line.split()[0]: line.split()[col] for line in lines[1:]}
-    assert table["ces"] == "belebele,flores" and table["jpn"] == "belebele,flores,xlsum,mkqa"
-    assert table["eng"] == "belebele,flores,xlsum,mkqa" and table["fra"] == "-"
+    assert table["ces"] == "belebele,flores,offtarget" and table["jpn"] == "belebele,flores,xlsum,mkqa,offtarget"
+    assert table["eng"] == "belebele,flores,xlsum,mkqa,offtarget" and table["fra"] == "-"
+    # Figure 3's off-target task: not where Bactrian-X has no data, and the table says so
+    assert table["dan"] == "belebele,flores,mkqa" and table["bul"] == "belebele,flores"
+    assert {line.split()[0] for line in lines[1:] if line.split()[header.index("bactrian_x")] == "-"} == {
+        "dan", "bul", "hun", "nob"}
     for iso, value in table.items():
         covered = value.split(",") if value != "-" else []
         assert covered == catalog.coverage(iso)
@@ -446,7 +450,7 @@ def test_selections_combine_with_single_tasks_and_averaging_groups(dummy_root):
                                   root, data)
     assert run.returncode == 0, run.stderr[-3000:]
     mkqa = catalog.average_groups()[MKQA_AVG]
-    expected = (set(catalog.benchmark("belebele").tasks()) | set(mkqa)
+    expected = (set(catalog.benchmark("belebele").tasks()) | set(mkqa) | {"sdrrl_offtarget_ces"}
                 | {"sdrrl_flores_ces-eng", "sdrrl_flores_eng-ces", "sdrrl_flores_jpn-eng"})
     res = results["results"]
     assert set(res) == expected | {MKQA_AVG}
@@ -454,9 +458,11 @@ def test_selections_combine_with_single_tasks_and_averaging_groups(dummy_root):
         sum(res[t]["f1,none"] for t in mkqa) / len(mkqa))
     # COMET off (SDRRL_COMET_MODEL=none): the FLORES results record it as "off"
     assert res["sdrrl_flores_jpn-eng"]["comet_model,none"] == "off"
-    # a task a benchmark does not have (XL-Sum has no Czech) is lm-eval's "Tasks not found"
-    run, _ = _lm_eval_dummy("sdrrl_xlsum_ces", root, data)
-    assert run.returncode != 0 and "Tasks not found: sdrrl_xlsum_ces" in run.stdout + run.stderr
+    # a task a benchmark does not have (XL-Sum has no Czech, Bactrian-X no Danish) is lm-eval's
+    # "Tasks not found"
+    run, _ = _lm_eval_dummy("sdrrl_xlsum_ces,sdrrl_offtarget_dan", root, data)
+    assert run.returncode != 0
+    assert "Tasks not found: sdrrl_xlsum_ces, sdrrl_offtarget_dan" in run.stdout + run.stderr
 
 
 @pytest.mark.slow

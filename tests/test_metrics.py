@@ -344,18 +344,18 @@ def test_generation_tasks_report_undetermined_beside_the_off_target_rate():
     from sdrrl.metrics import benchmarks
 
     with_rate = [b for b in catalog.BENCHMARKS.values() if "offtarget" in b.metric_names]
-    assert {b.name for b in with_rate} == {"flores", "xlsum", "mkqa"}
+    assert {b.name for b in with_rate} == {"flores", "xlsum", "mkqa", "offtarget"}
     assert all("undetermined" in b.averaged_metrics for b in with_rate)
     doc = {"lang": "jpn", "answers": ["7"]}
     assert benchmarks.sample_metrics("mkqa", doc, "7") == {"f1": 1.0, "offtarget": 1.0, "undetermined": 1.0}
     assert benchmarks.sample_metrics("mkqa", doc, ["::::"])["offtarget"] == 1.0
     judged = benchmarks.sample_metrics("mkqa", doc, "一週間は七日です。")
     assert judged["offtarget"] == 0.0 and judged["undetermined"] == 0.0
-    english = benchmarks.sample_metrics("mkqa", doc, "A week has seven days, as everyone knows.")
-    assert english == {"f1": 0.0, "offtarget": 1.0, "undetermined": 0.0}
-    assert benchmarks.aggregate("mkqa", [english, {"f1": 1.0, "offtarget": 1.0, "undetermined": 1.0},
-                                         {"f1": 0.0, "offtarget": 0.0, "undetermined": 0.0}]) == {
-        "f1": pytest.approx(1 / 3), "offtarget": pytest.approx(2 / 3), "undetermined": pytest.approx(1 / 3)}
+    english = benchmarks.sample_metrics("offtarget", {"lang": "jpn"}, "A week has seven days, as everyone knows.")
+    assert english == {"offtarget": 1.0, "undetermined": 0.0}
+    assert benchmarks.aggregate("offtarget", [english, {"offtarget": 1.0, "undetermined": 1.0},
+                                              {"offtarget": 0.0, "undetermined": 0.0}]) == {
+        "offtarget": pytest.approx(2 / 3), "undetermined": pytest.approx(1 / 3)}
 
 
 # ---- the COMET model record ---------------------------------------------------------------------

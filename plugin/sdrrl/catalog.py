@@ -281,6 +281,11 @@ class DataSource:
     local: tuple[str, ...] = ()
     release_url: str | None = None        # where the hub has no copy: the official release file
 
+    @property
+    def where(self) -> str:
+        """The hub dataset and the revision asked for, as messages name it."""
+        return self.hub + (f"@{self.requested_revision()}" if self.requested_revision() else "")
+
     def requested_revision(self) -> str | None:
         return (os.environ.get(self.revision_env) if self.revision_env else None) or self.revision
 
@@ -296,6 +301,10 @@ class Benchmark:
     paired: bool = False      # one task per direction with English (translation), not one per language
     paper_tables: tuple[tuple[str, int], ...] = ()  # (model family, number of its table in the paper)
     paper_english: bool = True  # the paper's tables also report it on English (paired: X→English)
+    paper_figure: int | None = None  # the paper's figure drawn from it (3: off-target rates, appendix E)
+    # Where its English rows come from when another dataset than ``source`` (Figure 3: Dolly, whose
+    # translations ``source`` holds); None: ``source`` for every language.
+    english_source: DataSource | None = None
     composite: str | None = None  # the paper's average it enters (Tables 6, 7, 12): "nlu" or "nlg"
     headline: str | None = None   # the metric those averages (and Table 7) take
     # Per-sample values of its metrics, off-target rate apart (generation benchmarks), from the
@@ -441,6 +450,16 @@ _BENCHMARKS: tuple[Benchmark, ...] = (
                          release_url="https://github.com/apple/ml-mkqa/raw/master/dataset/mkqa.jsonl.gz"),
               paper_tables=(("llama2", 5), ("seallm", 11)), composite="nlg", headline="f1",
               score=_score_mkqa),
+    # Appendix E / Figure 3: the off-target rate of the responses to Dolly's instructions (English;
+    # Conover et al., 2023) and to their Bactrian-X translations (Li et al., 2023b; the rows whose
+    # id starts with "dolly-"). Bactrian-X has no Danish, Bulgarian, Hungarian or Norwegian: those
+    # targets have no task (Language.bactrian_x is None). No table in the paper, so no Avg. group.
+    Benchmark("offtarget", "Dolly / Bactrian-X", "bactrian_x", OFFTARGET_METRICS,
+              DataSource("MBZUAI/Bactrian-X", revision=PARQUET_BRANCH, by="data_dir",
+                         local=("bactrian-x/{config}/{split}/*.parquet", "bactrian-x/{config}/{split}/*.jsonl")),
+              paper_english=False, paper_figure=3,
+              english_source=DataSource("databricks/databricks-dolly-15k",
+                                        local=("dolly/*.jsonl", "dolly/*.parquet"))),
 )
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in _BENCHMARKS}
