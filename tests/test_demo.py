@@ -82,6 +82,10 @@ def test_demo_runs_every_step_and_reports(tmp_path, tiny_models, tiny_cache_dir)
     for table in ("2", "3", "4", "5"):   # BELEBELE, FLORES, XL-Sum, MKQA: the Japanese SDRRL run in each
         assert (table, "sdrrl", "jpn") in ours, table
     assert ("2", "sft", "ind") in ours and ("5", "sdrrl", "ind") not in ours  # MKQA has no Indonesian
+    # Figure 3 from the off-target tasks: base model, SFT and SDRRL (each target's own run) per language
+    assert "## Figure 3 (appendix E)" in paper and (work / "report" / "plots" / "figure3-llama2.png").exists()
+    assert {(m, lang) for t, m, lang in ours if t == "figure3-llama2"} == {
+        (m, lang) for m in ("base", "sft", "sdrrl") for lang in ("ind", "jpn")}
     rep_section = paper.split("## Representation analysis")[1].split("\n## ")[0]
     assert all(f"| {name} |" in rep_section for name in ("base", "sft", "sdrrl")), rep_section
     plots = list((work / "report" / "plots").glob("*.png"))

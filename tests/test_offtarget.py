@@ -1,6 +1,6 @@
 """Figure 3 (appendix E): the sdrrl_offtarget_<lang> tasks (Dolly's instructions and their Bactrian-X
 translations), their data loading and field checks, the real ``lm_eval`` on the tiny Llama with the
-shipped mini sets, and ``sdrrl score`` on its samples."""
+shipped mini sets, ``sdrrl score`` on its samples, and ``sdrrl report``'s Figure 3 from its results."""
 
 from __future__ import annotations
 
@@ -192,3 +192,61 @@ def test_sdrrl_score_rescores_the_off_target_samples(offtarget_run, tmp_path):
             assert scored["tasks"][task][metric] == pytest.approx(results["results"][task][f"{metric},none"])
     assert scored["groups"] == {}  # Figure 3 has no Avg. in the paper
 
+
+def _results(folder: Path, model: str, values: dict[str, tuple[float, float, int]]) -> None:
+    """A results file as lm-eval writes it: task -> (offtarget, undetermined, sample_len)."""
+    folder.mkdir(parents=True)
+    (folder / "results_2024-05-01T10-00-00.json").write_text(json.dumps({
+        "results": {t: {"offtarget,none": o, "undetermined,none": u, "sample_len": n} for t, (o, u, n) in values.items()},
+        "config": {"model_args": f"pretrained={model},dtype=bfloat16"}}), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_report_draws_figure_3_from_the_off_target_results(offtarget_run, tmp_path):
+    """The real SDRRL eng-jpn run beside a base model, SFT and SDRRL eng-ind with known values: each
+    method's row, a pair-trained run only in its own language's column, the undetermined counts."""
+    import matplotlib.image as mpimg
+
+    from sdrrl.cli import main
+
+    root, results = offtarget_run
+    res = results["results"]
+    given = tmp_path / "given"
+    _results(given / "base", "meta-llama/Llama-2-7b-hf", {"sdrrl_offtarget_ind": (0.5, 0.25, 4),
+                                                          "sdrrl_offtarget_jpn": (0.75, 0.0, 4),
+                                                          "sdrrl_offtarget_eng": (0.0, 0.0, 4)})
+    _results(given / "sft", "saves/llama2-7b/sft/eng", {"sdrrl_offtarget_jpn": (0.25, 0.25, 4)})
+    _results(given / "sdrrl-ind", "saves/llama2-7b/sdrrl/eng-ind", {"sdrrl_offtarget_ind": (0.2, 0.0, 5),
+                                                                    "sdrrl_offtarget_jpn": (0.8, 0.0, 5),
+                                                                    "sdrrl_offtarget_eng": (0.4, 0.2, 5)})
+    out = tmp_path / "report"
+    assert main(["report", str(root / "out"), str(given), "--out", str(out)]) == 0
+    cells = {(c["table"], c["metric"], c["direction"], c["method"], c["column"]): c["ours"]
+             for c in json.loads((out / "tables.json").read_text(encoding="utf-8"))["cells"]}
+    t = "figure3-llama2"
+    assert {k[4] for k in cells if k[0] == t} == {"ind", "jpn"}  # the languages answered, nothing else
+    assert cells[(t, "offtarget", "", "base", "ind")] == 50.0 and cells[(t, "offtarget", "", "base", "jpn")] == 75.0
+    assert cells[(t, "undetermined_count", "", "base", "ind")] == 1 and cells[(t, "responses", "", "base", "ind")] == 4
+    assert cells[(t, "offtarget", "", "sft", "ind")] is None and cells[(t, "offtarget", "", "sft", "jpn")] == 25.0
+    # SDRRL: eng-ind's value in the IND column (not its 80 % on Japanese), the real eng-jpn run in JPN
+    assert cells[(t, "offtarget", "", "sdrrl", "ind")] == pytest.approx(20.0)
+    jpn = res["sdrrl_offtarget_jpn"]
+    assert cells[(t, "offtarget", "", "sdrrl", "jpn")] == pytest.approx(100 * jpn["offtarget,none"])
+    assert cells[(t, "undetermined_count", "", "sdrrl", "jpn")] == round(3 * jpn["undetermined,none"])
+    assert cells[(t, "responses", "", "sdrrl", "jpn")] == 3
+    # the English side: each column's run answering Dolly in English
+    assert cells[(t, "offtarget", "eng", "sdrrl", "ind")] == pytest.approx(40.0)
+    assert cells[(t, "offtarget", "eng", "sdrrl", "jpn")] == pytest.approx(100 * res["sdrrl_offtarget_eng"]["offtarget,none"])
+    assert cells[(t, "offtarget", "eng", "base", "jpn")] == cells[(t, "offtarget", "eng", "base", "ind")] == 0.0
+
+    md = (out / "REPORT.md").read_text(encoding="utf-8")
+    section = md[md.index("## Figure 3 (appendix E)"):]
+    section = section[:section.find("\n## ")] if "\n## " in section else section
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| |")]
+    assert [r.split(" | ")[0] for r in rows[:3]] == ["| base model", "| SFT", "| SDRRL"]  # base → SFT → SDRRL
+    assert rows[0] == "| base model | 50.0 (undet. 1/4) | 75.0 (undet. 0/4) |"
+    assert rows[1] == "| SFT | — | 25.0 (undet. 1/4) |"
+    plot = out / "plots" / "figure3-llama2.png"
+    assert "](plots/figure3-llama2.png)" in section
+    img = mpimg.imread(plot)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and img.shape[0] > 300 and img.std() > 0.01

@@ -14,6 +14,7 @@ from typing import Any
 
 from sdrrl import catalog
 from sdrrl.errors import SdrrlError
+from sdrrl.report import figure3
 from sdrrl.report.runs import Run
 from sdrrl.report.tables import Cell, Results, Table
 
@@ -245,7 +246,7 @@ def _records(tables: list[Table]) -> list[dict]:
 
 
 def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list[Representation],
-              rep_plots: list[str | None], off_plots: list[str]) -> str:
+              rep_plots: list[str | None], off_plots: list[str], figure3_md: list[str] = ()) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# Our results beside the paper's", "",
              f"Written by `sdrrl report` on {now}. The paper's numbers (SDRRL: Self-Distillation from "
@@ -293,13 +294,15 @@ def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list
         lines += [f"- {n}" for n in t.notes] + ["", f"![{t.title}]({plot})", ""]
     if not off:
         lines += ["## Off-target rates (appendix E)", "", "No generation task with an off-target rate in the results.", ""]
+    lines += figure3_md
     if reps:
         lines += representation_md(reps, rep_plots)
     lines += provenance_md(runs)
     return "\n".join(lines)
 
 
-def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], reps: list[Representation]) -> Path:
+def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], reps: list[Representation],
+          fig3: list[Table] = ()) -> Path:
     """Write everything into a fresh folder beside ``out`` and swap it in: old report or new, never a mix."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "REPORT.md").exists())):
@@ -327,8 +330,10 @@ def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], rep
                 rep_plots.append(name)
             else:
                 rep_plots.append(None)
-        (tmp / "REPORT.md").write_text(report_md(runs, tables, off, reps, rep_plots, off_plots), encoding="utf-8")
-        records = _records(tables + off)
+        figure3_md = figure3.render(list(fig3), tmp)
+        (tmp / "REPORT.md").write_text(report_md(runs, tables, off, reps, rep_plots, off_plots, figure3_md),
+                                       encoding="utf-8")
+        records = _records(tables + off + list(fig3))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(records[0]) if records else ["table"], lineterminator="\n")
         writer.writeheader()
@@ -365,4 +370,5 @@ def build_report(paths: list[str], out: str, named: list[str] | None = None,
     reps = [load_representation(r) for r in representations or []]
     runs = runs_mod.load_runs(list(paths), list(named or []))
     res = Results(runs)
-    return write(Path(out), runs, tables_mod.build(res), tables_mod.offtarget_tables(res), reps)
+    return write(Path(out), runs, tables_mod.build(res), tables_mod.offtarget_tables(res), reps,
+                 figure3.tables(res))
