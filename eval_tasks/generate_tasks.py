@@ -4,8 +4,9 @@
 One template per benchmark (``_<benchmark>_template``) holds the prompt, data hook and metrics; each
 per-language file only names the task, its language and its tags (the ``sdrrlgroup_*`` selections:
 per benchmark and per language, which combine freely). ``groups/sdrrlavg_<family>_*.yaml`` are the
-paper's Avg. columns: a benchmark's mean over the target languages of the paper's table. The benchmarks, their task names and averaged metrics are the catalog's
-(``sdrrl.catalog.Benchmark``). Run after changing the catalog or the language table:
+paper's Avg. columns: a benchmark's mean over the target languages of the paper's table. The
+benchmarks, their task names and averaged metrics are the catalog's (``sdrrl.catalog.Benchmark``).
+Run after changing the catalog or the language table:
 
     python eval_tasks/generate_tasks.py          # (re)write the files
     python eval_tasks/generate_tasks.py --check  # exit 1 if any file is missing or stale
