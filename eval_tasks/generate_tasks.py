@@ -3,9 +3,10 @@
 
 One template per benchmark (``_<benchmark>_template``) holds the prompt, data hook and metrics; each
 per-language file only names the task, its language and its tags (the ``sdrrlgroup_*`` selections:
-per benchmark and per language, which combine freely). ``groups/sdrrlavg_*.yaml`` average a
-benchmark's languages. The benchmarks, their task names and averaged metrics are the catalog's
-(``sdrrl.catalog.Benchmark``). Run after changing the catalog or the language table:
+per benchmark and per language, which combine freely). ``groups/sdrrlavg_<family>_*.yaml`` are the
+paper's Avg. columns: a benchmark's mean over the target languages of the paper's table. The
+benchmarks, their task names and averaged metrics are the catalog's (``sdrrl.catalog.Benchmark``).
+Run after changing the catalog or the language table:
 
     python eval_tasks/generate_tasks.py          # (re)write the files
     python eval_tasks/generate_tasks.py --check  # exit 1 if any file is missing or stale
@@ -45,17 +46,19 @@ def group_yaml(name: str, alias: str, tasks: list[str], metrics: list[str]) -> s
 
 def expected_files() -> dict[Path, str]:
     files: dict[Path, str] = {}
-    # one averaging group per benchmark (FLORES: one per direction), unweighted over its languages
-    by_group: dict[str, list[str]] = {}
     for benchmark in catalog.BENCHMARKS.values():
         for task in benchmark.tasks():
             files[HERE / f"{task}.yaml"] = task_yaml(task)
-            by_group.setdefault(catalog.benchmark_group(task), []).append(task)
+    # the paper's Avg. columns: per model family, benchmark (FLORES: direction) with a paper table,
+    # the unweighted mean over that table's target languages (catalog.average_groups)
     groups = HERE / "groups"
-    for name, tasks in by_group.items():
+    for name, tasks in catalog.average_groups().items():
         benchmark = catalog.benchmark(catalog.parse_task(tasks[0])[0])
-        alias = name[len(catalog.AVG_PREFIX):].replace("_", " ").upper() + " avg"
-        files[groups / f"{name}.yaml"] = group_yaml(name, alias, tasks, list(benchmark.averaged_metrics))
+        family, _, key = name[len(catalog.AVG_PREFIX):].partition("_")
+        direction = key[len(benchmark.name) + 1:]  # FLORES: x-eng / eng-x
+        alias = " ".join(filter(None, (catalog.family(family).label, benchmark.label, direction,
+                                       f"avg ({len(tasks)} targets)")))
+        files[groups / f"{name}.yaml"] = group_yaml(name, alias, list(tasks), list(benchmark.averaged_metrics))
     # the selections per benchmark and per language are tags in the task files (task_tags)
     return files
 

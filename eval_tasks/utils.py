@@ -51,6 +51,10 @@ def load_mkqa(sdrrl_lang: str, **options):
                                for row in benchmark_data.mkqa(sdrrl_lang, options)]})
 
 
+def load_offtarget(sdrrl_lang: str, **options):
+    return _dataset({"train": benchmark_data.offtarget(sdrrl_lang, options)})
+
+
 # ---- process_results hooks --------------------------------------------------------------------
 
 def process_flores(doc, results):
@@ -65,6 +69,10 @@ def process_mkqa(doc, results):
     return benchmarks.sample_metrics("mkqa", doc, results[0])
 
 
+def process_offtarget(doc, results):
+    return benchmarks.sample_metrics("offtarget", doc, results[0])
+
+
 # ---- corpus aggregations ----------------------------------------------------------------------
 
 def agg_spbleu(items):
@@ -77,3 +85,7 @@ def agg_spbleu_signature(items):
 
 def agg_comet(items):
     return benchmarks.comet(items)
+
+
+def agg_comet_model(items):
+    return benchmarks.AGGREGATIONS["comet_model"](items)

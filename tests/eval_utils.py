@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eval"
+EVAL_MINI = Path(__file__).resolve().parents[1] / "plugin" / "sdrrl" / "data" / "eval_mini"  # the demo's sets
 
 
 def train_stand_in_spm(path: Path) -> None:
@@ -46,4 +47,11 @@ def full_eval_data(dst: Path) -> Path:
         if not out.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(FIXTURES / "xlsum" / "japanese" / "test" / "0000.jsonl", out)
+    # the off-target tasks (Figure 3): the shipped mini sets' Dolly and Bactrian-X files
+    shutil.copytree(EVAL_MINI / "dolly", dst / "dolly", dirs_exist_ok=True)
+    for iso in benchmark("offtarget").languages():
+        out = dst / "bactrian-x" / get(iso).bactrian_x / "train" / "0000.jsonl"
+        if iso != "eng" and not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(EVAL_MINI / "bactrian-x" / "id" / "train" / "0000.jsonl", out)
     return dst

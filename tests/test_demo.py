@@ -46,9 +46,10 @@ def test_demo_runs_every_step_and_reports(tmp_path, tiny_models, tiny_cache_dir)
         assert (saves / ckpt / "model.safetensors").exists(), ckpt
 
     # every run: its own lm_eval folder, the checkpoint's saves/<model>/<method>/<pair> in model_args
-    english = {"sdrrl_belebele_eng", "sdrrl_mkqa_eng"}
-    ind = {"sdrrl_belebele_ind", "sdrrl_flores_eng-ind", "sdrrl_flores_ind-eng", "sdrrl_xlsum_ind"}
-    jpn = {"sdrrl_belebele_jpn", "sdrrl_flores_eng-jpn", "sdrrl_flores_jpn-eng", "sdrrl_xlsum_jpn", "sdrrl_mkqa_jpn"}
+    english = {"sdrrl_belebele_eng", "sdrrl_mkqa_eng", "sdrrl_offtarget_eng"}
+    ind = {"sdrrl_belebele_ind", "sdrrl_flores_eng-ind", "sdrrl_flores_ind-eng", "sdrrl_xlsum_ind", "sdrrl_offtarget_ind"}
+    jpn = {"sdrrl_belebele_jpn", "sdrrl_flores_eng-jpn", "sdrrl_flores_jpn-eng", "sdrrl_xlsum_jpn", "sdrrl_mkqa_jpn",
+           "sdrrl_offtarget_jpn"}
     expected = {"base": (ind | jpn | english, "models/llama"), "sft/eng": (ind | jpn | english, "saves/tiny/sft/eng"),
                 "sdrrl/eng-ind": (ind | english, "saves/tiny/sdrrl/eng-ind"),
                 "sdrrl/eng-jpn": (jpn | english, "saves/tiny/sdrrl/eng-jpn")}
@@ -81,6 +82,10 @@ def test_demo_runs_every_step_and_reports(tmp_path, tiny_models, tiny_cache_dir)
     for table in ("2", "3", "4", "5"):   # BELEBELE, FLORES, XL-Sum, MKQA: the Japanese SDRRL run in each
         assert (table, "sdrrl", "jpn") in ours, table
     assert ("2", "sft", "ind") in ours and ("5", "sdrrl", "ind") not in ours  # MKQA has no Indonesian
+    # Figure 3 from the off-target tasks: base model, SFT and SDRRL (each target's own run) per language
+    assert "## Figure 3 (appendix E)" in paper and (work / "report" / "plots" / "figure3-llama2.png").exists()
+    assert {(m, lang) for t, m, lang in ours if t == "figure3-llama2"} == {
+        (m, lang) for m in ("base", "sft", "sdrrl") for lang in ("ind", "jpn")}
     rep_section = paper.split("## Representation analysis")[1].split("\n## ")[0]
     assert all(f"| {name} |" in rep_section for name in ("base", "sft", "sdrrl")), rep_section
     plots = list((work / "report" / "plots").glob("*.png"))

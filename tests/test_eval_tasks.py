@@ -19,7 +19,8 @@ from eval_utils import full_eval_data, train_stand_in_spm
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "eval"
 BIN = Path(sys.executable).parent
-EXPECTED_COUNTS = {"belebele": 17, "flores": 32, "xlsum": 8, "mkqa": 12}
+EXPECTED_COUNTS = {"belebele": 17, "flores": 32, "xlsum": 8, "mkqa": 12, "offtarget": 13}
+PAPER_CSV = REPO / "plugin" / "sdrrl" / "data" / "paper_results.csv"
 
 
 def test_generated_yamls_are_up_to_date():
@@ -54,15 +55,14 @@ def test_lm_eval_lists_exactly_the_tasks_tags_and_groups_outside_the_glob():
     counts = {b: sum(t.startswith(f"sdrrl_{b}_") for t in tasks) for b in catalog.BENCHMARKS}
     assert counts == EXPECTED_COUNTS
     assert sorted(tasks) == sorted(t for b in catalog.BENCHMARKS for t in catalog.benchmark(b).tasks())
-    # averaging groups: one per benchmark, FLORES per direction
-    assert tm.all_groups == ["sdrrlavg_belebele", "sdrrlavg_flores_eng-x", "sdrrlavg_flores_x-eng",
-                             "sdrrlavg_mkqa", "sdrrlavg_xlsum"]
+    # averaging groups: the paper's Avg. columns, per model family and benchmark (FLORES per direction)
+    assert tm.all_groups == sorted(catalog.average_groups()) and len(tm.all_groups) == 2 * 5
     # selections: tags per benchmark (FLORES also per direction) and per language (16 targets + eng)
     tags = tm.all_tags
-    assert len(tags) == 6 + 17 and {f"sdrrlgroup_{iso}" for iso in [*TARGETS, "eng"]} <= set(tags)
+    assert len(tags) == 7 + 17 and {f"sdrrlgroup_{iso}" for iso in [*TARGETS, "eng"]} <= set(tags)
     index = tm.task_index
     assert sorted(index["sdrrlgroup_ces"].tags) == ["sdrrl_belebele_ces", "sdrrl_flores_ces-eng",
-                                                    "sdrrl_flores_eng-ces"]
+                                                    "sdrrl_flores_eng-ces", "sdrrl_offtarget_ces"]
     assert sorted(index["sdrrlgroup_xlsum"].tags) == sorted(catalog.benchmark("xlsum").tasks())
     assert not fnmatch.filter(tm.all_groups + tags, "sdrrl_*")
     assert sorted(tm.match_tasks(["sdrrl_*"])) == sorted(tasks)
@@ -77,8 +77,12 @@ def test_sdrrl_languages_shows_which_benchmark_covers_which_language(capsys):
     header = lines[0].split()
     col = header.index("eval")
     table = {line.split()[0]: line.split()[col] for line in lines[1:]}
-    assert table["ces"] == "belebele,flores" and table["jpn"] == "belebele,flores,xlsum,mkqa"
-    assert table["eng"] == "belebele,flores,xlsum,mkqa" and table["fra"] == "-"
+    assert table["ces"] == "belebele,flores,offtarget" and table["jpn"] == "belebele,flores,xlsum,mkqa,offtarget"
+    assert table["eng"] == "belebele,flores,xlsum,mkqa,offtarget" and table["fra"] == "-"
+    # Figure 3's off-target task: not where Bactrian-X has no data, and the table says so
+    assert table["dan"] == "belebele,flores,mkqa" and table["bul"] == "belebele,flores"
+    assert {line.split()[0] for line in lines[1:] if line.split()[header.index("bactrian_x")] == "-"} == {
+        "dan", "bul", "hun", "nob"}
     for iso, value in table.items():
         covered = value.split(",") if value != "-" else []
         assert covered == catalog.coverage(iso)
@@ -283,28 +287,30 @@ def _lm_eval(tiny_models, tasks: str, out: Path, sacrebleu_dir: Path, limit: int
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=out.parent)
 
 
+MKQA_AVG = "sdrrlavg_llama2_mkqa"
 E2E_TASKS = ["sdrrl_belebele_ces", "sdrrl_belebele_eng", "sdrrl_flores_ces-eng", "sdrrl_flores_eng-jpn",
              "sdrrl_xlsum_jpn", "sdrrl_xlsum_ukr"]
 
 
 @pytest.fixture(scope="module")
 def lm_eval_run(tiny_models, tmp_path_factory):
-    """One lm_eval process over every benchmark family (MKQA through its 12-language averaging group)."""
+    """One lm_eval process over every benchmark family (MKQA through the paper's Avg. group over
+    Table 5's 9 languages)."""
     root = tmp_path_factory.mktemp("lm_eval")
     train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
-    run = _lm_eval(tiny_models, ",".join(E2E_TASKS + ["sdrrlavg_mkqa"]), root / "out", root / "sacrebleu")
+    run = _lm_eval(tiny_models, ",".join(E2E_TASKS + [MKQA_AVG]), root / "out", root / "sacrebleu")
     assert run.returncode == 0, run.stderr[-3000:]
     [results_file] = list((root / "out").rglob("results_*.json"))
     return root, json.loads(results_file.read_text(encoding="utf-8"))
 
 
 @pytest.mark.slow
-def test_lm_eval_cli_reports_every_metric(lm_eval_run):
+def test_lm_eval_cli_reports_every_metric(lm_eval_run, tiny_models):
     from sdrrl import catalog
 
     _, results = lm_eval_run
     res = results["results"]
-    mkqa_tasks = catalog.benchmark("mkqa").tasks()
+    mkqa_tasks = list(catalog.average_groups()[MKQA_AVG])
     assert set(E2E_TASKS + mkqa_tasks) <= set(res)
     for task in E2E_TASKS + mkqa_tasks:
         bench = catalog.parse_task(task)[0]
@@ -313,6 +319,9 @@ def test_lm_eval_cli_reports_every_metric(lm_eval_run):
             value = res[task][f"{metric},none"]
             if metric == "spbleu_signature":
                 assert value.startswith("nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:")
+            elif metric == "comet_model":  # the COMET checkpoint used, as the sacrebleu signature is
+                ckpt = Path(tiny_models.comet_ref).resolve()
+                assert value == f"{ckpt}|sha256:{hashlib.sha256(ckpt.read_bytes()).hexdigest()}"
             elif metric in ("spbleu",):
                 assert 0.0 <= value <= 100.0
             elif metric == "comet":
@@ -330,9 +339,10 @@ def test_lm_eval_cli_reports_every_metric(lm_eval_run):
     flores_files = {f for e in results["configs"]["sdrrl_flores_ces-eng"]["metadata"]["sdrrl_source"]["loaded"]
                     for f in e["files"]}
     assert {"flores/devtest/ces_Latn.jsonl", "flores/devtest/eng_Latn.jsonl"} <= flores_files
-    # the MKQA averaging group averages its 12 languages unweighted
-    group = results["groups"]["sdrrlavg_mkqa"]
-    for metric in ("f1", "offtarget"):
+    # the MKQA averaging group averages Table 5's 9 languages unweighted, English apart
+    assert "sdrrl_mkqa_eng" not in mkqa_tasks and len(mkqa_tasks) == 9
+    group = results["groups"][MKQA_AVG]
+    for metric in ("f1", "offtarget", "undetermined"):
         assert group[f"{metric},none"] == pytest.approx(
             sum(res[t][f"{metric},none"] for t in mkqa_tasks) / len(mkqa_tasks))
 
@@ -350,7 +360,7 @@ def test_sdrrl_score_rescores_logged_samples_like_lm_eval(lm_eval_run, tiny_mode
                  "-o", str(out)]) == 0
     scored = json.loads(out.read_text(encoding="utf-8"))
     res = results["results"]
-    assert len(scored["tasks"]) == len(E2E_TASKS) + 12
+    assert len(scored["tasks"]) == len(E2E_TASKS) + 9
     for task, values in scored["tasks"].items():
         for metric, value in values.items():
             if metric in ("benchmark", "file", "n"):
@@ -360,11 +370,15 @@ def test_sdrrl_score_rescores_logged_samples_like_lm_eval(lm_eval_run, tiny_mode
                 assert value == expected
             else:
                 assert value == pytest.approx(expected, abs=1e-5), (task, metric)
-    assert scored["groups"]["sdrrlavg_mkqa"]["f1"] == pytest.approx(results["groups"]["sdrrlavg_mkqa"]["f1,none"])
+    assert scored["groups"][MKQA_AVG]["f1"] == pytest.approx(results["groups"][MKQA_AVG]["f1,none"])
+    # the other groups: a few of their tasks ran, so no average (the paper's Avg. is over all of them)
+    assert set(scored["groups"]) == {MKQA_AVG}
+    assert scored["incomplete_groups"]["sdrrlavg_llama2_belebele"] == "1 of 14 tasks"
     # without COMET: reported as null, everything else still there
     assert main(["score", str(root / "out"), "--no-comet", "-o", str(out)]) == 0
     flores = json.loads(out.read_text(encoding="utf-8"))["tasks"]["sdrrl_flores_ces-eng"]
     assert flores["comet"] is None and flores["spbleu"] == pytest.approx(res["sdrrl_flores_ces-eng"]["spbleu,none"])
+    assert flores["comet_model"] == "off"
 
 
 def test_sdrrl_score_without_samples_is_a_clear_error(tmp_path, capsys):
@@ -432,16 +446,64 @@ def test_selections_combine_with_single_tasks_and_averaging_groups(dummy_root):
     from sdrrl import catalog
 
     root, data = dummy_root
-    run, results = _lm_eval_dummy("sdrrlgroup_belebele,sdrrlgroup_ces,sdrrl_flores_jpn-eng,sdrrlavg_mkqa",
+    run, results = _lm_eval_dummy(f"sdrrlgroup_belebele,sdrrlgroup_ces,sdrrl_flores_jpn-eng,{MKQA_AVG}",
                                   root, data)
     assert run.returncode == 0, run.stderr[-3000:]
-    expected = (set(catalog.benchmark("belebele").tasks()) | set(catalog.benchmark("mkqa").tasks())
+    mkqa = catalog.average_groups()[MKQA_AVG]
+    expected = (set(catalog.benchmark("belebele").tasks()) | set(mkqa) | {"sdrrl_offtarget_ces"}
                 | {"sdrrl_flores_ces-eng", "sdrrl_flores_eng-ces", "sdrrl_flores_jpn-eng"})
     res = results["results"]
-    assert set(res) == expected | {"sdrrlavg_mkqa"}
-    mkqa = catalog.benchmark("mkqa").tasks()
-    assert results["groups"]["sdrrlavg_mkqa"]["f1,none"] == pytest.approx(
+    assert set(res) == expected | {MKQA_AVG}
+    assert results["groups"][MKQA_AVG]["f1,none"] == pytest.approx(
         sum(res[t]["f1,none"] for t in mkqa) / len(mkqa))
-    # a task a benchmark does not have (XL-Sum has no Czech) is lm-eval's "Tasks not found"
-    run, _ = _lm_eval_dummy("sdrrl_xlsum_ces", root, data)
-    assert run.returncode != 0 and "Tasks not found: sdrrl_xlsum_ces" in run.stdout + run.stderr
+    # COMET off (SDRRL_COMET_MODEL=none): the FLORES results record it as "off"
+    assert res["sdrrl_flores_jpn-eng"]["comet_model,none"] == "off"
+    # a task a benchmark does not have (XL-Sum has no Czech, Bactrian-X no Danish) is lm-eval's
+    # "Tasks not found"
+    run, _ = _lm_eval_dummy("sdrrl_xlsum_ces,sdrrl_offtarget_dan", root, data)
+    assert run.returncode != 0
+    assert "Tasks not found: sdrrl_xlsum_ces, sdrrl_offtarget_dan" in run.stdout + run.stderr
+
+
+@pytest.mark.slow
+def test_one_familys_paper_averages_run_together(dummy_root):
+    """`sdrrlavg_llama2_*`: the five groups of the paper's LLaMA-2 Avg. columns in one run, each the
+    unweighted mean of its tasks (the two families' groups share tasks, so one family at a time)."""
+    from sdrrl import catalog
+
+    root, data = dummy_root
+    run, results = _lm_eval_dummy("sdrrlavg_llama2_*", root, data)
+    assert run.returncode == 0, run.stderr[-3000:]
+    groups = {g: t for g, t in catalog.average_groups().items() if g.startswith("sdrrlavg_llama2_")}
+    assert set(results["groups"]) == set(groups) and len(groups) == 5
+    res = results["results"]
+    assert set(res) == set(groups) | {t for tasks in groups.values() for t in tasks}
+    for group, tasks in groups.items():
+        metric = catalog.benchmark(catalog.parse_task(tasks[0])[0]).headline
+        assert results["groups"][group][f"{metric},none"] == pytest.approx(
+            sum(res[t][f"{metric},none"] for t in tasks) / len(tasks)), group
+
+
+def test_the_paper_averages_are_the_columns_of_the_papers_tables():
+    """Each sdrrlavg_* group holds exactly the target-language tasks of one section of the paper's
+    table (paper_results.csv), English apart; every target-side section of every table has one."""
+    import csv
+
+    from sdrrl import catalog
+
+    groups = catalog.average_groups()
+    with PAPER_CSV.open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["lang"] != "avg" and r["benchmark"] in catalog.BENCHMARKS]
+    sections = {(r["model"], r["benchmark"], r["direction"]) for r in rows if r["direction"] != "eng"}
+    assert len(groups) == len(sections) == 10
+    for model, bench, direction in sections:
+        key = f"{bench}_{direction}" if direction else bench
+        columns = {r["lang"] for r in rows if (r["model"], r["benchmark"], r["direction"]) == (model, bench, direction)}
+        # FLORES "x-eng" with column ces is the task sdrrl_flores_ces-eng
+        names = [f"{bench}_{'-'.join(lang if side == 'x' else side for side in direction.split('-'))}"
+                 if direction else f"{bench}_{lang}" for lang in columns]
+        assert set(groups[f"sdrrlavg_{model}_{key}"]) == {f"sdrrl_{n}" for n in names}, (model, key)
+        assert not any(t.endswith("_eng") for t in groups[f"sdrrlavg_{model}_{key}"])
+    assert len(groups["sdrrlavg_llama2_belebele"]) == 14 and len(groups["sdrrlavg_llama2_mkqa"]) == 9
+    assert groups["sdrrlavg_llama2_flores_x-eng"][0] == "sdrrl_flores_ces-eng"
+    assert set(groups["sdrrlavg_seallm_belebele"]) == {"sdrrl_belebele_ind", "sdrrl_belebele_tha", "sdrrl_belebele_khm"}

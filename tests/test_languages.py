@@ -23,6 +23,9 @@ MKQA_LANGS = set("ar da de en es fi fr he hu it ja km ko ms nl no pl pt ru sv th
 OPUS100_LANGS = set("""af am an ar as az be bg bn br bs ca cs cy da de dz el eo es et eu fa fi fr fy ga gd gl gu
 ha he hi hr hu hy id ig is it ja ka kk km kn ko ku ky li lt lv mg mk ml mn mr ms mt my nb ne nl nn no oc or
 pa pl ps pt ro ru rw se sh si sk sl sq sr sv ta te tg th tk tr tt ug uk ur uz vi wa xh yi yo zh zu""".split())
+# MBZUAI/Bactrian-X: one config per ISO 639-1 code (its card and loading script's LANGS).
+BACTRIAN_X_LANGS = set("""af ar az bn cs de es et fa fi fr gl gu he hi hr id it ja ka kk km ko lt lv mk ml mn mr my
+ne nl pl ps pt ro ru si sl sv sw ta te th tl tr uk ur vi xh zh en""".split())
 MUSE_LANGS = set("""af ar bg bn bs ca cs da de el en es et fa fi fr he hi hr hu id it ja ko lt lv mk ms nl no
 pl pt ro ru sk sl sq sv ta th tl tr uk vi zh""".split())
 
@@ -65,6 +68,10 @@ def test_benchmark_coverage_is_true_to_the_benchmarks():
         assert lang.xlsum is None or lang.xlsum in XLSUM_CONFIGS, lang
         assert lang.mkqa is None or lang.mkqa in MKQA_LANGS, lang
     assert L.get("eng").xlsum == "english" and L.get("eng").mkqa == "en"
+    # Bactrian-X (Figure 3): every language it has, under its ISO 639-1 code; not the four it lacks
+    for lang in L.LANGUAGES.values():
+        assert lang.bactrian_x == (lang.iso1 if lang.iso1 in BACTRIAN_X_LANGS else None), lang
+    assert {iso for iso in L.TARGETS if not L.get(iso).bactrian_x} == {"dan", "bul", "hun", "nob"}
 
 
 def test_opus100_pairs_and_dictionary_codes_follow_their_naming():

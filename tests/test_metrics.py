@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sdrrl.errors import ModelNotFoundError, SdrrlError
+from sdrrl.languages import LANGUAGES
 from eval_utils import train_stand_in_spm
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
@@ -292,3 +293,94 @@ def test_offtarget_accepts_the_table_s_extra_cld3_labels():
     assert offtarget.detect("Sungai mengalir dari pegunungan ke laut.") == "ms"
     assert not offtarget.is_off_target("Sungai mengalir dari pegunungan ke laut.", "ind")
     assert offtarget.is_off_target("Sungai mengalir dari pegunungan ke laut.", "por")
+
+
+# Text in which no language can be identified: no letter at all. Common to every language, then
+# each script's own digits and punctuation (Latin and Cyrillic use the common ones; Cyrillic's
+# numero sign; Japanese and Korean full-width forms and CJK punctuation; Thai and Khmer digits and
+# signs). CLD3 labels all of them with a language (mostly "ja", reliably), so the rule decides first.
+LETTERLESS = ["", "   \n\t", "::::", "1234", "12:30-14:45", "...!?", "3.14 + 2 = 5.14", "(—) [•] «»", "😀👍🎉",
+              "№ 5", "１２３！？", "。、「」・…", "［１］", "๑๒๓ ๔๕", "๏ ๚ ๛", "១២៣ ៤៥", "។ ៕ ៖", "#$%&*@^_~|\\/"]
+
+
+@pytest.mark.parametrize("iso", sorted(LANGUAGES))
+def test_text_without_letters_is_undetermined_and_off_target_in_every_language(iso):
+    from sdrrl.metrics import offtarget
+
+    for text in LETTERLESS:
+        assert offtarget.letters(text) == 0, text
+        assert offtarget.detect(text) == "und", text
+        assert offtarget.judge(text, iso) == offtarget.UNDETERMINED, (iso, text)
+        assert offtarget.is_off_target(text, iso), (iso, text)
+    assert offtarget.rate(LETTERLESS, iso) == 1.0
+
+
+def test_real_sentences_stay_on_target_in_every_language():
+    """The language table's sample sentences (short, real) are judged on-target for their language,
+    and off-target (not undetermined) for every other language whose CLD3 labels differ."""
+    import json
+    from importlib import resources
+
+    from sdrrl import languages
+    from sdrrl.metrics import offtarget
+
+    samples = json.loads(resources.files("sdrrl").joinpath("data/sample/language_samples.json").read_text("utf-8"))
+    assert set(samples) == set(languages.LANGUAGES)
+    for iso, sentences in samples.items():
+        for sentence in sentences:
+            assert offtarget.judge(sentence, iso) == offtarget.ON, (iso, sentence)
+            others = [o for o in languages.LANGUAGES if not languages.get(o).cld3_codes & languages.get(iso).cld3_codes]
+            assert all(offtarget.judge(sentence, o) == offtarget.OFF for o in others), (iso, sentence)
+    # one letter in any script is enough to ask CLD3: a Hangul syllable, kana, Thai and Khmer words
+    assert offtarget.judge("네", "kor") == offtarget.ON and offtarget.judge("は", "jpn") == offtarget.ON
+    assert offtarget.judge("ไทย", "tha") == offtarget.ON and offtarget.judge("ខ្មែរ", "khm") == offtarget.ON
+    assert offtarget.letters("1945年") == 1 and offtarget.judge("1945年", "jpn") != offtarget.UNDETERMINED
+
+
+def test_generation_tasks_report_undetermined_beside_the_off_target_rate():
+    """Every benchmark with an off-target rate reports the undetermined share; a bare number, the
+    random tiny model's '::::', counts as off-target and as undetermined."""
+    from sdrrl import catalog
+    from sdrrl.metrics import benchmarks
+
+    with_rate = [b for b in catalog.BENCHMARKS.values() if "offtarget" in b.metric_names]
+    assert {b.name for b in with_rate} == {"flores", "xlsum", "mkqa", "offtarget"}
+    assert all("undetermined" in b.averaged_metrics for b in with_rate)
+    doc = {"lang": "jpn", "answers": ["7"]}
+    assert benchmarks.sample_metrics("mkqa", doc, "7") == {"f1": 1.0, "offtarget": 1.0, "undetermined": 1.0}
+    assert benchmarks.sample_metrics("mkqa", doc, ["::::"])["offtarget"] == 1.0
+    judged = benchmarks.sample_metrics("mkqa", doc, "一週間は七日です。")
+    assert judged["offtarget"] == 0.0 and judged["undetermined"] == 0.0
+    english = benchmarks.sample_metrics("offtarget", {"lang": "jpn"}, "A week has seven days, as everyone knows.")
+    assert english == {"offtarget": 1.0, "undetermined": 0.0}
+    assert benchmarks.aggregate("offtarget", [english, {"offtarget": 1.0, "undetermined": 1.0},
+                                              {"offtarget": 0.0, "undetermined": 0.0}]) == {
+        "offtarget": pytest.approx(2 / 3), "undetermined": pytest.approx(1 / 3)}
+
+
+# ---- the COMET model record ---------------------------------------------------------------------
+
+def test_the_comet_record_names_the_model_and_the_checkpoint_sha256(tiny_models, monkeypatch, tmp_path):
+    import hashlib
+
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    from sdrrl.metrics import benchmarks
+
+    monkeypatch.setattr(tokenizer_spm, "SACREBLEU_DIR", str(tmp_path / "sacrebleu"))  # spBLEU beside it
+    train_stand_in_spm(tmp_path / "sacrebleu" / "models" / "flores200sacrebleuspm")
+    digest = hashlib.sha256(Path(tiny_models.comet_ref).read_bytes()).hexdigest()
+    expected = f"{Path(tiny_models.comet_ref).resolve()}|sha256:{digest}"
+    assert benchmarks.comet_record(str(tiny_models.comet_ref)) == expected
+    folder = Path(tiny_models.comet_ref).parents[1]  # the folder above checkpoints/ names the same file
+    assert benchmarks.comet_record(str(folder)) == f"{folder.resolve()}|sha256:{digest}"
+    assert benchmarks.comet_record(None) == "off"
+    monkeypatch.setenv("SDRRL_COMET_MODEL", str(tiny_models.comet_ref))
+    assert benchmarks.AGGREGATIONS["comet_model"]([None, None]) == expected   # what the lm-eval task writes
+    monkeypatch.setenv("SDRRL_COMET_MODEL", "none")
+    assert benchmarks.AGGREGATIONS["comet_model"]([None]) == "off"
+    flores = {"source": "a", "reference": "b", "src_lang": "ces", "tgt_lang": "eng"}
+    samples = [benchmarks.sample_metrics("flores", flores, "b")]
+    assert benchmarks.aggregate("flores", samples, with_comet=False)["comet_model"] == "off"
+    scored = benchmarks.aggregate("flores", samples, comet_model_name=str(tiny_models.comet_ref))
+    assert scored["comet_model"] == expected and scored["comet"] == scored["comet"]

@@ -238,7 +238,7 @@ def _lm_eval(tiny_models, root: Path, model_dir: str, tasks: str, comet: bool) -
 
 @pytest.fixture(scope="module")
 def lm_eval_outputs(tiny_models, tmp_path_factory):
-    """An SFT run of single tasks, and an SDRRL eng-jpn run through the sdrrlavg_mkqa group
+    """An SFT run of single tasks, and an SDRRL eng-jpn run through the sdrrlavg_llama2_mkqa group
     (COMET turned off there: NaN in the results, which the report shows as missing)."""
     root = tmp_path_factory.mktemp("report")
     train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
@@ -246,7 +246,7 @@ def lm_eval_outputs(tiny_models, tmp_path_factory):
                    "sdrrl_belebele_ces,sdrrl_belebele_eng,sdrrl_flores_eng-ces,sdrrl_flores_eng-jpn,"
                    "sdrrl_xlsum_jpn,sdrrl_mkqa_jpn", comet=True)
     sdrrl = _lm_eval(tiny_models, root, "saves/llama2-7b/sdrrl/eng-jpn",
-                     "sdrrlavg_mkqa,sdrrl_flores_eng-jpn,sdrrl_xlsum_jpn", comet=False)
+                     "sdrrlavg_llama2_mkqa,sdrrl_mkqa_tha,sdrrl_flores_eng-jpn,sdrrl_xlsum_jpn", comet=False)
     load = lambda out: json.loads(next(out.rglob("results_*.json")).read_text(encoding="utf-8"))
     return root, sft, sdrrl, load(sft), load(sdrrl)
 
@@ -277,7 +277,7 @@ def test_report_on_real_lm_eval_outputs(lm_eval_outputs):
     from sdrrl.cli import main
 
     root, sft_out, sdrrl_out, sft, sdrrl = lm_eval_outputs
-    assert "sdrrlavg_mkqa" in sdrrl["groups"] and "sdrrlavg_mkqa" not in sft.get("groups", {})
+    assert "sdrrlavg_llama2_mkqa" in sdrrl["groups"] and "sdrrlavg_llama2_mkqa" not in sft.get("groups", {})
     out = root / "report"
     assert main(["report", str(sft_out), str(sdrrl_out), "--out", str(out)]) == 0
     md = (out / "REPORT.md").read_text(encoding="utf-8")

@@ -264,8 +264,8 @@ class Metric:
     name: str               # lm-eval's metric name
     label: str
     scale: float = 100.0    # x scale = as the paper prints it (x100: accuracy, ROUGE, F1, COMET, rates)
-    # How per-sample values become the task's value: "mean", "spbleu", "spbleu_signature", "comet"
-    # (sdrrl.metrics.benchmarks.AGGREGATIONS; the task templates name the same functions).
+    # How per-sample values become the task's value: "mean", "spbleu", "spbleu_signature", "comet",
+    # "comet_model" (sdrrl.metrics.benchmarks.AGGREGATIONS; the task templates name the same functions).
     aggregation: str = "mean"
     averaged: bool = True   # the sdrrlavg_* groups and `sdrrl score` average it (a signature is not)
     unit: str = "×100"      # its unit as the report's plot axes print it
@@ -286,6 +286,11 @@ class DataSource:
     local: tuple[str, ...] = ()
     release_url: str | None = None        # where the hub has no copy: the official release file
 
+    @property
+    def where(self) -> str:
+        """The hub dataset and the revision asked for, as messages name it."""
+        return self.hub + (f"@{self.requested_revision()}" if self.requested_revision() else "")
+
     def requested_revision(self) -> str | None:
         return (os.environ.get(self.revision_env) if self.revision_env else None) or self.revision
 
@@ -301,6 +306,10 @@ class Benchmark:
     paired: bool = False      # one task per direction with English (translation), not one per language
     paper_tables: tuple[tuple[str, int], ...] = ()  # (model family, number of its table in the paper)
     paper_english: bool = True  # the paper's tables also report it on English (paired: X→English)
+    paper_figure: int | None = None  # the paper's figure drawn from it (3: off-target rates, appendix E)
+    # Where its English rows come from when another dataset than ``source`` (Figure 3: Dolly, whose
+    # translations ``source`` holds); None: ``source`` for every language.
+    english_source: DataSource | None = None
     composite: str | None = None  # the paper's average it enters (Tables 6, 7, 12): "nlu" or "nlg"
     headline: str | None = None   # the metric those averages (and Table 7) take
     # Per-sample values of its metrics, off-target rate apart (generation benchmarks), from the
@@ -379,7 +388,8 @@ class Benchmark:
 
 def _score_flores(doc: dict, prediction: str) -> dict:
     return {"spbleu": (prediction, doc["reference"]), "spbleu_signature": (prediction, doc["reference"]),
-            "comet": (doc["source"], prediction, doc["reference"])}
+            "comet": (doc["source"], prediction, doc["reference"]),
+            "comet_model": None}  # a record of the task, not of a sample: its aggregation writes it
 
 
 def _score_xlsum(doc: dict, prediction: str) -> dict:
@@ -401,7 +411,9 @@ def _score_mkqa(doc: dict, prediction: str) -> dict:
     return {"f1": mkqa.f1(prediction, doc["answers"], doc["lang"])}
 
 
-_OFFTARGET = Metric("offtarget", "off-target %", unit="%")
+# Every generation benchmark with an off-target rate reports the share of undetermined outputs
+# beside it (no letter: no language to identify; counted as off-target; sdrrl.metrics.offtarget).
+OFFTARGET_METRICS = (Metric("offtarget", "off-target %", unit="%"), Metric("undetermined", "undetermined %", unit="%"))
 # Tolerances of `sdrrl report`: about one standard error of a per-language score on the paper's test
 # set, never under 1 point (library versions and decoding move generation metrics by fractions of one).
 _GENERATION = "never under 1 point: library versions and decoding move generation metrics by fractions of one"
@@ -424,7 +436,9 @@ _BENCHMARKS: tuple[Benchmark, ...] = (
                       averaged=False),
                Metric("comet", "COMET", aggregation="comet", tolerance=1.0,
                       basis="a corpus score over 1,012 sentences per direction; " + _GENERATION),
-               _OFFTARGET),
+               # "<COMET model id or local path>|sha256:<checkpoint sha256>", or "off"
+               Metric("comet_model", "COMET model", scale=1.0, aggregation="comet_model", averaged=False, unit=""),
+               *OFFTARGET_METRICS),
               DataSource("openlanguagedata/flores_plus", revision=FLORES_PLUS_REVISION,
                          revision_env="SDRRL_FLORES_REVISION",
                          local=("flores/{split}/{config}.parquet", "flores/{split}/{config}.jsonl",
@@ -438,7 +452,7 @@ _BENCHMARKS: tuple[Benchmark, ...] = (
                       basis="a mean over hundreds to thousands of summaries per language; " + _GENERATION),
                Metric("rougeL", "ROUGE-L", tolerance=1.0,
                       basis="a mean over hundreds to thousands of summaries per language; " + _GENERATION),
-               _OFFTARGET),
+               *OFFTARGET_METRICS),
               DataSource("csebuetnlp/xlsum", revision=PARQUET_BRANCH, by="data_dir",
                          local=("xlsum/{config}/{split}/*.parquet", "xlsum/{config}/{split}/*.jsonl",
                                 "xlsum/{config}_{split}.jsonl")),
@@ -447,7 +461,7 @@ _BENCHMARKS: tuple[Benchmark, ...] = (
     # MKQA (Longpre et al., 2020): open-domain questions with short answers; F1, off-target.
     Benchmark("mkqa", "MKQA", "mkqa",
               (Metric("f1", "F1", tolerance=1.0,
-                      basis="a mean over 10,000 questions per language; " + _GENERATION), _OFFTARGET),
+                      basis="a mean over 10,000 questions per language; " + _GENERATION), *OFFTARGET_METRICS),
               DataSource("apple/mkqa", revision=PARQUET_BRANCH, by="data_dir",
                          local=("mkqa/mkqa/{split}/*.parquet", "mkqa/mkqa/{split}/*.jsonl",
                                 "mkqa/mkqa.jsonl.gz", "mkqa/mkqa.jsonl"),
@@ -455,6 +469,16 @@ _BENCHMARKS: tuple[Benchmark, ...] = (
                          release_url="https://github.com/apple/ml-mkqa/raw/master/dataset/mkqa.jsonl.gz"),
               paper_tables=(("llama2", 5), ("seallm", 11)), composite="nlg", headline="f1",
               score=_score_mkqa),
+    # Appendix E / Figure 3: the off-target rate of the responses to Dolly's instructions (English;
+    # Conover et al., 2023) and to their Bactrian-X translations (Li et al., 2023b; the rows whose
+    # id starts with "dolly-"). Bactrian-X has no Danish, Bulgarian, Hungarian or Norwegian: those
+    # targets have no task (Language.bactrian_x is None). No table in the paper, so no Avg. group.
+    Benchmark("offtarget", "Dolly / Bactrian-X", "bactrian_x", OFFTARGET_METRICS,
+              DataSource("MBZUAI/Bactrian-X", revision=PARQUET_BRANCH, by="data_dir",
+                         local=("bactrian-x/{config}/{split}/*.parquet", "bactrian-x/{config}/{split}/*.jsonl")),
+              paper_english=False, paper_figure=3,
+              english_source=DataSource("databricks/databricks-dolly-15k",
+                                        local=("dolly/*.jsonl", "dolly/*.parquet"))),
 )
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in _BENCHMARKS}
@@ -488,9 +512,19 @@ def benchmark_key(task: str) -> str:
     return name
 
 
-def benchmark_group(task: str) -> str:
-    """The averaging group a task belongs to: ``sdrrlavg_<key>``."""
-    return AVG_PREFIX + benchmark_key(task)
+def average_groups() -> dict[str, tuple[str, ...]]:
+    """The paper's Avg. columns as lm-eval groups, ``sdrrlavg_<family>_<key>`` -> their tasks: per
+    model family and benchmark with a table of the paper (a paired one per direction), the target-
+    language tasks of that table's columns (LLaMA-2: its 14 targets, or those the benchmark has;
+    English apart). A benchmark without a table of the paper has no group."""
+    out: dict[str, tuple[str, ...]] = {}
+    for fam in FAMILIES.values():
+        for bench in BENCHMARKS.values():
+            langs = bench.paper_languages(fam.name)
+            for direction in (("x-eng", "eng-x") if bench.paired else ("",)) if langs else ():
+                key = f"{bench.name}_{direction}" if bench.paired else bench.name
+                out[f"{AVG_PREFIX}{fam.name}_{key}"] = tuple(bench.task_for(direction, lang) for lang in langs)
+    return out
 
 
 def task_tags(task: str) -> list[str]:

@@ -32,6 +32,10 @@ class Language:
     # characters) for scripts written with spaces; a real segmenter for those without one
     # (sdrrl/wordseg.py: "mecab" for Japanese, "newmm" for Thai, "khmernltk" for Khmer).
     segmenter: str = "space"
+    # MBZUAI/Bactrian-X config (ISO 639-1) holding its translation of Dolly's instructions (the
+    # off-target analysis of the paper's appendix E / Figure 3); None where Bactrian-X has no such
+    # language (Danish, Bulgarian, Hungarian, Norwegian: those targets have no off-target task).
+    bactrian_x: str | None = None
 
     @property
     def cld3_codes(self) -> frozenset[str]:
@@ -46,32 +50,32 @@ class Language:
 
 _TABLE: tuple[Language, ...] = (
     # the paper's 14 LLaMA-2 targets (section 4.1) ...
-    Language("ces", "Czech", "ces_Latn", "cs", "ces_Latn", None, None, "cs-en", "cs"),
+    Language("ces", "Czech", "ces_Latn", "cs", "ces_Latn", None, None, "cs-en", "cs", bactrian_x="cs"),
     Language("dan", "Danish", "dan_Latn", "da", "dan_Latn", None, "da", "da-en", "da"),
-    Language("ukr", "Ukrainian", "ukr_Cyrl", "uk", "ukr_Cyrl", "ukrainian", None, "en-uk", "uk"),
+    Language("ukr", "Ukrainian", "ukr_Cyrl", "uk", "ukr_Cyrl", "ukrainian", None, "en-uk", "uk", bactrian_x="uk"),
     Language("bul", "Bulgarian", "bul_Cyrl", "bg", "bul_Cyrl", None, None, "bg-en", "bg"),
-    Language("fin", "Finnish", "fin_Latn", "fi", "fin_Latn", None, "fi", "en-fi", "fi"),
+    Language("fin", "Finnish", "fin_Latn", "fi", "fin_Latn", None, "fi", "en-fi", "fi", bactrian_x="fi"),
     Language("hun", "Hungarian", "hun_Latn", "hu", "hun_Latn", None, "hu", "en-hu", "hu"),
     Language("nob", "Norwegian", "nob_Latn", "no", "nob_Latn", None, "no", "en-no", "no"),
     Language("ind", "Indonesian", "ind_Latn", "id", "ind_Latn", "indonesian", None, "en-id", "id",
-             cld3_also=("ms",)),
+             cld3_also=("ms",), bactrian_x="id"),
     Language("jpn", "Japanese", "jpn_Jpan", "ja", "jpn_Jpan", "japanese", "ja", "en-ja", "ja",
-             segmenter="mecab"),
-    Language("kor", "Korean", "kor_Hang", "ko", "kor_Hang", "korean", "ko", "en-ko", "ko"),
-    Language("por", "Portuguese", "por_Latn", "pt", "por_Latn", "portuguese", "pt", "en-pt", "pt"),
-    Language("slv", "Slovenian", "slv_Latn", "sl", "slv_Latn", None, None, "en-sl", "sl"),
-    Language("vie", "Vietnamese", "vie_Latn", "vi", "vie_Latn", "vietnamese", "vi", "en-vi", "vi"),
-    Language("pol", "Polish", "pol_Latn", "pl", "pol_Latn", None, "pl", "en-pl", "pl"),
+             segmenter="mecab", bactrian_x="ja"),
+    Language("kor", "Korean", "kor_Hang", "ko", "kor_Hang", "korean", "ko", "en-ko", "ko", bactrian_x="ko"),
+    Language("por", "Portuguese", "por_Latn", "pt", "por_Latn", "portuguese", "pt", "en-pt", "pt", bactrian_x="pt"),
+    Language("slv", "Slovenian", "slv_Latn", "sl", "slv_Latn", None, None, "en-sl", "sl", bactrian_x="sl"),
+    Language("vie", "Vietnamese", "vie_Latn", "vi", "vie_Latn", "vietnamese", "vi", "en-vi", "vi", bactrian_x="vi"),
+    Language("pol", "Polish", "pol_Latn", "pl", "pol_Latn", None, "pl", "en-pl", "pl", bactrian_x="pl"),
     # ... and the two SeaLLM targets (appendix B)
     Language("tha", "Thai", "tha_Thai", "th", "tha_Thai", "thai", "th", "en-th", "th",
-             segmenter="newmm"),
+             segmenter="newmm", bactrian_x="th"),
     Language("khm", "Khmer", "khm_Khmr", "km", "khm_Khmr", None, "km", "en-km", "km", muse=False,
-             segmenter="khmernltk"),
+             segmenter="khmernltk", bactrian_x="km"),
     # resource-rich source languages (section 4.1 and appendix C)
     Language("eng", "English", "eng_Latn", "en", "eng_Latn", "english", "en", None, "en",
-             role="source"),
+             role="source", bactrian_x="en"),
     Language("fra", "French", "fra_Latn", "fr", "fra_Latn", "french", "fr", "en-fr", "fr",
-             role="source"),
+             role="source", bactrian_x="fr"),
 )
 
 LANGUAGES: dict[str, Language] = {lang.iso: lang for lang in _TABLE}

@@ -4,8 +4,10 @@ Each step runs the same command a user runs at paper scale (printed before it ru
 models in place of LLaMA-2-7B / NLLB-200-3.3B / CometKiwi. Everything lands in ``--work-dir``;
 ``REPORT.md`` there says what each step did and how long it took. Two target languages by default:
 Indonesian (Latin script; BELEBELE, FLORES, XL-Sum) and Japanese (non-Latin script, and MKQA), so
-all four benchmarks run. The baseline SFT is trained beside SDRRL, the base model and every trained
-model are evaluated with lm_eval, and ``sdrrl represent`` draws Figure 2 for base, SFT and SDRRL.
+all four benchmarks run, and the off-target tasks of Figure 3 (Dolly / Bactrian-X) in both and in
+English. The baseline SFT is trained beside SDRRL, the base model and every trained model are
+evaluated with lm_eval, ``sdrrl represent`` draws Figure 2 for base, SFT and SDRRL, and ``sdrrl
+report`` the paper's tables and Figure 3.
 
 A second run does no model work except what changed: the data pipeline reuses its cache, and each
 training, evaluation and representation step records a fingerprint of its command and of the

@@ -19,10 +19,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({k: {**asdict(v), "eval": coverage(k)} for k, v in LANGUAGES.items()}, indent=2))
         return 0
-    cols = ("iso", "name", "role", "nllb", "cld3", "belebele", "xlsum", "mkqa", "opus100",
+    cols = ("iso", "name", "role", "nllb", "cld3", "belebele", "xlsum", "mkqa", "bactrian_x", "opus100",
             "dictionary")
     # eval: the benchmarks with sdrrl_* tasks in this language (sdrrl_<benchmark>_<iso>; FLORES
-    # sdrrl_flores_<iso>-eng and sdrrl_flores_eng-<iso>)
+    # sdrrl_flores_<iso>-eng and sdrrl_flores_eng-<iso>; offtarget: Figure 3, where bactrian_x is set)
     rows = [[str(getattr(lang, c) or "-") for c in cols] + [",".join(coverage(iso)) or "-"]
             for iso, lang in LANGUAGES.items()]
     cols = (*cols, "eval")

@@ -88,14 +88,19 @@ def run(args: argparse.Namespace) -> int:
         with_comet = False
     tasks = {task: score_file(task, f, comet_model, with_comet, args.comet_batch_size)
              for task, f in files.items()}
-    # unweighted means per benchmark (FLORES per direction), as the sdrrlavg_* groups report them
+    # the paper's Avg. columns, as the sdrrlavg_* groups report them: unweighted means over every
+    # language of the paper's table, so only where every one of its tasks was scored
     groups: dict[str, dict[str, float]] = {}
-    for group in dict.fromkeys(catalog.benchmark_group(t) for t in tasks):
-        members = [s for t, s in tasks.items() if catalog.benchmark_group(t) == group]
-        metrics = catalog.benchmark(members[0]["benchmark"]).averaged_metrics
-        groups[group] = {m: benchmarks.mean(s[m] for s in members)
-                         for m in metrics if all(s.get(m) is not None for s in members)}
-    report = {"tasks": tasks, "groups": groups,
+    incomplete: dict[str, str] = {}
+    for group, members in catalog.average_groups().items():
+        have = [tasks[t] for t in members if t in tasks]
+        if len(have) == len(members):
+            metrics = catalog.benchmark(have[0]["benchmark"]).averaged_metrics
+            groups[group] = {m: benchmarks.mean(s[m] for s in have)
+                             for m in metrics if all(s.get(m) is not None for s in have)}
+        elif have:
+            incomplete[group] = f"{len(have)} of {len(members)} tasks"
+    report = {"tasks": tasks, "groups": groups, "incomplete_groups": incomplete,
               "comet_model": comet_model if with_comet else None}
     for task, s in tasks.items():
         values = "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
@@ -103,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{task:24s} {values}")
     for group, s in groups.items():
         print(f"{group:24s} " + "  ".join(f"{k}={v:.4f}" for k, v in s.items()))
+    for group, have in incomplete.items():
+        print(f"{group:24s} no average: {have} scored (the paper's Avg. is over all of them)")
     if args.output:
         write_json(args.output, report)
     else:

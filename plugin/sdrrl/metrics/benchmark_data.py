@@ -1,4 +1,4 @@
-"""Load the four benchmarks as flat rows, from the hub by name or from a local directory.
+"""Load the benchmarks as flat rows, from the hub by name or from a local directory.
 
 Where each benchmark's data lives is the catalog's (``sdrrl.catalog``: ``Benchmark.source``, a
 ``DataSource``). Hub (default; datasets>=4 runs no loading scripts, so script datasets are read
@@ -12,6 +12,9 @@ from the parquet export the hub keeps on the ``refs/convert/parquet`` branch):
 - MKQA: ``apple/mkqa`` @ ``refs/convert/parquet`` (folder ``mkqa``, split ``train``) if that
   branch exists, else the official release file (``DataSource.release_url``: what MKQA's loading
   script downloads), fetched and cached by ``datasets.DownloadManager``.
+- Off-target (Figure 3): English from ``databricks/databricks-dolly-15k`` (main, split ``train``);
+  the targets from ``MBZUAI/Bactrian-X`` @ ``refs/convert/parquet`` (folder = its ISO 639-1 code,
+  split ``train``), the rows whose ``id`` starts with ``dolly-``.
 
 Local override: ``SDRRL_EVAL_DATA=DIR`` (or lm-eval ``--metadata '{"sdrrl_data": "DIR"}'``) reads
 the same files from DIR, laid out as the hub repositories lay them out (``.jsonl``, ``.jsonl.gz`` or
@@ -79,10 +82,11 @@ def _read_rows(path: str) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def _local_rows(root: Path, benchmark: str, config: str, split: str,
-                options: dict[str, Any] | None = None) -> list[dict]:
+def _local_rows(root: Path, benchmark: str, config: str | None, split: str,
+                options: dict[str, Any] | None = None, source: catalog.DataSource | None = None) -> list[dict]:
+    source = source or catalog.benchmark(benchmark).source
     tried = []
-    for pattern in catalog.benchmark(benchmark).source.local:
+    for pattern in source.local:
         rel = pattern.format(config=config, split=split)
         tried.append(rel)
         files = sorted(glob.glob(str(root / rel)))
@@ -92,7 +96,7 @@ def _local_rows(root: Path, benchmark: str, config: str, split: str,
             return [row for f in files for row in _read_rows(f)]
     raise SdrrlError(f"No local {benchmark} data for {config!r} ({split}) under {root}: looked for "
                      + ", ".join(tried) + ".",
-                     f"copy the files there from the hub dataset {catalog.benchmark(benchmark).source.hub} "
+                     f"copy the files there from the hub dataset {source.hub} "
                      "(same layout), or unset the data directory to load from the hub.")
 
 
@@ -108,10 +112,10 @@ def hub_revision(path: str, revision: str | None) -> str | None:
 
 
 def _hub_rows(benchmark: str, config: str | None, split: str, options: dict[str, Any] | None = None,
-              ) -> list[dict]:
+              source: catalog.DataSource | None = None) -> list[dict]:
     import datasets
 
-    source = catalog.benchmark(benchmark).source
+    source = source or catalog.benchmark(benchmark).source
     revision = source.requested_revision()
     kwargs: dict[str, Any] = {"split": split, "revision": revision}
     if source.by == "data_dir":
@@ -121,9 +125,8 @@ def _hub_rows(benchmark: str, config: str | None, split: str, options: dict[str,
     try:
         out = datasets.load_dataset(source.hub, **kwargs).to_list()
     except Exception as err:  # noqa: BLE001 - offline, gated, renamed: the fix is the same
-        where = source.hub + (f"@{revision}" if revision else "")
         raise SdrrlError(
-            f"Cannot load {benchmark} ({config}, {split}) from the hub dataset {where}: "
+            f"Cannot load {benchmark} ({config}, {split}) from the hub dataset {source.where}: "
             f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
             f"on a machine without hub access, set ${ENV_DATA_DIR}=DIR with a copy of the files "
             "(layout in eval_tasks/README.md); for gated datasets (FLORES+) accept the terms on the "
@@ -179,15 +182,17 @@ def _hub_else_release_rows(benchmark: str, config: str, split: str,
                      "or restore hub access.")
 
 
-def rows(benchmark: str, config: str, split: str, options: dict[str, Any] | None = None) -> list[dict]:
+def rows(benchmark: str, config: str | None, split: str, options: dict[str, Any] | None = None,
+         source: catalog.DataSource | None = None) -> list[dict]:
     """Raw rows of one benchmark config/split, from the local directory if set, else the hub
-    (and where the hub fails, a benchmark's release file when it has one: MKQA)."""
+    (and where the hub fails, a benchmark's release file when it has one: MKQA). ``source``: another
+    of the benchmark's data sources than its main one (``Benchmark.english_source``)."""
     root = data_dir(options)
     if root is not None:
-        return _local_rows(root, benchmark, config, split, options)
-    if catalog.benchmark(benchmark).source.release_url:
+        return _local_rows(root, benchmark, config, split, options, source)
+    if source is None and catalog.benchmark(benchmark).source.release_url:
         return _hub_else_release_rows(benchmark, config, split, options)
-    return _hub_rows(benchmark, config, split, options)
+    return _hub_rows(benchmark, config, split, options, source)
 
 
 # ---- per benchmark: raw rows -> the flat rows the tasks use -----------------------------------
@@ -245,3 +250,54 @@ def mkqa(lang: str, options: dict | None = None, skip_unanswerable: bool = True)
                     "query": row["queries"][code], "answers": answers,
                     "answer_types": sorted({e["type"] for e in entries if e.get("type")})})
     return out
+
+
+# ---- Figure 3: Dolly (English) and its Bactrian-X translations ---------------------------------
+
+# The hub fields the off-target tasks rely on (checked on every row, with an error naming them).
+BACTRIAN_X_FIELDS = ("instruction", "input", "id", "output")
+DOLLY_FIELDS = ("instruction", "context", "response", "category")
+# Bactrian-X holds Alpaca's 52K and Dolly's 15K instructions in one split, told apart by the id:
+# "alpaca-<n>" or "dolly-<n>" (the dataset card's examples; checked on the rows).
+BACTRIAN_X_DOLLY_ID = "dolly-"
+
+
+def _require_fields(rows: list[dict], fields: tuple[str, ...], what: str) -> None:
+    """Every row has ``fields``; else one error naming the dataset, the missing fields and the row."""
+    for i, row in enumerate(rows):
+        missing = [f for f in fields if not isinstance(row, dict) or f not in row]
+        if missing:
+            present = ", ".join(sorted(row)) if isinstance(row, dict) else type(row).__name__
+            raise SdrrlError(f"{what}: row {i} has no field {', '.join(missing)} (it has: {present}); the "
+                             f"off-target task reads {', '.join(fields)}.",
+                             "use the dataset as published (or a local copy with its fields), or update "
+                             "sdrrl.metrics.benchmark_data if the dataset renamed them.")
+
+
+def offtarget(lang: str, options: dict | None = None) -> list[dict]:
+    """Figure 3's prompts in ``lang``: Dolly's instructions (English) or their Bactrian-X translations
+    (the Dolly part), each as the question the model answers (instruction, then its context/input
+    on the next line, as the training data joins them), with the reference response."""
+    from sdrrl.layout import question  # the alpaca user turn the models were trained on
+
+    bench = catalog.benchmark("offtarget")
+    if lang == "eng":
+        source = bench.english_source
+        found = rows("offtarget", None, "train", options, source)
+        _require_fields(found, DOLLY_FIELDS, f"Dolly ({source.hub})")
+        return [{"id": str(i), "lang": lang, "category": r["category"], "reference": r["response"],
+                 "question": question({"instruction": r["instruction"], "input": r["context"]})}
+                for i, r in enumerate(found)]
+    code = bench.code(lang)  # an error naming the language where Bactrian-X has none
+    found = rows("offtarget", code, "train", options)
+    what = f"Bactrian-X {code} ({bench.source.hub})"
+    _require_fields(found, BACTRIAN_X_FIELDS, what)
+    dolly = [r for r in found if str(r["id"]).startswith(BACTRIAN_X_DOLLY_ID)]
+    if not dolly:
+        ids = ", ".join(repr(r["id"]) for r in found[:3])
+        raise SdrrlError(f"{what}: none of its {len(found)} rows has an id starting with {BACTRIAN_X_DOLLY_ID!r} "
+                         f"(ids like {ids or 'none'}), so its Dolly part cannot be told from the Alpaca part.",
+                         "use Bactrian-X as published (ids alpaca-<n> and dolly-<n>), or a local copy with "
+                         "its id field.")
+    return [{"id": str(r["id"]), "lang": lang, "reference": r["output"], "question": question(r)}
+            for r in dolly]

@@ -22,6 +22,7 @@ log = logging.getLogger("sdrrl.metrics")
 ENV_COMET_MODEL = "SDRRL_COMET_MODEL"
 ENV_COMET_BATCH = "SDRRL_COMET_BATCH_SIZE"  # the lm-eval tasks' COMET batch size (default 16)
 COMET_OFF = ("none", "off", "skip", "0", "false")
+COMET_RECORD_OFF = "off"  # the comet_model record of a result scored without COMET
 
 
 def output_language(doc: dict) -> str:
@@ -50,7 +51,10 @@ def sample_metrics(benchmark: str, doc: dict, prediction: str) -> dict[str, Any]
     prediction = clean_prediction(prediction)
     out = bench.score(doc, prediction) if bench.score is not None else {}
     if "offtarget" in bench.metric_names:
-        out["offtarget"] = float(offtarget.is_off_target(prediction, output_language(doc)))
+        verdict = offtarget.judge(prediction, output_language(doc))
+        out["offtarget"] = float(verdict != offtarget.ON)  # undetermined outputs are off-target too
+        if "undetermined" in bench.metric_names:
+            out["undetermined"] = float(verdict == offtarget.UNDETERMINED)
     return out
 
 
@@ -83,6 +87,21 @@ def comet_model() -> str | None:
     return None if value.lower() in COMET_OFF else value
 
 
+def comet_record(model: str | None) -> str:
+    """The ``comet_model`` value a FLORES result records beside ``comet`` (as ``spbleu_signature``
+    beside ``spbleu``): ``<hub id or local path>|sha256:<sha256 of the checkpoint file>``, or
+    ``off`` when COMET is turned off (``model`` None)."""
+    if model is None:
+        return COMET_RECORD_OFF
+    from pathlib import Path
+
+    from sdrrl.metrics.comet import checkpoint_sha256
+
+    _, digest = checkpoint_sha256(model)
+    local = Path(model).expanduser()
+    return f"{local.resolve() if local.exists() else model}|sha256:{digest}"
+
+
 def comet(items: list[tuple[str, str, str]], model: str | None = None, batch_size: int | None = None) -> float:
     """Corpus COMET; ``batch_size`` None: ``$SDRRL_COMET_BATCH_SIZE`` (what the lm-eval tasks use), else 16."""
     from sdrrl.metrics.comet import corpus_score
@@ -98,7 +117,8 @@ def comet(items: list[tuple[str, str, str]], model: str | None = None, batch_siz
 
 
 # How each Metric.aggregation turns per-sample values into the task's value (COMET: see aggregate).
-AGGREGATIONS = {"mean": mean, "spbleu": spbleu, "spbleu_signature": spbleu_signature, "comet": comet}
+AGGREGATIONS = {"mean": mean, "spbleu": spbleu, "spbleu_signature": spbleu_signature, "comet": comet,
+                "comet_model": lambda items: comet_record(comet_model())}
 
 
 def check_ready(benchmark: str, lang: str, tgt: str | None = None) -> None:
@@ -133,6 +153,8 @@ def aggregate(benchmark: str, samples: list[dict[str, Any]], comet_model_name: s
         if metric.aggregation == "comet":
             out[metric.name] = (comet(values, comet_model_name, comet_batch_size) if with_comet
                                 else float("nan"))
+        elif metric.aggregation == "comet_model":
+            out[metric.name] = comet_record((comet_model_name or comet_model()) if with_comet else None)
         else:
             out[metric.name] = AGGREGATIONS[metric.aggregation](values)
     return out

@@ -40,6 +40,20 @@ def resolve_checkpoint(model: str = DEFAULT_MODEL) -> Path:
     return hub.comet_checkpoint(model, lambda detail: _missing(model, detail))
 
 
+def checkpoint_sha256(model: str = DEFAULT_MODEL) -> tuple[Path, str]:
+    """The checkpoint file ``model`` resolves to and its sha256 (hashed once per file version)."""
+    ckpt = resolve_checkpoint(model).resolve()
+    stat = ckpt.stat()
+    return ckpt, _file_sha256(str(ckpt), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    from sdrrl.io import file_sha256
+
+    return file_sha256(path)
+
+
 @lru_cache(maxsize=2)
 def load(model: str = DEFAULT_MODEL):
     """Load (once per process) the COMET model named by ``model``."""

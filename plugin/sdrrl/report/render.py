@@ -14,7 +14,7 @@ from typing import Any
 
 from sdrrl import catalog
 from sdrrl.errors import SdrrlError
-from sdrrl.report import paper, plots, summary
+from sdrrl.report import figure3, paper, plots, summary
 from sdrrl.report.runs import Run
 from sdrrl.report.tables import DASH, Cell, Results, Section, Table, langs_text, num, row_label
 
@@ -219,7 +219,7 @@ def _records(tables: list[Table]) -> list[dict]:
 
 
 def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list[Representation],
-              rep_plots: list[str | None], verdicts) -> str:
+              rep_plots: list[str | None], verdicts, figure3_md: list[str] = ()) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# Our results beside the paper's", "",
              f"Written by `sdrrl report` on {now}. The paper's numbers (SDRRL: Self-Distillation from "
@@ -274,6 +274,7 @@ def report_md(runs: list[Run], tables: list[Table], off: list[Table], reps: list
     if not off:
         lines += ["## Off-target rates (appendix E)", "",
                   "No generation task with an off-target rate in the results.", ""]
+    lines += figure3_md
     if reps:
         lines += representation_md(reps, rep_plots)
     lines += provenance_md(runs)
@@ -293,7 +294,7 @@ def _plots(tables: list[Table], off: list[Table], folder: Path) -> None:
 
 
 def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], reps: list[Representation],
-          verdicts=()) -> Path:
+          verdicts=(), fig3: list[Table] = ()) -> Path:
     """Write everything into a fresh folder beside ``out`` and swap it in: old report or new, never a mix."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "REPORT.md").exists())):
@@ -313,8 +314,10 @@ def write(out: Path, runs: list[Run], tables: list[Table], off: list[Table], rep
             else:
                 rep_plots.append(None)
         verdicts = list(verdicts)
-        (tmp / "REPORT.md").write_text(report_md(runs, tables, off, reps, rep_plots, verdicts), encoding="utf-8")
-        records = _records(tables + off)
+        figure3_md = figure3.render(list(fig3), tmp)
+        (tmp / "REPORT.md").write_text(report_md(runs, tables, off, reps, rep_plots, verdicts, figure3_md),
+                                       encoding="utf-8")
+        records = _records(tables + off + list(fig3))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(records[0]) if records else ["table"], lineterminator="\n")
         writer.writeheader()
@@ -357,4 +360,4 @@ def build_report(paths: list[str], out: str, named: list[str] | None = None,
     tables = tables_mod.build(res)
     shown = {r.model for r in runs} | {f.name for f in catalog.FAMILIES.values() if f.main}
     verdicts = [v for v in claims.evaluate(res) if v.claim.model in shown]
-    return write(Path(out), runs, tables, tables_mod.offtarget_tables(res), reps, verdicts)
+    return write(Path(out), runs, tables, tables_mod.offtarget_tables(res), reps, verdicts, figure3.tables(res))

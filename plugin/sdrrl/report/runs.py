@@ -41,6 +41,7 @@ class Run:
     model: str                     # a catalog model family
     recognised: bool = True        # the family was read from the path (False: named by --run @FAMILY)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> metric -> value
+    samples: dict[str, int] = field(default_factory=dict)               # task -> samples scored (sample_len)
     data_versions: dict[str, str] = field(default_factory=dict)          # task -> version text
     lm_eval_version: str | None = None
     limit: Any = None
@@ -253,6 +254,8 @@ def load_run(folder: Path, files: list[Path], name: str | None = None,
                 continue
             run.metrics[task] = {k.split(",", 1)[0]: v for k, v in values.items()
                                  if "," in k and "_stderr" not in k.split(",", 1)[0]}
+            if isinstance(values.get("sample_len"), int):
+                run.samples[task] = values["sample_len"]
             version = data_version((data.get("configs") or {}).get(task, {}))
             if version:
                 run.data_versions[task] = version
