@@ -399,7 +399,8 @@ def measure_generation_vllm(shape: dict, work: list[tuple[int, int]], tmp: Path)
     cuda = torch.cuda.is_available()
     built = time.perf_counter() - start
     rng = random.Random(2)
-    prompts = [{"prompt_token_ids": [rng.randrange(3, 32000) for _ in range(p)]} for p, _ in work]
+    vocab = shape["llama"]["vocab_size"]
+    prompts = [{"prompt_token_ids": [rng.randrange(3, vocab) for _ in range(p)]} for p, _ in work]
     params = [vllm.SamplingParams(temperature=0.0, max_tokens=a, min_tokens=a, ignore_eos=True, detokenize=False)
               for _, a in work]
     start = time.perf_counter()
