@@ -85,10 +85,8 @@ class VllmProcess:
     """One ``vllm.LLM`` in a worker process. ``generate`` sends prompt token ids and SamplingParams
     keywords (per prompt) and returns, per prompt, ``{"token_ids", "finish_reason", "stop_reason"}``."""
 
-    def __init__(self, model: str, dtype: str = "auto", tensor_parallel_size: int = 1, seed: int = 0,
-                 python: str | None = None):
+    def __init__(self, model: str, dtype: str = "auto", tensor_parallel_size: int = 1, seed: int = 0):
         self.model, self.dtype, self.tensor_parallel_size, self.seed = model, dtype, tensor_parallel_size, seed
-        self.python = python
         self.info: dict[str, Any] = {}
         self._proc: subprocess.Popen | None = None
 
@@ -98,7 +96,7 @@ class VllmProcess:
             return self.info
         from sdrrl.pipeline.progress import say
 
-        python = self.python or vllm_python()
+        python = vllm_python()
         cmd = [python, "-m", "sdrrl.pipeline.vllm_engine", "--model", self.model, "--dtype", self.dtype,
                "--tensor-parallel-size", str(self.tensor_parallel_size), "--seed", str(self.seed),
                "--parent-pid", str(os.getpid())]
@@ -109,6 +107,7 @@ class VllmProcess:
         say(f"vllm: starting an engine for {self.model} with {python} (about half a minute on CPU)")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
         self.info = self._receive()
+        say(f"vllm: engine ready (vLLM {self.info['vllm']}, {self.info['device']}, {self.info['dtype']})")
         return self.info
 
     def generate(self, prompts: Sequence[Sequence[int]], params: Sequence[dict[str, Any]]) -> list[dict]:
