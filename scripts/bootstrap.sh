@@ -105,7 +105,7 @@ if ! vllm_ready; then
   # what the vLLM side imports: vLLM, lm_eval (--model vllm) and the packages our eval_tasks' metrics
   # import (sdrrl/metrics); the stages themselves drive the engine from the main environment
   side=(lm-eval sacrebleu gcld3 multilingual-rouge fugashi unidic-lite pythainlp)
-  log "installing the vLLM environment in $VLLM_VENV (VLLM_DEVICE=$VLLM_DEVICE; first time: ~3 minutes, ~4 GB on CPU)"
+  log "installing the vLLM environment in $VLLM_VENV (VLLM_DEVICE=$VLLM_DEVICE; first time: 2.5-5 minutes, ~4.5 GB on CPU)"
   "${VPIP[@]}" install -q --upgrade pip wheel
   if [[ $VLLM_DEVICE == cpu ]]; then
     # the alias is built from a copy: setuptools would leave build/ and *.egg-info in the checkout

@@ -275,8 +275,13 @@ def test_lm_eval_vllm_runs_every_benchmark_and_answers_like_the_hf_backend(lm_ev
                                                                            rel=1e-4, abs=1e-3)
             else:  # greedy answers, cut at the tasks' stop sequence (a line break): the same text, except
                 # that lm-eval's vLLM backend keeps special tokens in it (skip_special_tokens False) where
-                # its HF backend drops them; the random model writes <unk> and <s> mid-answer
-                assert [plain(r) for r in v["filtered_resps"]] == h["filtered_resps"], task
+                # its HF backend drops them (the random model writes <unk> and <s> mid-answer), and that
+                # an answer cut by max_gen_toks amid bytes that are not valid UTF-8 (the random model's
+                # byte tokens) may end in other characters: HF decodes the whole answer at once, vLLM
+                # token by token, holding incomplete bytes back
+                for a, b in zip(v["filtered_resps"], h["filtered_resps"]):
+                    a = plain(a)
+                    assert len(os.path.commonprefix([a, b])) >= max(len(a), len(b)) - 4, (task, a[-20:], b[-20:])
     assert vllm["results"]["sdrrl_belebele_ces"]["acc,none"] == hf["results"]["sdrrl_belebele_ces"]["acc,none"]
     for task in TASKS + mkqa:  # every metric computed (COMET is off: `sdrrl score` adds it in the main environment)
         for metric in benchmarks.METRICS[benchmarks.parse_task(task)[0]]:
