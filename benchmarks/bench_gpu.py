@@ -6,8 +6,9 @@
 Needs torch and transformers only, and no downloads: every model is built from a config written
 below, with random weights, directly on the GPU in bf16 (fp16 where the GPU has no bf16); inputs are
 random token ids. Optional engines are measured when importable and listed as missing otherwise:
-vLLM (generation), CTranslate2 (translation, float16 and int8_float16), unbabel-comet (CometKiwi's
-layer mix and estimator on top of the encoder; without it the bare encoder).
+vLLM (generation; in the vLLM environment, .venv-vllm or $SDRRL_VLLM_PYTHON, as the pipeline runs
+it), CTranslate2 (translation, float16 and int8_float16), unbabel-comet (CometKiwi's layer mix and
+estimator on top of the encoder; without it the bare encoder).
 
 Lengths: prompt, answer and segment lengths are drawn from benchmarks/data/alpaca_lengths.json
 (made by benchmarks/make_alpaca_lengths.py; provenance and token estimate inside). Random weights
@@ -61,8 +62,9 @@ FULL = {
     "qe_fields": 1024, "qe_batch": 64, "qe_max_tokens": 512,
 }
 SMOKE = {
+    # head size 32: the smallest vLLM's CPU attention runs, so the smoke run measures vLLM too
     "llama": dict(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256),
+                  num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256),
     "nllb": dict(vocab_size=1000, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
                  decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
                  max_position_embeddings=256, scale_embedding=True),
@@ -381,7 +383,8 @@ def measure_qe(encoder, work: list[int], shape: dict, gpu: Gpu, use_comet: bool)
 
 def measure_generation_vllm(shape: dict, work: list[tuple[int, int]], tmp: Path) -> dict:
     """vLLM with random ("dummy") weights of the LLaMA-2-7B shape, prompts as token ids, every
-    output forced to its length (ignore_eos, min_tokens = max_tokens)."""
+    output forced to its length (ignore_eos, min_tokens = max_tokens). Runs in the vLLM
+    environment (see :func:`vllm_in_its_environment`)."""
     import transformers
     import vllm
 
@@ -391,22 +394,46 @@ def measure_generation_vllm(shape: dict, work: list[tuple[int, int]], tmp: Path)
     start = time.perf_counter()
     llm = vllm.LLM(model=str(cfg_dir), load_format="dummy", skip_tokenizer_init=True, enforce_eager=True,
                    dtype="bfloat16", seed=0, gpu_memory_utilization=0.85)
+    import torch
+
+    cuda = torch.cuda.is_available()
     built = time.perf_counter() - start
     rng = random.Random(2)
-    prompts = [{"prompt_token_ids": [rng.randrange(3, 32000) for _ in range(p)]} for p, _ in work]
+    vocab = shape["llama"]["vocab_size"]
+    prompts = [{"prompt_token_ids": [rng.randrange(3, vocab) for _ in range(p)]} for p, _ in work]
     params = [vllm.SamplingParams(temperature=0.0, max_tokens=a, min_tokens=a, ignore_eos=True, detokenize=False)
               for _, a in work]
     start = time.perf_counter()
     outs = llm.generate(prompts, params, use_tqdm=False)
     secs = time.perf_counter() - start
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-    import torch
-
-    peak = round(torch.cuda.mem_get_info()[1] / 2**30 - torch.cuda.mem_get_info()[0] / 2**30, 2)
+    peak = round(torch.cuda.mem_get_info()[1] / 2**30 - torch.cuda.mem_get_info()[0] / 2**30, 2) if cuda else None
     del llm
     return {"rows": len(work), "seconds": round(secs, 2), "tokens": tokens, "tokens_per_s": round(tokens / secs, 1),
-            "engine_start_s": round(built, 1), "peak_gib": peak,
-            "note": "vLLM reserves gpu_memory_utilization (0.85) of the GPU for its KV cache up front"}
+            "engine_start_s": round(built, 1), "peak_gib": peak, "vllm": vllm.__version__,
+            "note": "vLLM reserves gpu_memory_utilization (0.85) of the GPU for its KV cache up front" if cuda else
+                    "vLLM's CPU build; KV cache VLLM_CPU_KVCACHE_SPACE GiB"}
+
+
+def vllm_in_its_environment(shape: dict, work: list[tuple[int, int]]) -> dict:
+    """:func:`measure_generation_vllm` in a process of the Python that hosts vLLM (this one when it
+    imports vllm, else the vLLM environment: sdrrl.pipeline.vllm_engine.vllm_python)."""
+    import subprocess
+
+    from sdrrl.pipeline.vllm_engine import vllm_python
+
+    with tempfile.TemporaryDirectory() as tmp:
+        req = Path(tmp) / "vllm-part.json"
+        req.write_text(json.dumps({"shape": shape, "work": work}), encoding="utf-8")
+        env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+                   VLLM_LOGGING_LEVEL=os.environ.get("VLLM_LOGGING_LEVEL", "ERROR"))
+        run = subprocess.run([vllm_python(), str(Path(__file__).resolve()), "--vllm-part", str(req)], env=env,
+                             capture_output=True, text=True, timeout=900)
+        result = req.with_suffix(".out.json")
+        if run.returncode != 0 or not result.is_file():
+            lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+            raise RuntimeError(f"exit {run.returncode}: {lines[-1] if lines else 'no output'}")
+        return json.loads(result.read_text(encoding="utf-8"))
 
 
 # -- projection -----------------------------------------------------------------------------------
@@ -521,7 +548,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=450.0,
                     help="skip the parts not started when this many seconds have passed (default 450)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: gen,vllm,mt,ct2,qe")
+    ap.add_argument("--vllm-part", help=argparse.SUPPRESS)  # internal: the vLLM part, in the vLLM environment
     args = ap.parse_args(argv)
+    if args.vllm_part:
+        req = json.loads(Path(args.vllm_part).read_text(encoding="utf-8"))
+        with tempfile.TemporaryDirectory() as tmp:
+            res = measure_generation_vllm(req["shape"], [tuple(w) for w in req["work"]], Path(tmp))
+        Path(args.vllm_part).with_suffix(".out.json").write_text(json.dumps(res), encoding="utf-8")
+        return 0
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -538,7 +572,11 @@ def main(argv: list[str] | None = None) -> int:
                                                  else RESULTS)
     shape = SMOKE if args.smoke else FULL
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    missing = [name for name, mod in OPTIONAL.items() if importlib.util.find_spec(mod) is None]
+    missing = [name for name, mod in OPTIONAL.items() if mod != "vllm" and importlib.util.find_spec(mod) is None]
+    from sdrrl.pipeline.vllm_engine import python_problem
+
+    if python_problem() is not None:  # vLLM runs in its own environment: measured there when it exists
+        missing.append("vllm")
     gpu = Gpu(device)
     torch.manual_seed(0)
     table = load_table()
@@ -653,19 +691,16 @@ def main(argv: list[str] | None = None) -> int:
         gpu.free()
         write()
 
-    if not gpu.cuda:
-        res["generate_vllm"] = {"skipped": "vllm not importable" if "vllm" in missing else "no GPU (smoke run)"}
-    elif "vllm" in missing or "vllm" in skip:
+    if "vllm" in missing or "vllm" in skip:
         part("generate_vllm", "vllm", needs="vllm")  # records why it is skipped
     elif time.perf_counter() - t_start > args.budget_s - 180:  # its engine alone takes a minute or two
         res["generate_vllm"] = {"skipped": f"time budget ({args.budget_s:.0f} s) nearly spent"}
     elif part("generate_vllm", "vllm", needs="vllm"):
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                res["generate_vllm"] = measure_generation_vllm(shape, gen_work, Path(tmp))
-            except Exception as err:  # a vLLM that cannot start here is reported, not fatal
-                res["generate_vllm"] = {"skipped": f"vLLM failed: {type(err).__name__}: {str(err)[:200]}"}
-        gpu.free()
+        gpu.free()  # the vLLM process needs the GPU's memory
+        try:
+            res["generate_vllm"] = vllm_in_its_environment(shape, gen_work)
+        except Exception as err:  # a vLLM that cannot start here is reported, not fatal
+            res["generate_vllm"] = {"skipped": f"vLLM failed: {type(err).__name__}: {str(err)[:200]}"}
     doc = write()
     say(f"bench_gpu: done in {doc['wall_s']} s; wrote {out_dir / 'gpu.md'} and gpu.json.")
     return 0

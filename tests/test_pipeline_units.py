@@ -290,47 +290,79 @@ def test_progress_line_shows_rate_and_eta():
 
 # -- vLLM: the code around the engine, with a fake engine ------------------------------------------------
 
-class _FakeOutput:
-    def __init__(self, text):
-        self.outputs = [type("C", (), {"text": text})()]
+class _FakeVllm:
+    """Stands in for the vLLM worker (sdrrl.pipeline.vllm_engine.VllmProcess) in unit tests of the
+    code around it; the real engine runs in tests/test_vllm.py. Answers with real token ids of the
+    tiny Llama's tokenizer, or from ``script`` (one list of (text, stop_reason) per call)."""
 
-
-class _FakeLLM:
-    def __init__(self):
+    def __init__(self, tokenizer=None, script=None):
         self.requests = []
+        self.closed = 0
+        self.tok, self.script = tokenizer, list(script or [])
 
-    def generate(self, prompts, params, use_tqdm=False):
+    def generate(self, prompts, params):
         self.requests.append((prompts, params))
-        return [_FakeOutput(f" answer to {len(p['prompt_token_ids'])} tokens ") for p in prompts]
+        answers = self.script.pop(0) if self.script else [(f" answer to {len(p)} tokens ", None) for p in prompts]
+        return [{"token_ids": self.tok(text, add_special_tokens=False)["input_ids"], "finish_reason": "stop",
+                 "stop_reason": why} for text, why in answers]
+
+    def close(self):
+        self.closed += 1
 
 
-class _FakeParams:
-    def __init__(self, **kw):
-        self.kw = kw
+@pytest.fixture(scope="module")
+def llama_tokenizer(tiny_models):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_models.llama)
 
 
-def test_vllm_generator_sends_prompt_ids_and_decoding_settings():
+def test_vllm_generator_sends_prompt_ids_and_decoding_settings(tiny_models, llama_tokenizer):
     from sdrrl.pipeline.generate import VllmGenerator
 
-    llm = _FakeLLM()
-    gen = VllmGenerator("m", engine=llm, sampling_params_cls=_FakeParams, max_new_tokens=7, seed=5)
+    llm = _FakeVllm(llama_tokenizer)
+    gen = VllmGenerator(str(tiny_models.llama), engine=llm, max_new_tokens=7, seed=5)
     gen.stop_token_ids = [2]
     assert gen.generate([[1, 2, 3], [4]]) == ["answer to 3 tokens", "answer to 1 tokens"]
     prompts, params = llm.requests[0]
-    assert prompts == [{"prompt_token_ids": [1, 2, 3]}, {"prompt_token_ids": [4]}]
-    assert params.kw == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 7, "stop_token_ids": [2], "seed": 5}
+    assert prompts == [[1, 2, 3], [4]]
+    assert params == [{"temperature": 0.0, "top_p": 1.0, "max_tokens": 7, "stop_token_ids": [2], "seed": 5}] * 2
     assert gen.calls == 1
+    gen.release()
+    assert llm.closed == 1
 
 
-def test_vllm_missing_is_a_clear_error(monkeypatch):
+def test_vllm_line_break_stop_goes_on_past_leading_blank_lines(tiny_models, llama_tokenizer):
+    """Self-translation's stop on vLLM: the stop string "\n" also ends an answer that is blank so
+    far, where the transformers backend decodes on; the generator then continues that row from
+    where it stopped (prompt + answer so far, the rest of the token budget), and only that row."""
     from sdrrl.pipeline.generate import VllmGenerator
 
-    monkeypatch.setitem(sys.modules, "vllm", None)  # as in this environment: `import vllm` fails
-    with pytest.raises(SdrrlError, match="vllm is not installed.*own environment"):
-        VllmGenerator("m").generate([[1]])
+    ids = lambda text: llama_tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    llm = _FakeVllm(llama_tokenizer, script=[[("\n", "\n"), ("Ahoj\n", "\n")], [(" Svete.\n", "\n")]])
+    gen = VllmGenerator(str(tiny_models.llama), engine=llm, max_new_tokens=20)
+    gen.stop_at_line_break = True
+    assert gen.generate([[5, 6], [7]]) == ["Svete.", "Ahoj"]
+    (first, p1), (second, p2) = llm.requests
+    assert first == [[5, 6], [7]] and all(p["stop"] == ["\n"] for p in p1)
+    assert second == [[5, 6] + ids("\n")] and p2[0]["max_tokens"] == 20 - len(ids("\n"))
 
 
-def test_vllm_stage_uses_prompts_rendered_elsewhere(tmp_path, monkeypatch):
+def test_vllm_missing_is_a_clear_error(monkeypatch, tmp_path):
+    from sdrrl.pipeline import vllm_engine
+
+    monkeypatch.setenv("SDRRL_VLLM_PYTHON", str(tmp_path / "nope" / "python"))
+    with pytest.raises(SdrrlError, match=r"SDRRL_VLLM_PYTHON=.*nope/python does not exist.*bootstrap\.sh --vllm"):
+        vllm_engine.VllmProcess("m").start()
+    monkeypatch.delenv("SDRRL_VLLM_PYTHON")
+    monkeypatch.setitem(sys.modules, "vllm", None)  # this interpreter cannot import vllm
+    monkeypatch.setattr(vllm_engine, "CHECKOUT_ENV", tmp_path / ".venv-vllm")
+    with pytest.raises(SdrrlError, match=r"vLLM is not installed here.*\.venv-vllm/bin/python does not exist"):
+        vllm_engine.vllm_python()
+    assert "SDRRL_VLLM_PYTHON" in str(vllm_engine.python_problem())
+
+
+def test_vllm_stage_uses_prompts_rendered_elsewhere(tmp_path, monkeypatch, tiny_models, llama_tokenizer):
     """In a vLLM environment without LLaMA-Factory, the stage reads WORK/generate/prompts.jsonl."""
     from sdrrl.io import write_json
     from sdrrl.pipeline import generate
@@ -345,8 +377,8 @@ def test_vllm_stage_uses_prompts_rendered_elsewhere(tmp_path, monkeypatch):
         raise SdrrlError("LLaMA-Factory is not importable here.")
 
     monkeypatch.setattr(generate, "render_prompts", no_llamafactory)
-    llm = _FakeLLM()
-    gen = generate.VllmGenerator("m", engine=llm, sampling_params_cls=_FakeParams)
+    llm = _FakeVllm(llama_tokenizer)
+    gen = generate.VllmGenerator(str(tiny_models.llama), engine=llm)
     with Cache(tmp_path / "c.sqlite") as cache:
         stats = generate.run_generate(tmp_path, cfg, cache, gen)
     assert stats["model_calls"] == 2  # batch_size 2 over 3 prompts
@@ -697,7 +729,7 @@ def test_vllm_stage_refuses_prompts_rendered_from_other_questions(tmp_path, monk
     rows = list(read_jsonl(layout.source_path(tmp_path)))
     rows[1]["instruction"] = "A question edited after the prompts were rendered."
     write_jsonl(layout.source_path(tmp_path), rows)
-    gen = generate.VllmGenerator("m", engine=_FakeLLM(), sampling_params_cls=_FakeParams)
+    gen = generate.VllmGenerator("m", engine=_FakeVllm())
     with Cache(tmp_path / "c.sqlite") as cache:
         with pytest.raises(SdrrlError, match=r"rendered from other questions.*1 row.*--prompts-only"):
             generate.run_generate(tmp_path, cfg, cache, gen)

@@ -149,6 +149,9 @@ def test_method_and_pair_come_from_the_recipes_output_dir():
     assert infer("meta-llama/Llama-2-7b-hf") == ("base", None, None, "llama2")
     assert model_path({"config": {"model_args": "pretrained=a/b,peft=saves/m/cit/eng-ind,dtype=float32"}}) == "saves/m/cit/eng-ind"
     assert model_path({"config": {"model_args": {"pretrained": "p/q"}}}) == "p/q"
+    # lm_eval --model vllm: a dict, a LoRA adapter as lora_local_path
+    assert model_path({"config": {"model_args": {"pretrained": "a/b", "lora_local_path": "saves/m/xcot/eng-kor",
+                                                 "dtype": "float32"}}}) == "saves/m/xcot/eng-kor"
     assert parse_spec("sft") == ("sft", "eng", None, None)
     assert parse_spec("xcot/eng-kor@seallm") == ("xcot", "eng", "kor", "seallm")
 

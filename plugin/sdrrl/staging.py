@@ -54,14 +54,14 @@ def _libc():
     return ctypes, ctypes.CDLL(None, use_errno=True)
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Pool initializer: the kernel kills this process (SIGKILL) when its parent dies.
+def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
+    """Pool initializer: the kernel sends this process ``sig`` (SIGKILL) when its parent dies.
 
     Without it, ``kill -9`` of the parent re-parents the workers to init and they keep working.
     Linux only (prctl PR_SET_PDEATHSIG); elsewhere a no-op."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes, libc = _libc()
-        libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(sig), 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
 

@@ -42,10 +42,15 @@ LLAMA_SETTINGS: dict[str, Any] = {
     "hidden_size": 64,
     "intermediate_size": 128,
     "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
+    # head size 32 (hidden 64 / 2 heads): the smallest vLLM's CPU attention runs (it refuses 16), so
+    # one tiny Llama serves both engines; one key/value head keeps grouped-query attention (2:1)
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
     "max_position_embeddings": 2048,  # LLaMA-Factory cutoff_len up to 1024 (+ response) must fit
     "tie_word_embeddings": True,
+    # LlamaConfig's default; the engine comparison raises it, so that greedy answers depend on the
+    # question (at 0.02 the random model writes ':' whatever it is asked)
+    "initializer_range": 0.02,
 }
 
 NLLB_SETTINGS: dict[str, Any] = {
@@ -388,6 +393,7 @@ def tiny_llama(cache_dir: str | os.PathLike | None = None, settings: dict[str, A
             num_key_value_heads=cfg["num_key_value_heads"],
             max_position_embeddings=cfg["max_position_embeddings"],
             tie_word_embeddings=cfg["tie_word_embeddings"],
+            initializer_range=cfg["initializer_range"],
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,

@@ -71,15 +71,16 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
         stats["prepare"] = {"rows": len(rows), "skipped": skipped}
         generator = generator or make_generator(cfg.generate, seed=cfg.sample.seed)
         stats["generate"] = run_generate(work, cfg, cache, generator, num_shards, shard_index)
-        generator.release()  # a 7B generator need not share the GPU with NLLB and CometKiwi
+        translator = translator or make_translator(cfg.translate, cache_root=cfg.cache_path.parent,
+                                                   generate=cfg.generate, seed=cfg.sample.seed, generator=generator)
+        if getattr(translator, "vllm_engine", None) is None:  # self-translation on vLLM shares the engine
+            generator.release()  # a 7B generator need not share the GPU with NLLB and CometKiwi
         if sharded:
             workdir.wait_for_shards(layout.responses_path(work), num_shards, stats["generate"]["inputs"], label,
                                     "generate", shard_timeout_s, every_s=cfg.progress_every_s, work=work)
             stats["sample"] = _sample_once(cfg, work, label, num_shards, run_sample)
         else:
             stats["sample"] = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
-        translator = translator or make_translator(cfg.translate, cache_root=cfg.cache_path.parent,
-                                                   generate=cfg.generate, seed=cfg.sample.seed)
         f = cfg.filter
         if qe is None and f.qe_enabled:
             qe = CometKiwiFilter(f.qe_model, f.qe_threshold, f.qe_batch_size, f.qe_gpus, cache)
@@ -99,6 +100,7 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
             for tgt in cfg.target_langs:
                 stats[f"translate {src}-{tgt}"] = run_translate(work, cfg, src, tgt, cache, translator)
                 stats[f"filter {src}-{tgt}"] = run_filter(work, cfg, src, tgt, cache, qe)
+    translator.release()
     stats["model_calls"] = {"generate": generator.calls, "translate": translator.calls,
                             "qe": qe.calls if qe is not None else 0}
     elapsed = time.monotonic() - start

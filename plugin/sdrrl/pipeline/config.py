@@ -28,7 +28,7 @@ class GenerateConfig:
     # M_theta is the model SDRRL trains: the paper's base model is LLaMA-2-7B (section 4.1), so
     # the responses are that model's own answers ("self"-distillation).
     model: str = "meta-llama/Llama-2-7b-hf"
-    backend: str = "transformers"  # "transformers" (CPU/GPU) or "vllm" (GPU, own environment)
+    backend: str = "transformers"  # "transformers" or "vllm" (CPU or GPU; runs in the vLLM environment)
     # The LLaMA-Factory template the recipes train with, so generation and training agree.
     template: str = "default"
     # Decoding is not given in the paper: greedy (deterministic, so cacheable and reproducible).

@@ -43,6 +43,16 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def auto_dtype(device: str) -> str:
+    """``generate.dtype: auto`` on ``device``, for both engines: bf16 where the GPU has it (Ampere
+    on), fp16 on older GPUs (V100, T4), fp32 on CPU."""
+    if not device.startswith("cuda"):
+        return "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
 def load_causal_lm(model: str, device: str = "auto", dtype: str = "auto", on_error=_model_error):
     """(tokenizer, model in eval mode on its device, device) for a causal LM. ``dtype`` auto: bf16
     where the GPU has it (Ampere on), fp16 on V100/T4, fp32 on CPU. A model that cannot be loaded
@@ -52,10 +62,7 @@ def load_causal_lm(model: str, device: str = "auto", dtype: str = "auto", on_err
 
     device = resolve_device(device)
     if dtype == "auto":
-        if device.startswith("cuda"):
-            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-        else:
-            dtype = "float32"
+        dtype = auto_dtype(device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model)
         lm = AutoModelForCausalLM.from_pretrained(model, torch_dtype=getattr(torch, dtype))
@@ -71,8 +78,9 @@ def load_template(model: str, template: str):
         from llamafactory.hparams import DataArguments
     except ImportError as err:
         raise SdrrlError(f"LLaMA-Factory is not importable here ({err}), so prompts cannot be rendered.",
-                         "run `sdrrl generate --prompts-only` in the main environment first; the "
-                         "vLLM environment then reads WORK/generate/prompts.jsonl.") from None
+                         "run the command in the main environment: it drives vLLM in the vLLM environment "
+                         "itself. (For generate alone, `sdrrl generate --prompts-only` there first lets this "
+                         "environment read WORK/generate/prompts.jsonl.)") from None
     from transformers import AutoTokenizer
 
     if template not in TEMPLATES:
@@ -145,6 +153,9 @@ class Generator:
         self.temperature = temperature
         self.top_p = top_p
         self.stop_token_ids: list[int] = []
+        # self-translation sets it: a row ends at its first line break after some text (the cut
+        # LlmTranslator makes), so decoding further is wasted
+        self.stop_at_line_break = False
         self.calls = 0
 
     def generate(self, prompts: Sequence[Sequence[int]]) -> list[str]:
@@ -169,8 +180,6 @@ class TransformersGenerator(Generator):
         self.device, self.dtype = device, dtype
         self._model = None
         self._tokenizer = None
-        # self-translation sets it: stop a row at its first line break (see line_break_stop)
-        self.stop_at_line_break = False
         self._line_tables = None
 
     def _load(self):
@@ -211,45 +220,67 @@ class TransformersGenerator(Generator):
 
 
 class VllmGenerator(Generator):
-    """vLLM offline engine over prompt token ids. ``engine`` may be injected (tests, reuse)."""
+    """vLLM over prompt token ids, in a worker process (:mod:`sdrrl.pipeline.vllm_engine`), so it
+    runs from the main environment too. vLLM returns token ids; they are decoded here by the model's
+    tokenizer exactly as the transformers backend decodes its own. ``engine``: anything with
+    ``generate(prompts, params)`` and ``close()`` like :class:`VllmProcess` (tests, reuse)."""
 
-    def __init__(self, model: str, tensor_parallel_size: int = 1, seed: int = 0, engine: Any = None,
-                 sampling_params_cls: Any = None, **kw):
+    def __init__(self, model: str, tensor_parallel_size: int = 1, seed: int = 0, dtype: str = "auto",
+                 engine: Any = None, **kw):
         super().__init__(model, **kw)
-        self.tensor_parallel_size = tensor_parallel_size
-        self.seed = seed
-        self._engine = engine
-        self._params_cls = sampling_params_cls
+        self.tensor_parallel_size, self.seed, self.dtype = tensor_parallel_size, seed, dtype
+        if engine is None:  # nothing starts before the first generate()
+            from sdrrl.pipeline.vllm_engine import VllmProcess
+
+            engine = VllmProcess(model, dtype=dtype, tensor_parallel_size=tensor_parallel_size, seed=seed)
+        self.engine = engine
+        self._tokenizer = None
 
     def _load(self):
-        if self._engine is None or self._params_cls is None:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
             try:
-                import vllm
-            except ImportError:
-                raise SdrrlError(
-                    "generate.backend is 'vllm' but vllm is not installed in this environment.",
-                    "install it in its own environment (pip install vllm, then pip install -e . --no-deps "
-                    "plus pyyaml), run `sdrrl generate --prompts-only` here first, or use "
-                    "generate.backend: transformers.") from None
-            if self._engine is None:
-                self._engine = vllm.LLM(model=self.model, tensor_parallel_size=self.tensor_parallel_size,
-                                        seed=self.seed)
-            if self._params_cls is None:
-                self._params_cls = vllm.SamplingParams
-        return self._engine
+                self._tokenizer = AutoTokenizer.from_pretrained(self.model)
+            except (OSError, ValueError) as err:
+                raise _model_error(self.model, err) from None
+        return self.engine
+
+    def _params(self, max_tokens: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": max_tokens,
+                                  "stop_token_ids": list(self.stop_token_ids), "seed": self.seed}
+        if self.stop_at_line_break:
+            params["stop"] = ["\n"]
+        return params
 
     def _generate(self, prompts: list[list[int]]) -> list[str]:
         engine = self._load()
-        params = self._params_cls(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_new_tokens,
-                                  stop_token_ids=list(self.stop_token_ids), seed=self.seed)
-        outputs = engine.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
-        return [o.outputs[0].text for o in outputs]
+        tok = self._tokenizer
+        answers: list[list[int]] = [[] for _ in prompts]
+        todo = list(range(len(prompts)))
+        while todo:
+            outs = engine.generate([prompts[i] + answers[i] for i in todo],
+                                   [self._params(self.max_new_tokens - len(answers[i])) for i in todo])
+            again = []
+            for i, out in zip(todo, outs):
+                answers[i] += out["token_ids"]
+                # vLLM's stop string "\n" also ends an answer that so far is only blank lines, where
+                # the transformers backend goes on: so does this one, from where it stopped
+                if (out["stop_reason"] == "\n" and len(answers[i]) < self.max_new_tokens
+                        and not tok.decode(answers[i], skip_special_tokens=True).strip()):
+                    again.append(i)
+            todo = again
+        return tok.batch_decode(answers, skip_special_tokens=True)
+
+    def release(self) -> None:
+        self.engine.close()  # the next generate() starts it again
 
 
 def make_generator(cfg, seed: int = 0) -> Generator:
     common = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
     if cfg.backend == "vllm":
-        return VllmGenerator(cfg.model, tensor_parallel_size=cfg.vllm_tensor_parallel_size, seed=seed, **common)
+        return VllmGenerator(cfg.model, tensor_parallel_size=cfg.vllm_tensor_parallel_size, seed=seed,
+                             dtype=cfg.dtype, **common)
     return TransformersGenerator(cfg.model, device=cfg.device, dtype=cfg.dtype, **common)
 
 

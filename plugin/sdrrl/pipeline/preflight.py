@@ -28,6 +28,13 @@ def problems(cfg, first: str = "generate", *, only: bool = False, needs_input: b
                                             "your alpaca instruction file, or leave it null for the shipped sample."))
     if "generate" in stages:
         found.append(preflight.hf_model_problem(cfg.generate.model, "generate.model", "generator model"))
+    engines = {cfg.generate.backend} if "generate" in stages else set()
+    if "translate" in stages and cfg.translate.backend == "llm":
+        engines.add(cfg.translate.llm_engine or cfg.generate.backend)
+    if "vllm" in engines:  # a Python that hosts vLLM: here, or the vLLM environment
+        from sdrrl.pipeline.vllm_engine import python_problem
+
+        found.append(python_problem())
     if "translate" in stages:
         t = cfg.translate
         if t.backend == "llm":  # self-translation: the LLM named, else the generator M_θ

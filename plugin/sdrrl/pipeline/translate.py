@@ -113,6 +113,9 @@ class Translator:
     def _translate(self, texts: list[str], src_nllb: str, tgt_nllb: str) -> list[str]:
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Free the model's memory (an engine process stops)."""
+
 
 class TransformersTranslator(Translator):
     """HF ``generate`` with ``num_beams``, ``forced_bos_token_id`` = target code (paper's setup)."""
@@ -263,8 +266,9 @@ class LlmTranslator(Translator):
     itself, translates each segment when prompted with Table 1's translation instruction
     (``{instruction}\n{segment}`` as one user turn, rendered by LLaMA-Factory's template code
     exactly as the generate stage renders its prompts). Greedy decoding through the generate
-    stage's engines (transformers or vLLM); the answer is cut at its first line break where the
-    segment had none (every segment of the stage is one line). ``beam_size`` is 1 (greedy).
+    stage's engines (transformers or vLLM; both stop decoding there); the answer is cut at its first
+    line break where the segment had none (every segment of the stage is one line). ``beam_size`` is
+    1 (greedy).
 
     The cache key holds the model, the template, the instruction and the decoding settings, so
     NLLB translations and self-translations never mix, and changing the prompt retranslates."""
@@ -272,12 +276,13 @@ class LlmTranslator(Translator):
     def __init__(self, model: str, template: str = "default", engine: str = "transformers",
                  prompt: str = "Translate the following sentence from {from_lang} to {to_lang}.",
                  max_new_tokens: int = 400, device: str = "auto", dtype: str = "auto",
-                 tensor_parallel_size: int = 1, seed: int = 0, generator=None):
+                 tensor_parallel_size: int = 1, seed: int = 0, generator=None, vllm_engine=None):
         super().__init__(model, beam_size=1, max_length=max_new_tokens)
         self.template, self.engine, self.prompt = template, engine, prompt
         self.max_new_tokens = max_new_tokens
         self._generator = generator
         self._engine_args = dict(device=device, dtype=dtype, tensor_parallel_size=tensor_parallel_size, seed=seed)
+        self.vllm_engine = vllm_engine  # a VllmProcess to share (the generate stage's), else its own
         self._tpl = None
 
     def settings(self) -> dict[str, Any]:
@@ -307,7 +312,8 @@ class LlmTranslator(Translator):
             a = self._engine_args
             if self.engine == "vllm":
                 self._generator = VllmGenerator(self.model, tensor_parallel_size=a["tensor_parallel_size"],
-                                                seed=a["seed"], max_new_tokens=self.max_new_tokens)
+                                                seed=a["seed"], dtype=a["dtype"], max_new_tokens=self.max_new_tokens,
+                                                engine=self.vllm_engine)
             else:
                 self._generator = TransformersGenerator(self.model, device=a["device"], dtype=a["dtype"],
                                                         max_new_tokens=self.max_new_tokens)
@@ -325,8 +331,7 @@ class LlmTranslator(Translator):
         prompts, stop = self.prompts(texts, src_nllb, tgt_nllb)
         gen = self.generator
         gen.stop_token_ids = stop
-        if hasattr(gen, "stop_at_line_break"):  # transformers: stop decoding where the cut will be
-            gen.stop_at_line_break = all("\n" not in t for t in texts)
+        gen.stop_at_line_break = all("\n" not in t for t in texts)  # stop decoding where the cut will be
         return [first_line(o, t) for o, t in zip(gen.generate(prompts), texts)]
 
     def release(self) -> None:
@@ -334,18 +339,24 @@ class LlmTranslator(Translator):
             self._generator.release()
 
 
-def make_translator(cfg, cache_root: Path | None = None, generate=None, seed: int = 0) -> Translator:
+def make_translator(cfg, cache_root: Path | None = None, generate=None, seed: int = 0,
+                    generator=None) -> Translator:
     """The configured backend (``cfg`` is a TranslateConfig; ``generate`` the GenerateConfig whose
-    model, template, engine and dtype self-translation defaults to)."""
+    model, template, engine and dtype self-translation defaults to). ``generator``: the generate
+    stage's; self-translation by the same model on vLLM shares its engine (one model load)."""
     if cfg.backend == "llm":
         if generate is None:
             from sdrrl.pipeline.config import GenerateConfig
 
             generate = GenerateConfig()
-        return LlmTranslator(cfg.llm_model or generate.model, template=cfg.llm_template or generate.template,
-                             engine=cfg.llm_engine or generate.backend, prompt=cfg.llm_prompt,
-                             max_new_tokens=cfg.llm_max_new_tokens, device=cfg.device, dtype=generate.dtype,
-                             tensor_parallel_size=generate.vllm_tensor_parallel_size, seed=seed)
+        model, engine = cfg.llm_model or generate.model, cfg.llm_engine or generate.backend
+        shared = None
+        if engine == "vllm" and generate.backend == "vllm" and model == generate.model and generator is not None:
+            shared = getattr(generator, "engine", None)  # the same model, dtype, parallelism and seed
+        return LlmTranslator(model, template=cfg.llm_template or generate.template, engine=engine,
+                             prompt=cfg.llm_prompt, max_new_tokens=cfg.llm_max_new_tokens, device=cfg.device,
+                             dtype=generate.dtype, tensor_parallel_size=generate.vllm_tensor_parallel_size, seed=seed,
+                             vllm_engine=shared)
     common = dict(beam_size=cfg.beam_size, max_length=cfg.max_length, length_penalty=cfg.length_penalty)
     if cfg.backend == "ctranslate2":
         return CTranslate2Translator(cfg.model, ct2_model_dir=cfg.ct2_model_dir, device=cfg.device,

@@ -6,7 +6,7 @@ holds every task that ran, also those run through a tag (``sdrrlgroup_*``) or an
 (several files from several lm_eval calls on that model are merged, the newest winning per task).
 
 A run's method, language pair and model family come from the model path lm-eval recorded in
-``config.model_args`` (``pretrained=`` or, for a LoRA adapter, ``peft=``), laid out as the recipes'
+``config.model_args`` (``pretrained=`` or, for a LoRA adapter, ``peft=`` / vLLM's ``lora_local_path=``), laid out as the recipes'
 ``output_dir``: ``saves/<model>/<method>/<src>-<tgt>`` (SFT: ``saves/<model>/sft/<src>``), also with
 a ``checkpoint-N`` folder below. ``<method>-lora`` counts as ``<method>``; ``<model>`` is a model
 family's ``save_dir`` (``llama2-7b``, ``seallm-7b``). A family's base model is recognised by its hub
@@ -100,7 +100,8 @@ def _load(path: Path) -> dict:
 
 
 def model_path(data: dict) -> str:
-    """The model path or id lm-eval recorded (``peft=`` first: a LoRA adapter is the trained model)."""
+    """The model path or id lm-eval recorded (a LoRA adapter first, as the trained model: ``peft=``
+    for ``--model hf``, ``lora_local_path=`` for ``--model vllm``, which records its args as a dict)."""
     cfg = data.get("config") or {}
     args = cfg.get("model_args")
     if isinstance(args, str):
@@ -109,7 +110,7 @@ def model_path(data: dict) -> str:
         parsed = {k: str(v) for k, v in args.items()}
     else:
         parsed = {}
-    for key in ("peft", "pretrained", "model", "path"):
+    for key in ("peft", "lora_local_path", "pretrained", "model", "path"):
         if parsed.get(key):
             return parsed[key]
     return str(data.get("model_name") or "")
