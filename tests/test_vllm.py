@@ -23,7 +23,7 @@ import pytest
 import yaml
 from eval_utils import FIXTURES, train_stand_in_spm
 from sdrrl.io import read_jsonl
-from sdrrl.pipeline import workdir
+from sdrrl import layout
 from sdrrl.pipeline.cache import Cache
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def test_killed_vllm_generate_leaves_no_process_and_resumes_to_identical_output(
     while _alive(tree) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not _alive(tree), [Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in _alive(tree)]
-    out = workdir.responses_path(tmp_path)
+    out = layout.responses_path(tmp_path)
     assert not out.exists()
     with Cache(cache_file) as c:
         at_kill = c.count("response")
@@ -188,7 +188,7 @@ def test_killed_vllm_generate_leaves_no_process_and_resumes_to_identical_output(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"{at_kill} from the cache, {ROWS - at_kill} generated" in resumed.stderr
     vwork = builds[1]["vllm"][0]
-    assert out.read_bytes() == workdir.responses_path(vwork).read_bytes()
+    assert out.read_bytes() == layout.responses_path(vwork).read_bytes()
 
 
 def test_unsupported_shape_and_bad_model_folder_fail_before_any_work_with_one_line(vllm_bin, tiny_cache_dir,
@@ -204,7 +204,7 @@ def test_unsupported_shape_and_bad_model_folder_fail_before_any_work_with_one_li
     errors = [line for line in run.stderr.splitlines() if line.startswith("sdrrl generate: error:")]
     assert len(errors) == 1 and "vLLM cannot run" in errors[0] and "head size is 16" in errors[0], run.stderr[-3000:]
     assert "Fix: use generate.backend: transformers" in errors[0] and "Traceback" not in run.stderr
-    assert not workdir.responses_path(tmp_path / "w").exists()
+    assert not layout.responses_path(tmp_path / "w").exists()
     with Cache(tmp_path / "w" / "cache.sqlite") as c:
         assert c.count("response") == 0
 
@@ -223,7 +223,7 @@ TASKS = ["sdrrl_belebele_ces", "sdrrl_flores_ces-eng", "sdrrl_xlsum_jpn"]  # + M
 
 def _lm_eval(lm_eval: Path, model: str, model_args: str, out: Path, sacrebleu: Path) -> subprocess.CompletedProcess:
     cmd = [str(lm_eval), "--model", model, "--model_args", model_args, "--limit", "2", "--include_path",
-           str(REPO / "eval_tasks"), "--tasks", ",".join(TASKS + ["sdrrlavg_mkqa"]), "--output_path", str(out),
+           str(REPO / "eval_tasks"), "--tasks", ",".join(TASKS + ["sdrrlavg_llama2_mkqa"]), "--output_path", str(out),
            "--log_samples"] + (["--device", "cpu"] if model == "hf" else [])
     env = _env(SDRRL_EVAL_DATA=str(FIXTURES), SACREBLEU=str(sacrebleu), SDRRL_COMET_MODEL="none",
                CUDA_VISIBLE_DEVICES="", VLLM_LOGGING_LEVEL="ERROR")
@@ -235,7 +235,7 @@ def lm_eval_runs(vllm_bin, spread_llama, tmp_path_factory):
     """The same tasks through lm_eval's vLLM backend (vLLM environment) and its HF backend (main
     environment), on the spread tiny Llama laid out as a trained SDRRL model (saves/.../sdrrl/eng-ces)."""
     root = tmp_path_factory.mktemp("lm_eval_vllm")
-    model = root / "saves" / "tiny" / "sdrrl" / "eng-ces"
+    model = root / "saves" / "llama2-7b" / "sdrrl" / "eng-ces"  # the recipes' layout: family, method, pair
     model.parent.mkdir(parents=True)
     model.symlink_to(spread_llama, target_is_directory=True)
     train_stand_in_spm(root / "sacrebleu" / "models" / "flores200sacrebleuspm")
@@ -255,13 +255,13 @@ def _samples(results: Path) -> dict[str, list[dict]]:
 
 
 def test_lm_eval_vllm_runs_every_benchmark_and_answers_like_the_hf_backend(lm_eval_runs, spread_llama):
-    from sdrrl.metrics import benchmarks
+    from sdrrl import catalog
     from transformers import AutoTokenizer
 
     _, runs = lm_eval_runs
     vllm, hf = (json.loads(runs[k].read_text(encoding="utf-8")) for k in ("vllm", "hf"))
-    mkqa = benchmarks.task_names("mkqa")
-    assert set(TASKS + mkqa) <= set(vllm["results"]) and "sdrrlavg_mkqa" in vllm["groups"]
+    mkqa = list(catalog.average_groups()["sdrrlavg_llama2_mkqa"])
+    assert set(TASKS + mkqa) <= set(vllm["results"]) and "sdrrlavg_llama2_mkqa" in vllm["groups"]
     vs, hs = _samples(runs["vllm"]), _samples(runs["hf"])
     specials = AutoTokenizer.from_pretrained(spread_llama).all_special_tokens
     plain = lambda text: re.sub("|".join(map(re.escape, specials)), "", text)  # noqa: E731
@@ -284,9 +284,9 @@ def test_lm_eval_vllm_runs_every_benchmark_and_answers_like_the_hf_backend(lm_ev
                     assert len(os.path.commonprefix([a, b])) >= max(len(a), len(b)) - 4, (task, a[-20:], b[-20:])
     assert vllm["results"]["sdrrl_belebele_ces"]["acc,none"] == hf["results"]["sdrrl_belebele_ces"]["acc,none"]
     for task in TASKS + mkqa:  # every metric computed (COMET is off: `sdrrl score` adds it in the main environment)
-        for metric in benchmarks.METRICS[benchmarks.parse_task(task)[0]]:
+        for metric in (m.name for m in catalog.benchmark(catalog.parse_task(task)[0]).metrics):
             value = vllm["results"][task][f"{metric},none"]
-            if metric == "spbleu_signature":
+            if metric in ("spbleu_signature", "comet_model"):  # the same settings on both backends
                 assert value == hf["results"][task][f"{metric},none"]
             elif metric == "spbleu":
                 assert 0.0 <= value <= 100.0
@@ -301,4 +301,4 @@ def test_sdrrl_report_reads_a_vllm_run(lm_eval_runs, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     report = (tmp_path / "report" / "REPORT.md").read_text(encoding="utf-8")
     runs_table = report.split("## Runs", 1)[1].split("\n\n", 2)[1]
-    assert "| sdrrl | eng-ces |" in runs_table and "saves/tiny/sdrrl/eng-ces" in runs_table, runs_table
+    assert "| sdrrl | eng-ces |" in runs_table and "saves/llama2-7b/sdrrl/eng-ces" in runs_table, runs_table
