@@ -246,6 +246,43 @@ def test_flores_200_release_folder_is_read_through_the_local_override(tmp_path):
         bd.flores("jpn", "eng", "devtest", {"sdrrl_data": str(tmp_path)})
 
 
+def test_flores_pairs_cut_short_or_from_two_releases_are_refused_naming_both_files(tmp_path):
+    """A side cut short used to pair fewer sentences in X->English without a word (English->X
+    stopped), and a FLORES+ file was paired by id with a FLORES-200 release file of other sentences."""
+    import shutil
+
+    from sdrrl.metrics import benchmark_data as bd
+
+    short = tmp_path / "short"
+    shutil.copytree(FIXTURES / "flores", short / "flores")
+    ces = short / "flores" / "devtest" / "ces_Latn.jsonl"
+    ces.write_text(ces.read_text(encoding="utf-8").splitlines(keepends=True)[0], encoding="utf-8")
+    eng = short / "flores" / "devtest" / "eng_Latn.jsonl"
+    for src, tgt in (("ces", "eng"), ("eng", "ces")):
+        with pytest.raises(SdrrlError) as err:
+            bd.flores(src, tgt, "devtest", {"sdrrl_data": str(short)})
+        message = str(err.value)
+        assert str(ces) in message and str(eng) in message and "\n" not in message
+        assert "do not hold the same sentences" in message
+        assert ("(1 sentence)" in message) == (src == "ces") and ("(2 sentences)" in message) == (src == "eng")
+        assert "complete files of the same FLORES release" in message
+    assert len(bd.flores("jpn", "eng", "devtest", {"sdrrl_data": str(short)})) == 2  # a complete pair still loads
+
+    mixed = tmp_path / "mixed"
+    (mixed / "flores" / "devtest").mkdir(parents=True)
+    shutil.copy(FIXTURES / "flores" / "devtest" / "eng_Latn.jsonl", mixed / "flores" / "devtest")
+    release = mixed / "flores200_dataset" / "devtest"
+    release.mkdir(parents=True)
+    (release / "ces_Latn.devtest").write_text("Dobrý den.\nKočka spí.\nPrší.\n", encoding="utf-8")
+    for src, tgt in (("eng", "ces"), ("ces", "eng")):
+        with pytest.raises(SdrrlError) as err:
+            bd.flores(src, tgt, "devtest", {"sdrrl_data": str(mixed)})
+        message = str(err.value)
+        assert str(release / "ces_Latn.devtest") in message
+        assert str(mixed / "flores" / "devtest" / "eng_Latn.jsonl") in message
+        assert "FLORES-200" in message and "FLORES+" in message and "one release" in message
+
+
 def test_flores_plus_revision_is_set_in_one_place(monkeypatch):
     from sdrrl import catalog
     from sdrrl.metrics import benchmark_data as bd

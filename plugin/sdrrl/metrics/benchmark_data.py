@@ -30,6 +30,7 @@ import glob
 import gzip
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -200,17 +201,57 @@ def belebele(lang: str, options: dict | None = None) -> list[dict]:
 
 
 def flores(src: str, tgt: str, split: str, options: dict | None = None) -> list[dict]:
-    """FLORES sentence pairs ``src`` -> ``tgt``, paired by sentence id."""
+    """FLORES sentence pairs ``src`` -> ``tgt``, paired by sentence id: both sides from one release
+    (FLORES+ on the hub or in its layout, or FLORES-200's original release) and with the same
+    sentence ids (equal line counts), else an error naming both files."""
     code = catalog.benchmark("flores").code
-    src_rows = rows("flores", code(src), split, options)
-    tgt_rows = {r["id"]: r["text"] for r in rows("flores", code(tgt), split, options)}
-    missing = [r["id"] for r in src_rows if r["id"] not in tgt_rows]
-    if missing:
-        raise SdrrlError(f"FLORES {split}: {len(missing)} {src} sentences have no {tgt} counterpart "
-                         f"(first id {missing[0]!r}).",
-                         "use files from the same FLORES release for both languages.")
+    sides = []
+    for lang in (src, tgt):
+        seen: dict = {}  # what this side was read from, whether or not the caller records it
+        side = rows("flores", code(lang), split, {**(options or {}), METADATA_SOURCE: seen})
+        for entry in seen.get("loaded", []):
+            _record(options, entry)
+        sides.append((side, *_flores_origin(seen.get("loaded", []))))
+    (src_rows, src_release, src_where), (tgt_rows, tgt_release, tgt_where) = sides
+    if src_release != tgt_release:
+        raise SdrrlError(f"FLORES {split} {src}-{tgt}: {src_where} is from {src_release} but {tgt_where} is from "
+                         f"{tgt_release}; a pair must come from one release (ids and sentences differ between releases).",
+                         "put both languages' files of one release in the data directory (both under flores/ "
+                         "for FLORES+, or both under flores200_dataset/ for FLORES-200).")
+    src_ids, tgt_ids = Counter(r["id"] for r in src_rows), Counter(r["id"] for r in tgt_rows)
+    if src_ids != tgt_ids:
+        only_src, only_tgt = src_ids.keys() - tgt_ids.keys(), tgt_ids.keys() - src_ids.keys()
+        twice = sorted(str(i) for i, n in (src_ids | tgt_ids).items() if n > 1)
+        raise SdrrlError(f"FLORES {split} {src}-{tgt}: the two sides do not hold the same sentences: {src_where} "
+                         f"({_count(src_ids.total(), 'sentence')}) and {tgt_where} ({tgt_ids.total()}); "
+                         f"{len(only_src)} ids only in the first, {len(only_tgt)} only in the second" + (f" (first: {min(only_src or only_tgt, key=str)!r})" if only_src or only_tgt
+                                         else "") + (f", ids repeated: {', '.join(twice[:3])}" if twice else "")
+                         + "; paired, one side's missing sentences would silently drop out of the score.",
+                         "use complete files of the same FLORES release and split for both languages.")
+    tgt_text = {r["id"]: r["text"] for r in tgt_rows}
     return [{"id": r["id"], "src_lang": src, "tgt_lang": tgt, "source": r["text"],
-             "reference": tgt_rows[r["id"]]} for r in src_rows]
+             "reference": tgt_text[r["id"]]} for r in src_rows]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _flores_origin(loaded: list[dict]) -> tuple[str, str]:
+    """(the release, where it was read) of one FLORES side from its load record: a local file's
+    release is its layout's top folder (``flores/``: FLORES+, ``flores200_dataset/``: FLORES-200)."""
+    descriptions, releases = [], set()
+    for entry in loaded:
+        if entry.get("source") == "local":
+            for rel in entry["files"]:
+                descriptions.append(str(Path(entry["dir"]) / rel))
+                top = Path(rel).parts[0]
+                releases.add("FLORES-200 (flores200_dataset/)" if top == "flores200_dataset" else f"FLORES+ ({top}/)")
+        else:
+            where = f"{entry.get('dataset')}@{entry.get('revision')}"
+            descriptions.append(f"{where} {entry.get('config')} {entry.get('split')}")
+            releases.add(f"FLORES+ ({where})")
+    return " + ".join(sorted(releases)) or "an unknown release", ", ".join(descriptions) or "?"
 
 
 def xlsum(lang: str, split: str, options: dict | None = None) -> list[dict]:
