@@ -11,7 +11,8 @@ from the parquet export the hub keeps on the ``refs/convert/parquet`` branch):
 - XL-Sum: ``csebuetnlp/xlsum`` @ ``refs/convert/parquet``, folder = XL-Sum's language name.
 - MKQA: ``apple/mkqa`` @ ``refs/convert/parquet`` (folder ``mkqa``, split ``train``) if that
   branch exists, else the official release file (``DataSource.release_url``: what MKQA's loading
-  script downloads), fetched and cached by ``datasets.DownloadManager``.
+  script downloads), downloaded once into sdrrl's cache (:func:`release_file`; not through
+  ``datasets.DownloadManager``, which asks the network before its cache and so fails offline).
 
 Local override: ``SDRRL_EVAL_DATA=DIR`` (or lm-eval ``--metadata '{"sdrrl_data": "DIR"}'``) reads
 the same files from DIR, laid out as the hub repositories lay them out (``.jsonl``, ``.jsonl.gz`` or
@@ -137,15 +138,48 @@ def _hub_rows(benchmark: str, config: str | None, split: str, options: dict[str,
 
 
 def _release_rows(benchmark: str, split: str, options: dict[str, Any] | None = None) -> list[dict]:
-    """A benchmark's official release file (``DataSource.release_url``), downloaded and cached as
-    any ``datasets`` download."""
-    import datasets
-
+    """A benchmark's official release file (``DataSource.release_url``), from sdrrl's cache."""
     url = catalog.benchmark(benchmark).source.release_url
-    path = str(datasets.DownloadManager(dataset_name=benchmark).download(url))
-    out, digest = _read_release(path, os.stat(path).st_mtime_ns)
+    path = release_file(benchmark, url)
+    out, digest = _read_release(str(path), os.stat(path).st_mtime_ns)
     _record(options, {"source": "release", "url": url, "sha256": digest, "split": split})
     return out
+
+
+def release_file(benchmark: str, url: str) -> Path:
+    """The release file at ``url`` in sdrrl's cache, ``$SDRRL_CACHE/eval-data/BENCHMARK/NAME``
+    (default ``~/.cache/sdrrl``), downloaded there once (atomically) with its URL and sha256 in
+    ``NAME.json`` beside it. A cached file is read without asking the network, so it serves offline
+    runs; one that no longer matches its recorded sha256 is an error. A file copied there by hand
+    (no ``NAME.json``) is used as it is (its sha256 is recorded with the results either way)."""
+    from sdrrl import hub
+    from sdrrl.io import atomic_open, cache_dir, write_json
+
+    path = cache_dir("eval-data") / benchmark / url.rstrip("/").rsplit("/", 1)[-1]
+    meta_path = path.with_name(path.name + ".json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else None
+    if path.is_file() and (meta is None or meta.get("url") == url):
+        if meta is not None and file_sha256(path) != meta.get("sha256"):
+            raise SdrrlError(f"{path} (the {benchmark} release file from {url}) changed since it was downloaded: its "
+                             f"sha256 is not the {meta.get('sha256')} recorded in {meta_path.name}.",
+                             f"delete {path} and {meta_path} and run again with network access (it is downloaded "
+                             "again)")
+        return path
+    if hub.datasets_offline():
+        raise SdrrlError(f"The {benchmark} release file is not in sdrrl's cache ({path}), and downloads are off "
+                         f"({hub.datasets_offline_setting()}).",
+                         f"run once with network access (it is downloaded to {path}), or download {url} "
+                         f"elsewhere and copy it to {path}")
+    import hashlib
+    import urllib.request
+
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=60) as response, atomic_open(path, "wb") as out:
+        while block := response.read(1 << 20):
+            digest.update(block)
+            out.write(block)
+    write_json(meta_path, {"url": url, "sha256": digest.hexdigest(), "bytes": path.stat().st_size})
+    return path
 
 
 @functools.lru_cache(maxsize=2)
@@ -168,16 +202,20 @@ def _hub_else_release_rows(benchmark: str, config: str, split: str,
         return _hub_rows(benchmark, config, split, options)
     except SdrrlError as err:
         failures.append(f"hub {source.hub}@{source.requested_revision() or 'main'}: {err.problem}")
+    release_fix = ""
     try:
         return _release_rows(benchmark, split, options)
-    except Exception as err:  # noqa: BLE001 - offline, moved, corrupt: all end in the same advice
+    except SdrrlError as err:  # offline and not cached, or changed since downloaded: it says what to do
+        failures.append(f"release file {source.release_url}: {err.problem}")
+        release_fix = f"{err.fix}; or "
+    except Exception as err:  # noqa: BLE001 - unreachable, moved, corrupt: all end in the same advice
         failures.append(f"release file {source.release_url}: {type(err).__name__}: "
                         f"{str(err).splitlines()[0][:200] if str(err) else ''}")
     raise SdrrlError(f"Cannot load {catalog.benchmark(benchmark).label} from any source; tried "
                      + "; ".join(failures) + f"; local override: ${ENV_DATA_DIR} is not set.",
-                     f"set ${ENV_DATA_DIR}=DIR with the release file above (or the hub's files) in DIR, laid "
-                     f"out as one of {', '.join(source.local)} (eval_tasks/README.md), and unset it later; "
-                     "or restore hub access.")
+                     release_fix + f"set ${ENV_DATA_DIR}=DIR with the release file above (or the hub's files) in "
+                     f"DIR, laid out as one of {', '.join(source.local)} (eval_tasks/README.md), and unset it "
+                     "later; or restore hub access.")
 
 
 def rows(benchmark: str, config: str, split: str, options: dict[str, Any] | None = None) -> list[dict]:
