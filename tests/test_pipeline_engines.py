@@ -198,7 +198,8 @@ def test_sharded_resumed_and_unsharded_translate_and_filter_are_byte_identical_a
     def cfg(work: Path, cache: str = "cache.sqlite") -> config.PipelineConfig:
         # every translation goes to QE: the random model's noise would fail the heuristics and LID
         return _cfg(tiny_models, work, cache=str(work / cache),
-                    filter={"qe_threshold": 0.45, "qe_batch_size": 4, "lid_enabled": False, "heuristics_enabled": False})
+                    filter={"qe_threshold": 0.45, "qe_batch_size": 4, "lid_enabled": False,
+                            "heuristics_enabled": False})
 
     def stage(work: Path, shards: int = 1) -> dict:
         stats = {}

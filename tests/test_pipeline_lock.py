@@ -333,7 +333,8 @@ def test_a_shard_waits_visibly_for_the_others_and_gives_up_after_the_timeout(tin
     assert "--shard-index I" in message and "\n" not in message and "failed" not in message
     assert "build shard 1/2: waiting for generate shard(s) 0 of 2 to finish" in capsys.readouterr().err
     work = cfg.work
-    assert workdir.done_marker(workdir.shard_path(layout.batch_outputs_path(layout.responses_path(work)), 2, 1)).exists()
+    generated = layout.batch_outputs_path(layout.responses_path(work))
+    assert workdir.done_marker(workdir.shard_path(generated, 2, 1)).exists()
     assert not layout.synth_path(work).exists()  # sampling needs every shard
     assert not lock.is_locked(work / lock.WORK_LOCK)  # the failed shard let go of the work directory
     # shard 1 stopped on that error: its record says so, and shard 0, waiting for it, names it at once

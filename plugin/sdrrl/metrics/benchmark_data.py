@@ -253,18 +253,20 @@ def flores(src: str, tgt: str, split: str, options: dict | None = None) -> list[
     (src_rows, src_release, src_where), (tgt_rows, tgt_release, tgt_where) = sides
     if src_release != tgt_release:
         raise SdrrlError(f"FLORES {split} {src}-{tgt}: {src_where} is from {src_release} but {tgt_where} is from "
-                         f"{tgt_release}; a pair must come from one release (ids and sentences differ between releases).",
+                         f"{tgt_release}; a pair must come from one release (ids and sentences differ between "
+                         "releases).",
                          "put both languages' files of one release in the data directory (both under flores/ "
                          "for FLORES+, or both under flores200_dataset/ for FLORES-200).")
     src_ids, tgt_ids = Counter(r["id"] for r in src_rows), Counter(r["id"] for r in tgt_rows)
     if src_ids != tgt_ids:
         only_src, only_tgt = src_ids.keys() - tgt_ids.keys(), tgt_ids.keys() - src_ids.keys()
         twice = sorted(str(i) for i, n in (src_ids | tgt_ids).items() if n > 1)
+        detail = f" (first: {min(only_src or only_tgt, key=str)!r})" if only_src or only_tgt else ""
+        detail += f", ids repeated: {', '.join(twice[:3])}" if twice else ""
         raise SdrrlError(f"FLORES {split} {src}-{tgt}: the two sides do not hold the same sentences: {src_where} "
                          f"({_count(src_ids.total(), 'sentence')}) and {tgt_where} ({tgt_ids.total()}); "
-                         f"{len(only_src)} ids only in the first, {len(only_tgt)} only in the second" + (f" (first: {min(only_src or only_tgt, key=str)!r})" if only_src or only_tgt
-                                         else "") + (f", ids repeated: {', '.join(twice[:3])}" if twice else "")
-                         + "; paired, one side's missing sentences would silently drop out of the score.",
+                         f"{len(only_src)} ids only in the first, {len(only_tgt)} only in the second{detail}; "
+                         "paired, one side's missing sentences would silently drop out of the score.",
                          "use complete files of the same FLORES release and split for both languages.")
     tgt_text = {r["id"]: r["text"] for r in tgt_rows}
     return [{"id": r["id"], "src_lang": src, "tgt_lang": tgt, "source": r["text"],

@@ -278,7 +278,8 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
                      qe.outputs if fcfg.qe_enabled else None, {**settings, "qe_batch_size": fcfg.qe_batch_size})
     workdir.write_batch_output(layout.filtered_path(work, src, tgt), scores, assemble, num_shards, shard_index, deps,
                                merged_also=[layout.excluded_path(work, src, tgt), layout.summary_path(work, src, tgt)])
-    qe_said = "off" if not fcfg.qe_enabled else f"tau={fcfg.qe_threshold} with {fcfg.qe_model}, {qe_calls} model call(s)"
+    qe_said = (f"tau={fcfg.qe_threshold} with {fcfg.qe_model}, {qe_calls} model call(s)" if fcfg.qe_enabled
+               else "off")
     if not summaries:  # a shard that did not write the outputs: only its share of the QE scores is known
         say(f"{label}: {len(rows)} rows; QE scored {len(scores)} translations of this shard's chunks ({qe_said}); "
             f"the last shard to finish writes {layout.filtered_path(work, src, tgt)}.")
