@@ -226,6 +226,7 @@ def test_sharded_resumed_and_unsharded_translate_and_filter_are_byte_identical_a
     assert unique > 150 and whole["translate 0"]["model_calls"] > 2 and whole["filter 0"]["qe_calls"] > 2
     # each segment translated by exactly one shard, each QE pair scored by one
     assert sharded["translate 0"]["shard_segments"] + sharded["translate 1"]["shard_segments"] == unique
+    assert sharded["filter 0"]["qe_scored"] + sharded["filter 1"]["qe_scored"] == whole["filter 0"]["qe_scored"]
     assert sharded["filter 1"]["kept"] is None and sharded["filter 0"]["kept"] == whole["filter 0"]["kept"]
     summary = json.loads(outputs["whole"][3])
     assert summary["rows"] == 480 and summary["kept"] > 0 and summary["rejected_by_reason"]["qe:qe_below_threshold"]
