@@ -31,12 +31,12 @@ sys.path.insert(0, str(REPO / "plugin"))
 from sdrrl import layout  # noqa: E402
 from sdrrl.io import read_jsonl, write_jsonl  # noqa: E402
 from sdrrl.pipeline import config, segment  # noqa: E402
+from sdrrl.pipeline.batches import plan as plan_batches  # noqa: E402
 from sdrrl.pipeline.cache import Cache  # noqa: E402
 from sdrrl.pipeline.translate import (  # noqa: E402
     CTranslate2Translator,
     LlmTranslator,
     TransformersTranslator,
-    plan_batches,
     run_translate,
 )
 

@@ -181,34 +181,88 @@ def test_mkqa_rows_of_either_shape_give_the_same_questions(tmp_path):
     assert other[0]["answers"] == ["ジェーン・オースティン", "オースティン"]  # aliases kept where present
 
 
-def test_mkqa_loads_from_the_parquet_branch_else_the_release_file(tmp_path, monkeypatch):
-    """The loading order, offline: hub parquet branch (a local folder in its layout stands in for
-    the hub), else MKQA's release file (a local .jsonl.gz stands in for the URL), else an error
-    naming all three sources."""
+def _offline(monkeypatch, tmp_path) -> Path:
+    """Offline, no local override, empty caches (sdrrl's own one returned)."""
+    monkeypatch.delenv("SDRRL_EVAL_DATA", raising=False)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets-cache"))
+    monkeypatch.setenv("SDRRL_CACHE", str(tmp_path / "sdrrl-cache"))
+    return tmp_path / "sdrrl-cache"
+
+
+def _mkqa_release(path: Path) -> Path:
+    """MKQA's release file as published (gzipped JSON Lines), with the fixture's rows."""
     import gzip
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mkqa_rows()))
+    return path
+
+
+def test_mkqa_release_file_placed_in_sdrrls_cache_is_used_offline(tmp_path, monkeypatch):
+    """datasets' DownloadManager asks the network before its cache (OfflineModeIsEnabled), so an
+    offline MKQA run never found a cached release file. sdrrl keeps the file in its own cache."""
+    from sdrrl import catalog
+    from sdrrl.metrics import benchmark_data as bd
+
+    cache = _offline(monkeypatch, tmp_path)
+    url = catalog.benchmark("mkqa").source.release_url  # the real one: nothing is downloaded offline
+    with pytest.raises(SdrrlError) as err:  # not there yet: one error naming where it belongs
+        bd.mkqa("dan")
+    message = str(err.value)
+    placed = cache / "eval-data" / "mkqa" / "mkqa.jsonl.gz"
+    assert f"not in sdrrl's cache ({placed})" in message and "HF_DATASETS_OFFLINE=1" in message
+    assert f"copy it to {placed}" in message and "SDRRL_EVAL_DATA" in message and "\n" not in message
+
+    _mkqa_release(placed)  # copied there by hand
+    source: dict = {}
+    qa = bd.mkqa("dan", {"sdrrl_source": source})
+    assert len(qa) == 4 and qa[0]["answers"] == ["Jane Austen"]
+    assert source["loaded"] == [{"source": "release", "url": url, "split": "train",
+                                 "sha256": hashlib.sha256(placed.read_bytes()).hexdigest()}]
+
+
+def test_mkqa_release_file_is_downloaded_once_with_its_sha256_and_checked(tmp_path, monkeypatch):
+    """Online, the release file is downloaded into sdrrl's cache (a file:// URL stands in for the
+    web) with its URL and sha256 beside it; offline it is read from there; a cached file that no
+    longer matches its sha256 is an error, never read."""
+    from sdrrl.metrics import benchmark_data as bd
+
+    cache = _offline(monkeypatch, tmp_path)
+    release = _mkqa_release(tmp_path / "web" / "mkqa.jsonl.gz")
+    _mkqa_source(monkeypatch, release_url=release.as_uri())
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
+    path = bd.release_file("mkqa", release.as_uri())
+    assert path == cache / "eval-data" / "mkqa" / "mkqa.jsonl.gz" and path.read_bytes() == release.read_bytes()
+    sha = hashlib.sha256(release.read_bytes()).hexdigest()
+    assert json.loads(path.with_name("mkqa.jsonl.gz.json").read_text()) == {
+        "url": release.as_uri(), "sha256": sha, "bytes": release.stat().st_size}
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    release.unlink()  # gone from the "web": the cached copy serves
+    source: dict = {}
+    assert len(bd.mkqa("dan", {"sdrrl_source": source})) == 4
+    assert source["loaded"][0]["sha256"] == sha and source["loaded"][0]["source"] == "release"
+
+    with open(path, "ab") as fh:  # changed (or damaged) since the download
+        fh.write(b"\0")
+    with pytest.raises(SdrrlError, match=r"changed since it was downloaded.*delete .*mkqa.jsonl.gz"):
+        bd.mkqa("dan")
+
+
+def test_mkqa_loads_from_the_parquet_branch_before_the_release_file(tmp_path, monkeypatch):
+    """The loading order, offline: hub parquet branch (a local folder in its layout stands in for
+    the hub), else MKQA's release file, else an error naming all three sources."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from sdrrl.metrics import benchmark_data as bd
 
-    monkeypatch.delenv("SDRRL_EVAL_DATA", raising=False)
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
-    release = tmp_path / "release" / "mkqa.jsonl.gz"
-    release.parent.mkdir()
-    with gzip.open(release, "wt", encoding="utf-8") as fh:
-        fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mkqa_rows()))
-    _mkqa_source(monkeypatch, release_url=str(release))
-    # 1. no parquet branch (the hub is unreachable here): the release file
-    source: dict = {}
-    qa = bd.mkqa("dan", {"sdrrl_source": source})
-    assert len(qa) == 4 and qa[0]["answers"] == ["Jane Austen"]
-    [loaded] = source["loaded"]
-    assert loaded["source"] == "release" and loaded["url"] == str(release)
-    assert loaded["sha256"] == hashlib.sha256(release.read_bytes()).hexdigest()
-    # 2. the parquet branch, when it exists, comes first (its class-label answer types)
+    cache = _offline(monkeypatch, tmp_path)
+    _mkqa_release(cache / "eval-data" / "mkqa" / "mkqa.jsonl.gz")
     hub = tmp_path / "hub"
     rows = _mkqa_rows()
     for row in rows[:3]:
@@ -217,16 +271,16 @@ def test_mkqa_loads_from_the_parquet_branch_else_the_release_file(tmp_path, monk
                 e["type"] = bd.MKQA_ANSWER_TYPES.index(e["type"])
     (hub / "mkqa" / "train").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows[:3]), hub / "mkqa" / "train" / "0000.parquet")
-    _mkqa_source(monkeypatch, hub=str(hub), release_url=str(release))
-    source = {}
+    _mkqa_source(monkeypatch, hub=str(hub))
+    source: dict = {}
     assert len(bd.mkqa("dan", {"sdrrl_source": source})) == 2  # 3 rows, one unanswerable
     assert source["loaded"][0]["source"] == "hub" and source["loaded"][0]["dataset"] == str(hub)
-    # 3. neither: one error naming the branch, the release file and the local override
-    _mkqa_source(monkeypatch, hub="apple/mkqa", release_url=str(tmp_path / "gone" / "mkqa.jsonl.gz"))
+    # neither: one error naming the branch, the release file and the local override
+    _mkqa_source(monkeypatch, hub="apple/mkqa", release_url="https://example.org/gone/mkqa-v2.jsonl.gz")
     with pytest.raises(SdrrlError) as err:
         bd.mkqa("dan")
     message = str(err.value)
-    assert "apple/mkqa@refs/convert/parquet" in message and "gone/mkqa.jsonl.gz" in message
+    assert "apple/mkqa@refs/convert/parquet" in message and "gone/mkqa-v2.jsonl.gz" in message
     assert "SDRRL_EVAL_DATA" in message and "\n" not in message
 
 
@@ -248,6 +302,43 @@ def test_flores_200_release_folder_is_read_through_the_local_override(tmp_path):
         (release / f"{c}.devtest").read_bytes()).hexdigest() for c in ("ces_Latn", "eng_Latn")}
     with pytest.raises(SdrrlError, match=r"flores200_dataset/devtest/jpn_Jpan.devtest"):
         bd.flores("jpn", "eng", "devtest", {"sdrrl_data": str(tmp_path)})
+
+
+def test_flores_pairs_cut_short_or_from_two_releases_are_refused_naming_both_files(tmp_path):
+    """A side cut short used to pair fewer sentences in X->English without a word (English->X
+    stopped), and a FLORES+ file was paired by id with a FLORES-200 release file of other sentences."""
+    import shutil
+
+    from sdrrl.metrics import benchmark_data as bd
+
+    short = tmp_path / "short"
+    shutil.copytree(FIXTURES / "flores", short / "flores")
+    ces = short / "flores" / "devtest" / "ces_Latn.jsonl"
+    ces.write_text(ces.read_text(encoding="utf-8").splitlines(keepends=True)[0], encoding="utf-8")
+    eng = short / "flores" / "devtest" / "eng_Latn.jsonl"
+    for src, tgt in (("ces", "eng"), ("eng", "ces")):
+        with pytest.raises(SdrrlError) as err:
+            bd.flores(src, tgt, "devtest", {"sdrrl_data": str(short)})
+        message = str(err.value)
+        assert str(ces) in message and str(eng) in message and "\n" not in message
+        assert "do not hold the same sentences" in message
+        assert ("(1 sentence)" in message) == (src == "ces") and ("(2 sentences)" in message) == (src == "eng")
+        assert "complete files of the same FLORES release" in message
+    assert len(bd.flores("jpn", "eng", "devtest", {"sdrrl_data": str(short)})) == 2  # a complete pair still loads
+
+    mixed = tmp_path / "mixed"
+    (mixed / "flores" / "devtest").mkdir(parents=True)
+    shutil.copy(FIXTURES / "flores" / "devtest" / "eng_Latn.jsonl", mixed / "flores" / "devtest")
+    release = mixed / "flores200_dataset" / "devtest"
+    release.mkdir(parents=True)
+    (release / "ces_Latn.devtest").write_text("Dobrý den.\nKočka spí.\nPrší.\n", encoding="utf-8")
+    for src, tgt in (("eng", "ces"), ("ces", "eng")):
+        with pytest.raises(SdrrlError) as err:
+            bd.flores(src, tgt, "devtest", {"sdrrl_data": str(mixed)})
+        message = str(err.value)
+        assert str(release / "ces_Latn.devtest") in message
+        assert str(mixed / "flores" / "devtest" / "eng_Latn.jsonl") in message
+        assert "FLORES-200" in message and "FLORES+" in message and "one release" in message
 
 
 def test_flores_plus_revision_is_set_in_one_place(monkeypatch):

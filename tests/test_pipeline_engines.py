@@ -6,6 +6,7 @@ reject most of them. Where a test needs rows to pass, it says which threshold it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from sdrrl import layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
-from sdrrl.pipeline import config, workdir
+from sdrrl.pipeline import config, segment, workdir
 from sdrrl.pipeline.cache import Cache
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,6 +143,109 @@ def test_killed_translate_resumes_to_identical_output(tiny_models, tmp_path):
     assert out.read_bytes() == layout.translations_path(fresh, "eng", "ces").read_bytes()
 
 
+def _synth_480() -> list[dict]:
+    """480 D_synth rows, each a different combination of the shipped instructions (x) with one or two
+    sentences of their answers (y) and another sentence (y_hat, translated where the row is from G):
+    1,328 segments, 182 unique (rows share sentences, as in real data), 1,280 texts to score."""
+    base = list(read_jsonl(SAMPLES / "instructions_eng.jsonl"))
+    questions = [layout.question(r) for r in base]
+    sentences = list(dict.fromkeys(s for r in base for s in segment.split_sentences(r["output"].replace("\n", " "))))
+    rows = []
+    for i in range(480):
+        y = " ".join(sentences[(i * 7 + k) % len(sentences)] for k in range(1 + i % 2))
+        rows.append({"id": str(i), "from": "G" if i % 3 else "D", "x": questions[i % len(questions)], "y": y,
+                     "y_hat": sentences[(i * 11 + 3) % len(sentences)]})
+    return rows
+
+
+class _Stop(Exception):
+    """The crash injected into a run (the model calls before it are committed, as after a kill -9)."""
+
+
+@contextlib.contextmanager
+def _dies_after(engine, method: str, calls: int):
+    """``engine.method`` works ``calls`` times, then raises :class:`_Stop`; the run must stop on it."""
+    real, done = getattr(engine, method), [0]
+
+    def dying(*args):
+        done[0] += 1
+        if done[0] > calls:
+            raise _Stop
+        return real(*args)
+
+    setattr(engine, method, dying)
+    try:
+        with pytest.raises(_Stop):
+            yield
+    finally:
+        delattr(engine, method)
+
+
+def test_sharded_resumed_and_unsharded_translate_and_filter_are_byte_identical_at_480_rows(tiny_models, tmp_path):
+    """Which segments (and QE pairs) share a batch must not depend on the shards or on where a run
+    stopped: a batched engine's output depends on its batch (QE scores differ in their last digits,
+    translations can differ by a token). Real engines (transformers NLLB, COMET QE); each run its own
+    cache, each shard too (shards on two machines), so nothing is reused between them."""
+    from sdrrl.pipeline.filters import CometKiwiFilter, run_filter
+    from sdrrl.pipeline.translate import TransformersTranslator, run_translate
+
+    rows = _synth_480()
+    tr = TransformersTranslator(str(tiny_models.nllb), device="cpu", max_length=MAX_LENGTH)
+    qe = CometKiwiFilter(str(tiny_models.comet_qe), threshold=0.45, batch_size=4)  # 64 pairs a call
+    files = [layout.translations_path(Path(), "eng", "ces"), layout.filtered_path(Path(), "eng", "ces"),
+             layout.excluded_path(Path(), "eng", "ces"), layout.summary_path(Path(), "eng", "ces")]
+
+    def cfg(work: Path, cache: str = "cache.sqlite") -> config.PipelineConfig:
+        # every translation goes to QE: the random model's noise would fail the heuristics and LID
+        return _cfg(tiny_models, work, cache=str(work / cache),
+                    filter={"qe_threshold": 0.45, "qe_batch_size": 4, "lid_enabled": False,
+                            "heuristics_enabled": False})
+
+    def stage(work: Path, shards: int = 1) -> dict:
+        stats = {}
+        for name in ("translate", "filter"):
+            for i in reversed(range(shards)):  # the last shard first: the order does not matter
+                c = cfg(work, f"cache-{i}.sqlite" if shards > 1 else "cache.sqlite")
+                with Cache(c.cache_path) as cache:
+                    if name == "translate":
+                        stats[f"translate {i}"] = run_translate(work, c, "eng", "ces", cache, tr, shards, i)
+                    else:
+                        qe.cache = cache
+                        stats[f"filter {i}"] = run_filter(work, c, "eng", "ces", cache, qe, shards, i)
+        return stats
+
+    outputs, runs = {}, {}
+    for name, shards in (("whole", 1), ("sharded", 2)):
+        work = tmp_path / name
+        write_jsonl(layout.synth_path(work), rows)
+        runs[name] = stage(work, shards)
+        outputs[name] = [(work / f).read_bytes() for f in files]
+    assert outputs["sharded"] == outputs["whole"]
+    whole, sharded = runs["whole"], runs["sharded"]
+    unique = whole["translate 0"]["unique_segments"]
+    assert unique > 150 and whole["translate 0"]["model_calls"] > 2 and whole["filter 0"]["qe_calls"] > 2
+    # each segment translated by exactly one shard, each QE pair scored by one
+    assert sharded["translate 0"]["shard_segments"] + sharded["translate 1"]["shard_segments"] == unique
+    assert sharded["filter 0"]["qe_scored"] + sharded["filter 1"]["qe_scored"] == whole["filter 0"]["qe_scored"]
+    assert sharded["filter 1"]["kept"] is None and sharded["filter 0"]["kept"] == whole["filter 0"]["kept"]
+    summary = json.loads(outputs["whole"][3])
+    assert summary["rows"] == 480 and summary["kept"] > 0 and summary["rejected_by_reason"]["qe:qe_below_threshold"]
+
+    # a run that dies after two translation batches; resumed, it dies after two QE calls; resumed again
+    work = tmp_path / "resumed"
+    write_jsonl(layout.synth_path(work), rows)
+    for engine, method, kind in ((tr, "translate", "translation"), (qe, "_load", "qe")):
+        with _dies_after(engine, method, 2):
+            stage(work)
+        with Cache(cfg(work).cache_path) as cache:
+            assert 0 < cache.count(kind) < (unique if kind == "translation" else whole["filter 0"]["qe_scored"])
+    assert not (work / files[1]).exists()
+    resumed = stage(work)
+    assert resumed["translate 0"]["model_calls"] == 0
+    assert 0 < resumed["filter 0"]["qe_calls"] == whole["filter 0"]["qe_calls"] - 2
+    assert [(work / f).read_bytes() for f in files] == outputs["whole"]
+
+
 # -- generate --------------------------------------------------------------------------------------
 
 def test_prompts_are_rendered_by_llamafactory_template(tiny_models):
@@ -182,6 +286,40 @@ def test_generate_stage_batched_left_padded_and_cached(tiny_models, tmp_path):
         alone.stop_token_ids = stop
         assert alone.generate(prompts) == [rows[5]["response"]]
         assert run_generate(tmp_path, cfg, cache, gen)["model_calls"] == 0
+
+
+def test_generate_shards_and_a_resumed_run_write_what_one_run_writes(tiny_models, tmp_path):
+    """Shards take whole batches of the unsharded run's plan (13 prompts, batch_size 4: batches of
+    4, 4, 4, 1; shard 0 takes the first and third), each with its own cache, and the merge puts G
+    in D's order; a run stopped after two batches resumes to the same bytes."""
+    from sdrrl.pipeline.generate import TransformersGenerator, run_generate
+
+    gen = TransformersGenerator(str(tiny_models.llama), device="cpu", max_new_tokens=8)
+
+    def run(work: Path, shards: int = 1) -> list[dict]:
+        if not layout.source_path(work).exists():
+            workdir.prepare_source(work, None, max_rows=13)
+        stats = []
+        for i in reversed(range(shards)):
+            cfg = _cfg(tiny_models, work, cache=str(work / f"cache-{i}.sqlite"))
+            with Cache(cfg.cache_path) as cache:
+                stats.append(run_generate(work, cfg, cache, gen, shards, i))
+        return stats
+
+    [whole] = run(tmp_path / "whole")
+    expected = layout.responses_path(tmp_path / "whole").read_bytes()
+    assert whole["model_calls"] == 4 and whole["generated"] == 13
+    one, zero = run(tmp_path / "sharded", 2)
+    assert (zero["shard_questions"], zero["model_calls"], one["shard_questions"], one["model_calls"]) == (8, 2, 5, 2)
+    assert layout.responses_path(tmp_path / "sharded").read_bytes() == expected
+
+    work = tmp_path / "resumed"
+    with _dies_after(gen, "generate", 2):
+        run(work)
+    assert not layout.responses_path(work).exists()
+    [resumed] = run(work)
+    assert resumed["model_calls"] == 2 and resumed["generated"] == 5
+    assert layout.responses_path(work).read_bytes() == expected
 
 
 # -- filters ------------------------------------------------------------------------------------------

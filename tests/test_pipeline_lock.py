@@ -310,9 +310,10 @@ def test_sharded_build_started_concurrently_equals_the_unsharded_build(unsharded
     assert log.count("prepare: D = ") == 1 and log.count("D already prepared by shard") == num_shards - 1
     assert log.count("sample: D_synth has 7 rows") == 1
     assert log.count("D_synth already sampled by another shard") == num_shards - 1
-    for i in range(num_shards):
-        n = len(range(i, 7, num_shards))
-        assert f"generate shard {i}/{num_shards}: {n} responses, 0 from the cache, {n} generated" in log
+    for i in range(num_shards):  # 7 questions in batches of 4 and 3 (generate.batch_size 4): whole batches
+        n = sum([4, 3][i::num_shards])
+        assert (f"generate shard {i}/{num_shards}: 7 rows, 7 unique questions ({n} in this shard's batches): "
+                f"0 from the cache, {n} generated") in log
     assert sum("every shard is done" in e for e in errs) >= 1
     config = {k: v for k, v in json.loads((work / "build.config.json").read_text()).items() if k != "work_dir"}
     assert config == {k: v for k, v in json.loads((whole / "build.config.json").read_text()).items()
@@ -332,7 +333,8 @@ def test_a_shard_waits_visibly_for_the_others_and_gives_up_after_the_timeout(tin
     assert "--shard-index I" in message and "\n" not in message and "failed" not in message
     assert "build shard 1/2: waiting for generate shard(s) 0 of 2 to finish" in capsys.readouterr().err
     work = cfg.work
-    assert workdir.done_marker(workdir.shard_path(layout.responses_path(work), 2, 1)).exists()
+    generated = layout.batch_outputs_path(layout.responses_path(work))
+    assert workdir.done_marker(workdir.shard_path(generated, 2, 1)).exists()
     assert not layout.synth_path(work).exists()  # sampling needs every shard
     assert not lock.is_locked(work / lock.WORK_LOCK)  # the failed shard let go of the work directory
     # shard 1 stopped on that error: its record says so, and shard 0, waiting for it, names it at once

@@ -433,13 +433,44 @@ def test_translate_segments_batches_by_length_and_skips_cached(tmp_path):
         assert cache.count("translation") == 5
         tr.batches.clear()
         translate_segments(segs + ["new one"], tr, cache, "fra", "jpn", batch_size=2)
-        assert [b[0] for b in tr.batches] == [["new one"]]  # only the uncached segment goes to the model
+        # the batches are planned over every segment, cached or not: the new one shares its batch with
+        # "a b c" as it would in a fresh run; the two batches cached whole are not translated again
+        assert [b[0] for b in tr.batches] == [["new one", "a b c"]]
         tr.batches.clear()
         translate_segments(["a b"], tr, cache, "eng", "jpn", batch_size=2)  # another source: another key
         assert [b[0] for b in tr.batches] == [["a b"]]
     arrival = _RecordingTranslator()
     translate_segments(segs, arrival, None, "eng", "ces", batch_size=2, by_length=False)
     assert [b[0] for b in arrival.batches] == [["a b c d", "a"], ["a b", "a b c"], ["x y z w v"]]
+
+
+def test_shards_take_whole_batches_of_one_plan_and_a_cached_output_stays_the_output(tmp_path):
+    """Which segments share a batch is decided over all of them, whatever the shard and the cache:
+    shard I of N translates batches I, I+N, ... of the unsharded run's plan. A segment another build
+    cached (its translation made in another batch) keeps that translation, though its batch is
+    translated whole, so what a run returns is what its cache holds."""
+    from sdrrl.pipeline.translate import translate_segments
+
+    segs = ["a b c d", "a", "a b", "a b c", "x y z w v", "a b c d e f", "q"]
+    whole = _RecordingTranslator()
+    expected = translate_segments(segs, whole, None, "eng", "ces", batch_size=2)
+    assert [b[0] for b in whole.batches] == [["a", "q"], ["a b", "a b c"], ["a b c d", "x y z w v"],
+                                             ["a b c d e f"]]
+    shards = [_RecordingTranslator() for _ in range(3)]
+    parts = [translate_segments(segs, tr, None, "eng", "ces", batch_size=2, num_shards=3, shard_index=i)
+             for i, tr in enumerate(shards)]
+    assert [[b[0] for b in tr.batches] for tr in shards] == [
+        [["a", "q"], ["a b c d e f"]], [["a b", "a b c"]], [["a b c d", "x y z w v"]]]
+    assert {k: v for p in parts for k, v in p.items()} == expected and sum(map(len, parts)) == len(segs)
+
+    tr = _RecordingTranslator()
+    with Cache(tmp_path / "c.sqlite") as cache:
+        key = tr.outputs().key(src="eng_Latn", tgt="ces_Latn", text="a b c")
+        cache.put_many("translation", {key: "made elsewhere"})
+        out = translate_segments(segs, tr, cache, "eng", "ces", batch_size=2)
+        assert ["a b", "a b c"] in [b[0] for b in tr.batches]  # the batch as planned, translated whole
+        assert out["a b c"] == "made elsewhere" and out["a b"] == "A B"
+        assert cache.get(key) == "made elsewhere"
 
 
 def test_translate_stage_keeps_layout_and_sends_no_code(tmp_path):

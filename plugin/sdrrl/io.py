@@ -25,6 +25,13 @@ def _umask() -> int:
     return mask
 
 
+def cache_dir(name: str) -> Path:
+    """A folder of sdrrl's own cache (tiny models, benchmark release files): ``$SDRRL_CACHE/NAME``,
+    else ``~/.cache/sdrrl/NAME``."""
+    root = os.environ.get("SDRRL_CACHE")
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "sdrrl") / name
+
+
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` if needed and prove we can write there, or fail with a clear message."""
     p = Path(path)

@@ -15,6 +15,8 @@ Layout (docs/CONTRACTS.md, "Pipeline work directory")::
     WORK/filter/{src}-{tgt}.jsonl             kept     FilteredRow (a rejected translation is null)
     WORK/filter/{src}-{tgt}.excluded.jsonl    rejected ExcludedRow
     WORK/filter/{src}-{tgt}.summary.json               Summary
+    NAME.batches.jsonl (+ .shard-I-of-N)      a sharded generate or translate stage's model outputs,
+                                              OutputRow, merged from its shards; NAME.jsonl is assembled from them
     CACHE_DIR/ct2/                            converted CTranslate2 models (CACHE_DIR: the cache's folder, WORK by default)
 
 **What a stage's output depends on** is one :class:`StageDeps`: its input files (by content), the
@@ -69,6 +71,13 @@ SynthRow = TypedDict("SynthRow", {
     "y": str,                   # always the gold answer
     "y_hat": str,               # always the generated answer
 })
+
+
+class OutputRow(TypedDict):
+    """One model output of a batch-sharded stage (:mod:`sdrrl.pipeline.batches`): the stage's rows are
+    assembled from them. generate: a question and its response; translate: a segment and its translation."""
+    input: str
+    output: str
 
 
 class TranslationRow(TypedDict):
@@ -144,6 +153,13 @@ def responses_path(work: Path) -> Path:
 
 def synth_path(work: Path) -> Path:
     return work / "sample" / "synth.jsonl"
+
+
+def batch_outputs_path(final: Path) -> Path:
+    """Where a sharded generate or translate stage keeps the model outputs of its batches
+    (``generate/responses.batches.jsonl`` beside ``generate/responses.jsonl``): shards share out whole
+    batches, not rows, so the rows of ``final`` are assembled from every shard's outputs."""
+    return final.with_name(f"{final.stem}.batches{final.suffix}")
 
 
 def translations_path(work: Path, src: str, tgt: str) -> Path:

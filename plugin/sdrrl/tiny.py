@@ -162,9 +162,9 @@ class TinyModels:
 
 def default_cache_dir() -> Path:
     """``$SDRRL_CACHE/tiny-models``, else ``~/.cache/sdrrl/tiny-models``."""
-    root = os.environ.get("SDRRL_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "sdrrl"
-    return base / "tiny-models"
+    from sdrrl.io import cache_dir
+
+    return cache_dir("tiny-models")
 
 
 def build_all(cache_dir: str | os.PathLike | None = None) -> TinyModels:

@@ -11,7 +11,8 @@ from the parquet export the hub keeps on the ``refs/convert/parquet`` branch):
 - XL-Sum: ``csebuetnlp/xlsum`` @ ``refs/convert/parquet``, folder = XL-Sum's language name.
 - MKQA: ``apple/mkqa`` @ ``refs/convert/parquet`` (folder ``mkqa``, split ``train``) if that
   branch exists, else the official release file (``DataSource.release_url``: what MKQA's loading
-  script downloads), fetched and cached by ``datasets.DownloadManager``.
+  script downloads), downloaded once into sdrrl's cache (:func:`release_file`; not through
+  ``datasets.DownloadManager``, which asks the network before its cache and so fails offline).
 - Off-target (Figure 3): English from ``databricks/databricks-dolly-15k`` (main, split ``train``);
   the targets from ``MBZUAI/Bactrian-X`` @ ``refs/convert/parquet`` (folder = its ISO 639-1 code,
   split ``train``), the rows whose ``id`` starts with ``dolly-``.
@@ -33,6 +34,7 @@ import glob
 import gzip
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -139,15 +141,48 @@ def _hub_rows(benchmark: str, config: str | None, split: str, options: dict[str,
 
 
 def _release_rows(benchmark: str, split: str, options: dict[str, Any] | None = None) -> list[dict]:
-    """A benchmark's official release file (``DataSource.release_url``), downloaded and cached as
-    any ``datasets`` download."""
-    import datasets
-
+    """A benchmark's official release file (``DataSource.release_url``), from sdrrl's cache."""
     url = catalog.benchmark(benchmark).source.release_url
-    path = str(datasets.DownloadManager(dataset_name=benchmark).download(url))
-    out, digest = _read_release(path, os.stat(path).st_mtime_ns)
+    path = release_file(benchmark, url)
+    out, digest = _read_release(str(path), os.stat(path).st_mtime_ns)
     _record(options, {"source": "release", "url": url, "sha256": digest, "split": split})
     return out
+
+
+def release_file(benchmark: str, url: str) -> Path:
+    """The release file at ``url`` in sdrrl's cache, ``$SDRRL_CACHE/eval-data/BENCHMARK/NAME``
+    (default ``~/.cache/sdrrl``), downloaded there once (atomically) with its URL and sha256 in
+    ``NAME.json`` beside it. A cached file is read without asking the network, so it serves offline
+    runs; one that no longer matches its recorded sha256 is an error. A file copied there by hand
+    (no ``NAME.json``) is used as it is (its sha256 is recorded with the results either way)."""
+    from sdrrl import hub
+    from sdrrl.io import atomic_open, cache_dir, write_json
+
+    path = cache_dir("eval-data") / benchmark / url.rstrip("/").rsplit("/", 1)[-1]
+    meta_path = path.with_name(path.name + ".json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else None
+    if path.is_file() and (meta is None or meta.get("url") == url):
+        if meta is not None and file_sha256(path) != meta.get("sha256"):
+            raise SdrrlError(f"{path} (the {benchmark} release file from {url}) changed since it was downloaded: its "
+                             f"sha256 is not the {meta.get('sha256')} recorded in {meta_path.name}.",
+                             f"delete {path} and {meta_path} and run again with network access (it is downloaded "
+                             "again)")
+        return path
+    if hub.datasets_offline():
+        raise SdrrlError(f"The {benchmark} release file is not in sdrrl's cache ({path}), and downloads are off "
+                         f"({hub.datasets_offline_setting()}).",
+                         f"run once with network access (it is downloaded to {path}), or download {url} "
+                         f"elsewhere and copy it to {path}")
+    import hashlib
+    import urllib.request
+
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=60) as response, atomic_open(path, "wb") as out:
+        while block := response.read(1 << 20):
+            digest.update(block)
+            out.write(block)
+    write_json(meta_path, {"url": url, "sha256": digest.hexdigest(), "bytes": path.stat().st_size})
+    return path
 
 
 @functools.lru_cache(maxsize=2)
@@ -170,16 +205,20 @@ def _hub_else_release_rows(benchmark: str, config: str, split: str,
         return _hub_rows(benchmark, config, split, options)
     except SdrrlError as err:
         failures.append(f"hub {source.hub}@{source.requested_revision() or 'main'}: {err.problem}")
+    release_fix = ""
     try:
         return _release_rows(benchmark, split, options)
-    except Exception as err:  # noqa: BLE001 - offline, moved, corrupt: all end in the same advice
+    except SdrrlError as err:  # offline and not cached, or changed since downloaded: it says what to do
+        failures.append(f"release file {source.release_url}: {err.problem}")
+        release_fix = f"{err.fix}; or "
+    except Exception as err:  # noqa: BLE001 - unreachable, moved, corrupt: all end in the same advice
         failures.append(f"release file {source.release_url}: {type(err).__name__}: "
                         f"{str(err).splitlines()[0][:200] if str(err) else ''}")
     raise SdrrlError(f"Cannot load {catalog.benchmark(benchmark).label} from any source; tried "
                      + "; ".join(failures) + f"; local override: ${ENV_DATA_DIR} is not set.",
-                     f"set ${ENV_DATA_DIR}=DIR with the release file above (or the hub's files) in DIR, laid "
-                     f"out as one of {', '.join(source.local)} (eval_tasks/README.md), and unset it later; "
-                     "or restore hub access.")
+                     release_fix + f"set ${ENV_DATA_DIR}=DIR with the release file above (or the hub's files) in "
+                     f"DIR, laid out as one of {', '.join(source.local)} (eval_tasks/README.md), and unset it "
+                     "later; or restore hub access.")
 
 
 def rows(benchmark: str, config: str | None, split: str, options: dict[str, Any] | None = None,
@@ -205,17 +244,59 @@ def belebele(lang: str, options: dict | None = None) -> list[dict]:
 
 
 def flores(src: str, tgt: str, split: str, options: dict | None = None) -> list[dict]:
-    """FLORES sentence pairs ``src`` -> ``tgt``, paired by sentence id."""
+    """FLORES sentence pairs ``src`` -> ``tgt``, paired by sentence id: both sides from one release
+    (FLORES+ on the hub or in its layout, or FLORES-200's original release) and with the same
+    sentence ids (equal line counts), else an error naming both files."""
     code = catalog.benchmark("flores").code
-    src_rows = rows("flores", code(src), split, options)
-    tgt_rows = {r["id"]: r["text"] for r in rows("flores", code(tgt), split, options)}
-    missing = [r["id"] for r in src_rows if r["id"] not in tgt_rows]
-    if missing:
-        raise SdrrlError(f"FLORES {split}: {len(missing)} {src} sentences have no {tgt} counterpart "
-                         f"(first id {missing[0]!r}).",
-                         "use files from the same FLORES release for both languages.")
+    sides = []
+    for lang in (src, tgt):
+        seen: dict = {}  # what this side was read from, whether or not the caller records it
+        side = rows("flores", code(lang), split, {**(options or {}), METADATA_SOURCE: seen})
+        for entry in seen.get("loaded", []):
+            _record(options, entry)
+        sides.append((side, *_flores_origin(seen.get("loaded", []))))
+    (src_rows, src_release, src_where), (tgt_rows, tgt_release, tgt_where) = sides
+    if src_release != tgt_release:
+        raise SdrrlError(f"FLORES {split} {src}-{tgt}: {src_where} is from {src_release} but {tgt_where} is from "
+                         f"{tgt_release}; a pair must come from one release (ids and sentences differ between "
+                         "releases).",
+                         "put both languages' files of one release in the data directory (both under flores/ "
+                         "for FLORES+, or both under flores200_dataset/ for FLORES-200).")
+    src_ids, tgt_ids = Counter(r["id"] for r in src_rows), Counter(r["id"] for r in tgt_rows)
+    if src_ids != tgt_ids:
+        only_src, only_tgt = src_ids.keys() - tgt_ids.keys(), tgt_ids.keys() - src_ids.keys()
+        twice = sorted(str(i) for i, n in (src_ids | tgt_ids).items() if n > 1)
+        detail = f" (first: {min(only_src or only_tgt, key=str)!r})" if only_src or only_tgt else ""
+        detail += f", ids repeated: {', '.join(twice[:3])}" if twice else ""
+        raise SdrrlError(f"FLORES {split} {src}-{tgt}: the two sides do not hold the same sentences: {src_where} "
+                         f"({_count(src_ids.total(), 'sentence')}) and {tgt_where} ({tgt_ids.total()}); "
+                         f"{len(only_src)} ids only in the first, {len(only_tgt)} only in the second{detail}; "
+                         "paired, one side's missing sentences would silently drop out of the score.",
+                         "use complete files of the same FLORES release and split for both languages.")
+    tgt_text = {r["id"]: r["text"] for r in tgt_rows}
     return [{"id": r["id"], "src_lang": src, "tgt_lang": tgt, "source": r["text"],
-             "reference": tgt_rows[r["id"]]} for r in src_rows]
+             "reference": tgt_text[r["id"]]} for r in src_rows]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _flores_origin(loaded: list[dict]) -> tuple[str, str]:
+    """(the release, where it was read) of one FLORES side from its load record: a local file's
+    release is its layout's top folder (``flores/``: FLORES+, ``flores200_dataset/``: FLORES-200)."""
+    descriptions, releases = [], set()
+    for entry in loaded:
+        if entry.get("source") == "local":
+            for rel in entry["files"]:
+                descriptions.append(str(Path(entry["dir"]) / rel))
+                top = Path(rel).parts[0]
+                releases.add("FLORES-200 (flores200_dataset/)" if top == "flores200_dataset" else f"FLORES+ ({top}/)")
+        else:
+            where = f"{entry.get('dataset')}@{entry.get('revision')}"
+            descriptions.append(f"{where} {entry.get('config')} {entry.get('split')}")
+            releases.add(f"FLORES+ ({where})")
+    return " + ".join(sorted(releases)) or "an unknown release", ", ".join(descriptions) or "?"
 
 
 def xlsum(lang: str, split: str, options: dict | None = None) -> list[dict]:

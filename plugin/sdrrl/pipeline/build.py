@@ -9,7 +9,9 @@ One writer per work directory (:mod:`sdrrl.pipeline.lock`): a second build on th
 directory is refused, naming the first, or waits (``wait``).
 
 Sharded (``num_shards`` N > 1, ``shard_index`` I): each of N processes runs the whole build for its
-rows (I, I+N, ...). Work that needs every shard is done by exactly one process, under the shared
+share: the generate, translate and QE batches I, I+N, ... (planned over all of D and D_synth, so
+every batch is the unsharded build's: :mod:`sdrrl.pipeline.batches`).
+Work that needs every shard is done by exactly one process, under the shared
 work lock, and recorded by a marker with the fingerprint of its inputs, so the others skip it:
 preparing D (``source.jsonl.done``), merging the generate shards and sampling D_synth
 (``synth.jsonl.done``). Before sampling and before filtering a language, a shard waits for the
@@ -51,6 +53,7 @@ def run_build(cfg, generator=None, translator=None, qe=None, num_shards: int = 1
 def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_index: int,
            shard_timeout_s: float) -> dict:
     from sdrrl.io import write_json
+    from sdrrl.pipeline import translate
     from sdrrl.pipeline.filters import CometKiwiFilter, run_filter
     from sdrrl.pipeline.generate import make_generator, run_generate
     from sdrrl.pipeline.sample import run_sample
@@ -76,8 +79,9 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
         if getattr(translator, "vllm_engine", None) is None:  # self-translation on vLLM shares the engine
             generator.release()  # a 7B generator need not share the GPU with NLLB and CometKiwi
         if sharded:
-            workdir.wait_for_shards(layout.responses_path(work), num_shards, stats["generate"]["inputs"], label,
-                                    "generate", shard_timeout_s, every_s=cfg.progress_every_s, work=work)
+            workdir.wait_for_shards(layout.batch_outputs_path(layout.responses_path(work)), num_shards,
+                                    stats["generate"]["inputs"], label, "generate", shard_timeout_s,
+                                    every_s=cfg.progress_every_s, work=work)
             stats["sample"] = _sample_once(cfg, work, label, num_shards, run_sample)
         else:
             stats["sample"] = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
@@ -89,11 +93,11 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
                 stats[f"translate {src}-{tgt}"] = run_translate(work, cfg, src, tgt, cache, translator,
                                                                 num_shards=num_shards, shard_index=shard_index)
             for tgt in cfg.target_langs:
-                final = layout.translations_path(work, src, tgt)
-                workdir.wait_for_shards(final, num_shards, stats[f"translate {src}-{tgt}"]["inputs"], label,
+                workdir.wait_for_shards(layout.batch_outputs_path(layout.translations_path(work, src, tgt)),
+                                        num_shards, stats[f"translate {src}-{tgt}"]["inputs"], label,
                                         f"translate {src}-{tgt}", shard_timeout_s, every_s=cfg.progress_every_s,
                                         work=work)
-                workdir.ensure_merged(final, num_shards, "translate")
+                translate.assemble_shards(work, cfg, src, tgt, translator, num_shards)
                 stats[f"filter {src}-{tgt}"] = run_filter(work, cfg, src, tgt, cache, qe,
                                                           num_shards=num_shards, shard_index=shard_index)
         else:
@@ -104,16 +108,15 @@ def _build(cfg, work: Path, generator, translator, qe, num_shards: int, shard_in
     stats["model_calls"] = {"generate": generator.calls, "translate": translator.calls,
                             "qe": qe.calls if qe is not None else 0}
     elapsed = time.monotonic() - start
-    kept = {t: stats[f"filter {src}-{t}"]["kept"] for t in cfg.target_langs}
     if sharded:
         merged = all(layout.filtered_path(work, src, t).exists() for t in cfg.target_langs)
-        say(f"{label}: rows {shard_index}, {shard_index + num_shards}, ... of D ({len(rows)} rows, {skipped} "
-            f"skipped) through generate, sample, translate and filter for {src} -> {', '.join(cfg.target_langs)} "
-            f"in {elapsed:.1f}s; model calls: {json.dumps(stats['model_calls'])}; translations kept per "
-            f"language{' (all shards, merged)' if merged else ' (this shard)'}: {json.dumps(kept)}; "
+        say(f"{label}: batches {shard_index}, {shard_index + num_shards}, ... of generate, translate and QE (D: "
+            f"{len(rows)} rows, {skipped} skipped) for {src} -> {', '.join(cfg.target_langs)} in {elapsed:.1f}s; "
+            f"model calls: {json.dumps(stats['model_calls'])}; "
             + (f"every shard is done: outputs in {layout.filter_dir(work)}." if merged else
                "the last shard to finish merges the outputs into " + str(layout.filter_dir(work)) + "."))
     else:
+        kept = {t: stats[f"filter {src}-{t}"]["kept"] for t in cfg.target_langs}
         say(f"build: {len(rows)} rows of D ({skipped} skipped) through generate, sample, translate and filter "
             f"for {src} -> {', '.join(cfg.target_langs)} in {elapsed:.1f}s; model calls: "
             f"{json.dumps(stats['model_calls'])}; translations kept per language: {json.dumps(kept)}; "
@@ -182,9 +185,10 @@ def _refuse_if_a_live_shard_prepared_other_inputs(work: Path, marker: Path, num_
 def _sample_once(cfg, work: Path, label: str, num_shards: int, run_sample) -> dict:
     """D_synth for a sharded build: merged G and sampled by one shard, reused by the others."""
     from sdrrl.io import read_jsonl
+    from sdrrl.pipeline import generate
 
+    generate.assemble_shards(work, num_shards)
     responses = layout.responses_path(work)
-    workdir.ensure_merged(responses, num_shards, "generate")
     synth = layout.synth_path(work)
     marker = workdir.done_marker(synth)
     with lock.shared_work(synth.parent, "sampling D_synth"):

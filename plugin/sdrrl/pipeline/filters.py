@@ -17,7 +17,12 @@ Three filters, cheapest first; a translation is judged by the first one that rej
    with code blocks removed; ``off_target:<code>`` when its language is not the target's. Texts with
    fewer than ``lid_min_letters`` letters are not judged (CLD3 guesses on them).
 3. :class:`CometKiwiFilter` (stage ``qe``): reference-free COMET QE (Unbabel/wmt22-cometkiwi-da),
-   ``qe_below_threshold`` when the score < tau (0.8). Scores are cached like translations.
+   ``qe_below_threshold`` when the score < tau (0.8). Scores are cached like translations, and
+   computed in chunks planned once over every pair of the stage (:mod:`sdrrl.pipeline.batches`): a
+   score depends, in its last digits, on the pairs it is computed with.
+
+Sharded, every shard runs the heuristics and language ID over all of D_synth (cheap) and scores its
+share of the QE chunks; the last shard to finish writes the three files from every shard's scores.
 
 Every rejected translation goes to ``{src}-{tgt}.excluded.jsonl``; the summary counts kept and
 rejected translations per field and reason.
@@ -32,9 +37,9 @@ from typing import Any, Sequence
 
 from sdrrl import hub, languages, layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
-from sdrrl.io import read_jsonl, write_json, write_jsonl
+from sdrrl.io import write_json, write_jsonl
 from sdrrl.layout import ExcludedRow, FilteredRow, StageDeps, Summary
-from sdrrl.pipeline import segment, workdir
+from sdrrl.pipeline import batches, segment, workdir
 from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.progress import Progress, say
 
@@ -147,27 +152,26 @@ class CometKiwiFilter:
         return self.outputs.key(src=source, mt=translation)
 
     def scores(self, pairs: Sequence[tuple[str, str]], progress: Progress | None = None) -> list[float]:
-        keys = [self.key(s, t) for s, t in pairs]
-        cached = self.cache.get_many(keys) if self.cache is not None else {}
-        todo = list(dict.fromkeys(k for k in keys if k not in cached))
-        by_key = dict(zip(keys, pairs))
-        if progress is not None:
-            progress.total = len(set(keys))
-            progress.skip(len(set(keys)) - len(todo))
-        chunk = max(self.batch_size * 16, 64)  # one COMET predict call (and one commit) per chunk
-        for k in range(0, len(todo), chunk):
-            part = todo[k:k + chunk]
-            model = self._load()
-            pred = model.predict([{"src": by_key[x][0], "mt": by_key[x][1]} for x in part],
-                                 batch_size=self.batch_size, gpus=self.gpus, progress_bar=False)
+        """The score of each (source, translation) pair."""
+        found = self.score_map(pairs, progress)
+        return [found[self.key(s, t)] for s, t in pairs]
+
+    def score_map(self, pairs: Sequence[tuple[str, str]], progress: Progress | None = None,
+                  num_shards: int = 1, shard_index: int = 0) -> dict[str, float]:
+        """Scores by :meth:`key` of the unique ``pairs`` (sharded: of this shard's chunks of them). A
+        chunk is one COMET predict call (which batches by length inside it) and one cache commit."""
+        by_key = {self.key(s, t): (s, t) for s, t in pairs}
+        chunk = max(self.batch_size * 16, 64)
+
+        def predict(keys: list[str]) -> list[float]:
+            pred = self._load().predict([{"src": by_key[k][0], "mt": by_key[k][1]} for k in keys],
+                                        batch_size=self.batch_size, gpus=self.gpus, progress_bar=False)
             self.calls += 1
-            new = {x: float(s) for x, s in zip(part, pred.scores)}
-            if self.cache is not None:
-                self.cache.put_many(self.outputs.kind, new)
-            cached.update(new)
-            if progress is not None:
-                progress.update(len(part))
-        return [cached[k] for k in keys]
+            return [float(x) for x in pred.scores]
+
+        return batches.run(list(by_key), {k: k for k in by_key}, self.outputs.kind, self.cache,
+                           lambda keys: [len(by_key[k][0]) + len(by_key[k][1]) for k in keys], predict, chunk,
+                           True, num_shards, shard_index, progress)
 
 
 def summarize(src: str, tgt: str, rows: list[FilteredRow], excluded: list[ExcludedRow], settings: dict) -> Summary:
@@ -187,10 +191,12 @@ def summarize(src: str, tgt: str, rows: list[FilteredRow], excluded: list[Exclud
 
 def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiFilter | None = None,
                num_shards: int = 1, shard_index: int = 0) -> dict:
-    """Filter this shard of the translations of D_synth into ``tgt``; ``cfg`` is a PipelineConfig."""
+    """Filter the translations of D_synth into ``tgt`` (sharded: this shard's share of the QE
+    chunks; the last shard writes the outputs); ``cfg`` is a PipelineConfig."""
     fcfg = cfg.filter
     languages.get(src), languages.get(tgt)
-    rows = workdir.take_shard(workdir.read_output(layout.synth_path(work), "sample"), num_shards, shard_index)
+    workdir.check_shard(num_shards, shard_index)
+    rows = workdir.read_output(layout.synth_path(work), "sample")
     translations = {r["id"]: r for r in workdir.read_output(layout.translations_path(work, src, tgt), "translate")}
     missing = [r["id"] for r in rows if r["id"] not in translations]
     if missing:
@@ -216,15 +222,12 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
     out_rows: list[FilteredRow] = [{"id": r["id"], "from": r["from"], "x": r["x"], "y": r["y"], "y_hat": r["y_hat"],
                                     **{layout.mt(f): translations[r["id"]].get(layout.mt(f)) for f in fields}}
                                    for r in rows]
-    excluded: list[ExcludedRow] = []
-    order: list[tuple[int, int]] = []
+    rejected: dict[tuple[int, str], ExcludedRow] = {}
 
     def reject(i: int, f: str, stage: str, reason: str, score: float | None) -> None:
         row = out_rows[i]
-        excluded.append({"id": row["id"], "field": f, "stage": stage, "reason": reason, "text": row[f],
-                         "translation": row[layout.mt(f)], "score": score})
-        order.append((i, fields.index(f)))
-        row[layout.mt(f)] = None
+        rejected[i, f] = {"id": row["id"], "field": f, "stage": stage, "reason": reason, "text": row[f],
+                          "translation": row[layout.mt(f)], "score": score}
 
     label = f"filter {src}-{tgt}" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
     for i, row in enumerate(out_rows):
@@ -241,39 +244,51 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
                 reason, score = lid.check(mt)
                 if reason:
                     reject(i, f, lid.stage, reason, score)
+    todo = [(i, f) for i, row in enumerate(out_rows) for f in fields
+            if row[layout.mt(f)] is not None and (i, f) not in rejected] if fcfg.qe_enabled else []
+    scores: dict[str, float] = {}
     qe_calls = 0
-    if fcfg.qe_enabled:
-        todo = [(i, f) for i, row in enumerate(out_rows) for f in fields if row[layout.mt(f)] is not None]
+    if todo:
         progress = Progress(label + " QE", len(todo), unit="translations", every_s=cfg.progress_every_s)
         calls_before = qe.calls
-        scores = qe.scores([(out_rows[i][f], out_rows[i][layout.mt(f)]) for i, f in todo], progress)
+        scores = qe.score_map([(out_rows[i][f], out_rows[i][layout.mt(f)]) for i, f in todo], progress,
+                              num_shards, shard_index)
         qe_calls = qe.calls - calls_before
-        for (i, f), score in zip(todo, scores):
-            if score < qe.threshold:
-                reject(i, f, qe.stage, "qe_below_threshold", round(score, 6))
-    excluded = [e for _, e in sorted(zip(order, excluded), key=lambda oe: oe[0])]
     settings = _settings(cfg)
-    final = layout.filtered_path(work, src, tgt)
-    if num_shards == 1:
+    summaries: list[Summary] = []
+
+    def assemble(found: dict[str, float]) -> list[FilteredRow]:
+        """The three outputs from every QE score: the rows, their exclusions in row order, the summary."""
+        out = {**rejected}
+        for i, f in todo:
+            score = found[qe.key(out_rows[i][f], out_rows[i][layout.mt(f)])]
+            if score < qe.threshold:
+                out[i, f] = {"id": out_rows[i]["id"], "field": f, "stage": qe.stage, "reason": "qe_below_threshold",
+                             "text": out_rows[i][f], "translation": out_rows[i][layout.mt(f)],
+                             "score": round(score, 6)}
+        kept = [{**row, **{layout.mt(f): None for f in fields if (i, f) in out}} for i, row in enumerate(out_rows)]
+        excluded = [out[k] for k in sorted(out, key=lambda k: (k[0], fields.index(k[1])))]
         write_jsonl(layout.excluded_path(work, src, tgt), excluded)
-        workdir.write_output(final, out_rows)
-        summary = summarize(src, tgt, out_rows, excluded, settings)
-        write_json(layout.summary_path(work, src, tgt), summary)
-    else:
-        write_jsonl(workdir.shard_path(layout.excluded_path(work, src, tgt), num_shards, shard_index), excluded)
-        deps = StageDeps("filter", {"synth": layout.synth_path(work),
-                                    "translations": layout.translations_path(work, src, tgt)},
-                         qe.outputs if fcfg.qe_enabled else None, settings)
-        merged: list[Summary] = []  # the last shard to finish merges exclusions and summary too
-        workdir.write_output(final, out_rows, num_shards, shard_index, deps,
-                             merged_also=[layout.summary_path(work, src, tgt)],
-                             on_merge=lambda: merged.append(merge_filter_shards(work, src, tgt, num_shards,
-                                                                                settings)))
-        summary = merged[0] if merged else summarize(src, tgt, out_rows, excluded, settings)
+        summaries.append(summarize(src, tgt, kept, excluded, settings))
+        write_json(layout.summary_path(work, src, tgt), summaries[-1])
+        return kept
+
+    deps = StageDeps("filter", {"synth": layout.synth_path(work),
+                                "translations": layout.translations_path(work, src, tgt)},
+                     qe.outputs if fcfg.qe_enabled else None, {**settings, "qe_batch_size": fcfg.qe_batch_size})
+    workdir.write_batch_output(layout.filtered_path(work, src, tgt), scores, assemble, num_shards, shard_index, deps,
+                               merged_also=[layout.excluded_path(work, src, tgt), layout.summary_path(work, src, tgt)])
+    qe_said = (f"tau={fcfg.qe_threshold} with {fcfg.qe_model}, {qe_calls} model call(s)" if fcfg.qe_enabled
+               else "off")
+    if not summaries:  # a shard that did not write the outputs: only its share of the QE scores is known
+        say(f"{label}: {len(rows)} rows; QE scored {len(scores)} translations of this shard's chunks ({qe_said}); "
+            f"the last shard to finish writes {layout.filtered_path(work, src, tgt)}.")
+        return {"rows": len(rows), "kept": None, "rejected": None, "qe_scored": len(scores), "qe_calls": qe_calls}
+    summary = summaries[-1]
     say(f"{label}: {summary['rows']} rows; kept {summary['kept']} and rejected {summary['rejected']} "
-        f"translations ({_reasons(summary['rejected_by_reason'])}); QE {'off' if not fcfg.qe_enabled else f'tau={fcfg.qe_threshold} with {fcfg.qe_model}, {qe_calls} model call(s)'}; "
+        f"translations ({_reasons(summary['rejected_by_reason'])}); QE {qe_said}; "
         f"LID {'on' if fcfg.lid_enabled else 'off'}; exclusions in {layout.excluded_path(work, src, tgt)}.")
-    return dict(summary, qe_calls=qe_calls)
+    return dict(summary, qe_calls=qe_calls, qe_scored=len(scores))
 
 
 def _reasons(counts: dict) -> str:
@@ -288,18 +303,3 @@ def _settings(cfg) -> dict:
             "max_length_ratio": f.max_length_ratio, "ratio_min_source_chars": f.ratio_min_source_chars,
             "max_repeats": f.max_repeats, "copy_min_letters": f.copy_min_letters,
             "translation_model": cfg.translation_model}
-
-
-def merge_filter_shards(work: Path, src: str, tgt: str, num_shards: int, settings: dict) -> Summary:
-    """Merge finished filter shards: rows (round-robin), exclusions (in row order), summary."""
-    final = layout.filtered_path(work, src, tgt)
-    rows = workdir.read_output(final, "filter")
-    position = {r["id"]: i for i, r in enumerate(rows)}
-    excluded = []
-    for i in range(num_shards):
-        excluded.extend(read_jsonl(workdir.shard_path(layout.excluded_path(work, src, tgt), num_shards, i)))
-    excluded.sort(key=lambda e: (position[e["id"]], layout.TEXT_FIELDS.index(e["field"])))
-    write_jsonl(layout.excluded_path(work, src, tgt), excluded)
-    summary = summarize(src, tgt, rows, excluded, settings)
-    write_json(layout.summary_path(work, src, tgt), summary)
-    return summary

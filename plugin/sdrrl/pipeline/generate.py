@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from sdrrl import layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
 from sdrrl.layout import ResponseRow, StageDeps
-from sdrrl.pipeline import workdir
+from sdrrl.pipeline import batches, workdir
 from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.progress import Progress, say
 
@@ -285,11 +285,12 @@ def make_generator(cfg, seed: int = 0) -> Generator:
 
 
 def dependencies(work: Path, gcfg) -> StageDeps:
-    """What G depends on: D, and the responses of ``generate.model`` under these decoding settings
-    (each response's cache key: the backend is not part of it)."""
+    """What G depends on: D, the responses of ``generate.model`` under these decoding settings
+    (each response's cache key: the backend is not part of it), and which prompts share a batch."""
     settings = {"template": gcfg.template, "max_new_tokens": gcfg.max_new_tokens,
                 "temperature": gcfg.temperature, "top_p": gcfg.top_p}
-    return StageDeps("generate", {"source": layout.source_path(work)}, ModelOutput("response", gcfg.model, settings))
+    return StageDeps("generate", {"source": layout.source_path(work)}, ModelOutput("response", gcfg.model, settings),
+                     {"batch_size": gcfg.batch_size})
 
 
 def _prompts_for(work: Path, gcfg, ids: list[str], questions: list[str]) -> tuple[dict[str, list[int]], list[int]]:
@@ -345,38 +346,63 @@ def write_prompts(work: Path, gcfg) -> int:
     return len(prompts)
 
 
+def _assembler(source: list[dict]):
+    """G in D's order from the responses to D's questions."""
+    def assemble(responses: Mapping[str, str]) -> list[ResponseRow]:
+        return [{"id": r["id"], "response": responses[layout.question(r)]} for r in source]
+    return assemble
+
+
 def run_generate(work: Path, cfg, cache: Cache, generator: Generator | None = None,
                  num_shards: int = 1, shard_index: int = 0) -> dict:
-    """Generate y_hat for this shard of D; ``cfg`` is a PipelineConfig."""
+    """Generate y_hat for D's questions (sharded: for this shard's batches of them, the batches being
+    planned over all of D); ``cfg`` is a PipelineConfig."""
     gcfg = cfg.generate
-    source = workdir.take_shard(list(read_jsonl(layout.source_path(work))), num_shards, shard_index)
-    questions = {r["id"]: layout.question(r) for r in source}
+    workdir.check_shard(num_shards, shard_index)
+    source = list(read_jsonl(layout.source_path(work)))
+    first_id = {}  # each unique question, by the first row that asks it (its prompt is that row's)
+    for r in source:
+        first_id.setdefault(layout.question(r), r["id"])
+    questions = list(first_id)
     deps = dependencies(work, gcfg)
-    keys = {i: deps.outputs.key(text=q) for i, q in questions.items()}
-    cached = cache.get_many(keys.values())
-    responses = {i: cached[k] for i, k in keys.items() if k in cached}
-    todo = [i for i in questions if i not in responses]
+    keys = {q: deps.outputs.key(text=q) for q in questions}
     label = "generate" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
-    progress = Progress(label, len(questions), every_s=cfg.progress_every_s)
-    progress.skip(len(responses))
+    progress = Progress(label, len(questions), unit="prompts", every_s=cfg.progress_every_s)
     generator = generator or make_generator(gcfg, seed=cfg.sample.seed)
     calls_before = generator.calls
-    if todo:
-        prompts, stop = _prompts_for(work, gcfg, todo, [questions[i] for i in todo])
-        generator.stop_token_ids = stop
-        order = sorted(todo, key=lambda i: (len(prompts[i]), i))  # similar lengths: less padding
-        for k in range(0, len(order), gcfg.batch_size):
-            batch = order[k:k + gcfg.batch_size]
-            outs = generator.generate([prompts[i] for i in batch])
-            cache.put_many(deps.outputs.kind, {keys[i]: o for i, o in zip(batch, outs)})
-            responses.update(zip(batch, outs))
-            progress.update(len(batch))
-    rows: list[ResponseRow] = [{"id": r["id"], "response": responses[r["id"]]} for r in source]
-    path = workdir.write_output(layout.responses_path(work), rows, num_shards, shard_index, deps)
+    rendered: dict[str, list[int]] = {}
+
+    def prompts(qs: list[str]) -> list[list[int]]:
+        if not rendered:  # rendered once, for every question: the batches are planned over all of them
+            by_id, stop = _prompts_for(work, gcfg, [first_id[q] for q in questions], questions)
+            rendered.update((q, by_id[first_id[q]]) for q in questions)
+            generator.stop_token_ids = stop
+        return [rendered[q] for q in qs]
+
+    generated = 0
+
+    def generate(batch: list[str]) -> list[str]:
+        nonlocal generated
+        generated += len(batch)
+        return generator.generate(prompts(batch))
+
+    responses = batches.run(questions, keys, deps.outputs.kind, cache, lambda qs: [len(p) for p in prompts(qs)],
+                            generate, gcfg.batch_size, True, num_shards, shard_index, progress)
+    path = workdir.write_batch_output(layout.responses_path(work), responses, _assembler(source),
+                                      num_shards, shard_index, deps)
     calls = generator.calls - calls_before
-    say(f"{label}: {len(rows)} responses, {len(rows) - len(todo)} from the cache, {len(todo)} generated by "
-        f"{gcfg.model} ({gcfg.backend}, template {gcfg.template!r}, max_new_tokens {gcfg.max_new_tokens}, "
+    share = f" ({len(responses)} in this shard's batches)" if num_shards > 1 else ""
+    say(f"{label}: {len(source)} rows, {len(questions)} unique questions{share}: {len(responses) - generated} "
+        f"from the cache, {generated} generated by {gcfg.model} ({gcfg.backend}, template {gcfg.template!r}, "
+        f"max_new_tokens {gcfg.max_new_tokens}, "
         f"{'greedy' if gcfg.temperature == 0 else f'temperature {gcfg.temperature}'}) in {calls} model call(s), "
         f"{progress.elapsed:.1f}s; written to {path}.")
-    return {"rows": len(rows), "generated": len(todo), "model_calls": calls, "path": str(path),
-            "inputs": deps.fingerprint()}
+    return {"rows": len(source), "questions": len(questions), "shard_questions": len(responses),
+            "generated": generated, "model_calls": calls, "path": str(path), "inputs": deps.fingerprint()}
+
+
+def assemble_shards(work: Path, num_shards: int) -> None:
+    """Assemble G from the finished generate shards, unless done (a sharded build calls it before
+    sampling, in case the shard that assembles G stopped first)."""
+    workdir.ensure_assembled(layout.responses_path(work), num_shards, "generate",
+                             lambda responses: _assembler(list(read_jsonl(layout.source_path(work))))(responses))

@@ -11,10 +11,13 @@ part of the cache key, and so is a CTranslate2 compute type that changes the out
 ...); the backend is not.
 
 Work order: every text is cut into segments (:mod:`sdrrl.pipeline.segment`: lines, sentences of
-overlong lines, code kept out); unique segments not in the cache are sorted by token length and
-cut into batches (less padding than arrival order; see benchmarks/bench_translate.py); each batch
-is one model call and one cache transaction. The output file is written only when every segment
-is translated, so a killed run leaves a cache that the rerun completes, and the same output.
+overlong lines, code kept out); the unique segments of the whole D_synth (per language pair) are
+sorted by token length and cut into batches (less padding than arrival order; see
+benchmarks/bench_translate.py), the same batches whatever is cached and however the stage is
+sharded (:mod:`sdrrl.pipeline.batches`: a batched engine's output depends on its batch); each
+batch is one model call and one cache transaction, and a shard translates whole batches. The
+output file is written only when every segment is translated, so a killed run leaves a cache that
+the rerun completes, and the same output.
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from sdrrl import languages, layout
 from sdrrl.errors import ModelNotFoundError
 from sdrrl.layout import StageDeps, TranslationRow
-from sdrrl.pipeline import segment, workdir
+from sdrrl.pipeline import batches, segment, workdir
 from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.generate import resolve_device as _device
 from sdrrl.pipeline.progress import Progress, say
@@ -365,39 +368,18 @@ def make_translator(cfg, cache_root: Path | None = None, generate=None, seed: in
     return TransformersTranslator(cfg.model, device=cfg.device, **common)
 
 
-def plan_batches(segments: Sequence[str], lengths: Sequence[int], batch_size: int,
-                 by_length: bool = True) -> list[list[str]]:
-    """Cut segments into model batches: sorted by token length (then text) or in arrival order."""
-    order = list(range(len(segments)))
-    if by_length:
-        order.sort(key=lambda i: (lengths[i], segments[i]))
-    return [[segments[i] for i in order[k:k + batch_size]] for k in range(0, len(order), batch_size)]
-
-
 def translate_segments(segments: Sequence[str], translator: Translator, cache: Cache | None, src: str, tgt: str,
-                       batch_size: int = 32, by_length: bool = True,
-                       progress: Progress | None = None) -> dict[str, str]:
-    """Translations of unique ``segments`` (ISO codes ``src``/``tgt``), from cache or model."""
+                       batch_size: int = 32, by_length: bool = True, progress: Progress | None = None,
+                       num_shards: int = 1, shard_index: int = 0) -> dict[str, str]:
+    """Translations (ISO codes ``src``/``tgt``) of the unique ``segments``: all of them, or, sharded,
+    those of this shard's batches, the batches being planned over all of ``segments``."""
     src_nllb, tgt_nllb = languages.get(src).nllb, languages.get(tgt).nllb
     unique = list(dict.fromkeys(segments))
     outputs = translator.outputs()
     keys = {s: outputs.key(src=src_nllb, tgt=tgt_nllb, text=s) for s in unique}
-    cached = cache.get_many(keys.values()) if cache is not None else {}
-    result = {s: cached[keys[s]] for s in unique if keys[s] in cached}
-    todo = [s for s in unique if s not in result]
-    if progress is not None:
-        progress.total = len(unique)
-        progress.skip(len(result))
-    if todo:
-        lengths = translator.token_lengths(todo) if by_length else [0] * len(todo)
-        for batch in plan_batches(todo, lengths, batch_size, by_length):
-            translations = translator.translate(batch, src_nllb, tgt_nllb)
-            if cache is not None:
-                cache.put_many(outputs.kind, {keys[s]: t for s, t in zip(batch, translations)})
-            result.update(zip(batch, translations))
-            if progress is not None:
-                progress.update(len(batch))
-    return result
+    return batches.run(unique, keys, outputs.kind, cache, translator.token_lengths,
+                       lambda batch: translator.translate(batch, src_nllb, tgt_nllb), batch_size, by_length,
+                       num_shards, shard_index, progress)
 
 
 def source_digest(row: dict) -> str:
@@ -408,20 +390,16 @@ def source_digest(row: dict) -> str:
 
 def dependencies(work: Path, tcfg, translator: Translator, src: str, tgt: str) -> StageDeps:
     """What the translations into ``tgt`` depend on: D_synth, the translator's outputs (each
-    segment's cache key), and how texts are cut into segments and which are translated."""
+    segment's cache key), how texts are cut into segments and which are translated, and which
+    segments share a batch."""
     return StageDeps("translate", {"synth": layout.synth_path(work)}, translator.outputs(),
                      {"src": src, "tgt": tgt, "max_segment_tokens": tcfg.max_segment_tokens,
-                      "translate_all_responses": tcfg.translate_all_responses})
+                      "translate_all_responses": tcfg.translate_all_responses,
+                      "batch_size": tcfg.batch_size, "length_bucketing": tcfg.length_bucketing})
 
 
-def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator: Translator | None = None,
-                  num_shards: int = 1, shard_index: int = 0) -> dict:
-    """Translate D_synth's x, y (and y_hat where used) into ``tgt``; ``cfg`` is a PipelineConfig."""
-    tcfg = cfg.translate
-    languages.get(src), languages.get(tgt)
-    rows = workdir.take_shard(workdir.read_output(layout.synth_path(work), "sample"), num_shards, shard_index)
-    translator = translator or make_translator(tcfg, cache_root=cfg.cache_path.parent, generate=cfg.generate,
-                                               seed=cfg.sample.seed)
+def _split(rows: Sequence[dict], tcfg, translator: Translator) -> list[dict[str, segment.Layout | None]]:
+    """Each row's texts to translate cut into segments (None: a text not translated)."""
     limit = tcfg.max_segment_tokens
 
     def count(text: str) -> int:
@@ -429,42 +407,71 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
         return 0 if 3 * len(text) + 2 <= limit else translator.count_tokens(text)
 
     layouts: list[dict[str, segment.Layout | None]] = []
-    all_segments: list[str] = []
     for row in rows:
         per_field: dict[str, segment.Layout | None] = {}
         for f in layout.TEXT_FIELDS:
             text = row.get(f)
             wanted = f != "y_hat" or row.get("from") == "G" or tcfg.translate_all_responses
-            if not wanted or not isinstance(text, str):
-                per_field[f] = None
-                continue
-            lay = segment.split(text, tcfg.max_segment_tokens, count)
-            per_field[f] = lay
-            all_segments.extend(lay.segments)
+            per_field[f] = segment.split(text, limit, count) if wanted and isinstance(text, str) else None
         layouts.append(per_field)
+    return layouts
+
+
+def _assembler(rows: Sequence[dict], layouts: Sequence[dict[str, segment.Layout | None]]):
+    """The translation rows of D_synth from the translations of its segments (shards that planned
+    the same batches hold every segment: their fingerprints are equal)."""
+    def assemble(done: Mapping[str, str]) -> list[TranslationRow]:
+        out_rows: list[TranslationRow] = []
+        for row, per_field in zip(rows, layouts):
+            out = {"id": row["id"]}
+            for f in layout.TEXT_FIELDS:
+                lay = per_field[f]
+                out[layout.mt(f)] = None if lay is None else segment.reassemble(
+                    lay, [done[s] for s in lay.segments], cjk_tight=True)
+            out["source_sha1"] = source_digest(row)
+            out_rows.append(out)
+        return out_rows
+    return assemble
+
+
+def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator: Translator | None = None,
+                  num_shards: int = 1, shard_index: int = 0) -> dict:
+    """Translate D_synth's x, y (and y_hat where used) into ``tgt``; ``cfg`` is a PipelineConfig.
+    Sharded, every shard segments all of D_synth and translates its share of the batches."""
+    tcfg = cfg.translate
+    languages.get(src), languages.get(tgt)
+    workdir.check_shard(num_shards, shard_index)
+    rows = workdir.read_output(layout.synth_path(work), "sample")
+    translator = translator or make_translator(tcfg, cache_root=cfg.cache_path.parent, generate=cfg.generate,
+                                               seed=cfg.sample.seed)
+    layouts = _split(rows, tcfg, translator)
+    all_segments = [s for per_field in layouts for lay in per_field.values() if lay for s in lay.segments]
 
     label = f"translate {src}-{tgt}" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
     progress = Progress(label, 0, unit="segments", every_s=cfg.progress_every_s)
     calls_before, segs_before = translator.calls, translator.segments_translated
     done = translate_segments(all_segments, translator, cache, src, tgt, tcfg.batch_size,
-                              tcfg.length_bucketing, progress)
-    out_rows: list[TranslationRow] = []
-    for row, per_field in zip(rows, layouts):
-        out = {"id": row["id"]}
-        for f in layout.TEXT_FIELDS:
-            lay = per_field[f]
-            out[layout.mt(f)] = None if lay is None else segment.reassemble(lay, [done[s] for s in lay.segments],
-                                                                             cjk_tight=True)
-        out["source_sha1"] = source_digest(row)
-        out_rows.append(out)
+                              tcfg.length_bucketing, progress, num_shards, shard_index)
     deps = dependencies(work, tcfg, translator, src, tgt)
-    path = workdir.write_output(layout.translations_path(work, src, tgt), out_rows, num_shards, shard_index, deps)
+    path = workdir.write_batch_output(layout.translations_path(work, src, tgt), done,
+                                      _assembler(rows, layouts), num_shards, shard_index, deps)
     calls = translator.calls - calls_before
     translated = translator.segments_translated - segs_before
     unique = len(set(all_segments))
-    say(f"{label}: {len(rows)} rows, {len(all_segments)} segments ({unique} unique): {unique - translated} "
-        f"from the cache, {translated} translated in {calls} model call(s) by {type(translator).__name__} "
-        f"(beam {translator.beam_size}) in {progress.elapsed:.1f}s; written to {path}.")
-    return {"rows": len(rows), "segments": len(all_segments), "unique_segments": unique, "model_calls": calls,
-            "path": str(path), "inputs": deps.fingerprint()}
+    share = "" if num_shards == 1 else f"; this shard's batches hold {len(done)} of them"
+    say(f"{label}: {len(rows)} rows, {len(all_segments)} segments ({unique} unique{share}): "
+        f"{len(done) - translated} from the cache, {translated} translated in {calls} model call(s) by "
+        f"{type(translator).__name__} (beam {translator.beam_size}) in {progress.elapsed:.1f}s; written to {path}.")
+    return {"rows": len(rows), "segments": len(all_segments), "unique_segments": unique, "shard_segments": len(done),
+            "model_calls": calls, "path": str(path), "inputs": deps.fingerprint()}
+
+
+def assemble_shards(work: Path, cfg, src: str, tgt: str, translator: Translator, num_shards: int) -> None:
+    """Assemble the translations into ``tgt`` from the finished shards, unless done (a sharded build
+    calls it before filtering, in case the shard that assembles them stopped first)."""
+    def assemble(done: Mapping[str, str]) -> list[TranslationRow]:
+        rows = workdir.read_output(layout.synth_path(work), "sample")
+        return _assembler(rows, _split(rows, cfg.translate, translator))(done)
+
+    workdir.ensure_assembled(layout.translations_path(work, src, tgt), num_shards, "translate", assemble)
 

@@ -1,11 +1,14 @@
 """The work directory's shards and their ``.done`` markers, and D (``WORK/source.jsonl``). Paths and row
 shapes are :mod:`sdrrl.layout`'s.
 
-Sharding: shard I of N takes rows I, I+N, I+2N, ... and writes ``NAME.shard-I-of-N.jsonl`` plus a
+Sharding: shard I of N takes items I, I+N, I+2N, ... (:func:`take_shard`; the stages share out their
+model batches so, :mod:`sdrrl.pipeline.batches`) and writes ``NAME.shard-I-of-N.jsonl`` plus a
 ``NAME.shard-I-of-N.jsonl.done`` marker (written last, with the fingerprint of what the stage's
-output depends on, :class:`sdrrl.layout.StageDeps`, and its record). The next stage reads the
-merged file, merging finished shards first, and fails naming the shards that are missing or were
-made from other inputs (an earlier run's), and what differs.
+output depends on, :class:`sdrrl.layout.StageDeps`, and its record). A stage's shards hold the model
+outputs of their batches (``NAME.batches.shard-I-of-N.jsonl``, :func:`write_batch_output`), from
+which the last shard to finish assembles ``NAME.jsonl``. The next stage reads the merged file, and
+fails naming the shards that are missing or were made from other inputs (an earlier run's), and
+what differs.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sdrrl import layout
 from sdrrl.errors import SdrrlError
@@ -73,9 +76,50 @@ def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_i
                 if on_merge is not None:
                     on_merge()
         else:
-            with contextlib.suppress(FileNotFoundError):  # a merged file from an earlier run is stale now
-                final.unlink()
+            for stale in (final, *merged_also):  # merged files of an earlier run are stale now
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
     return path
+
+
+def write_batch_output(final: Path, outputs: Mapping[str, Any], assemble: Callable[[Mapping[str, Any]], list[dict]],
+                       num_shards: int = 1, shard_index: int = 0, deps: layout.StageDeps | None = None,
+                       merged_also: Sequence[Path] = ()) -> Path:
+    """Write a batch-sharded stage (generate, translate, filter; :mod:`sdrrl.pipeline.batches`):
+    unsharded, the rows ``assemble(outputs)`` into ``final``; sharded, this shard's ``outputs``
+    (input -> model output, of its batches) as rows :class:`sdrrl.layout.OutputRow` into its shard of
+    ``layout.batch_outputs_path(final)``, and once every shard is done, the last one merges them and
+    writes ``final`` assembled from every shard's outputs (shards need not share a cache).
+    ``assemble`` may write ``merged_also`` (files it writes beside ``final``) too."""
+    if num_shards == 1:
+        write_jsonl(final, assemble(outputs))
+        return final
+    rows = [{"input": k, "output": v} for k, v in outputs.items()]
+    return write_output(layout.batch_outputs_path(final), rows, num_shards, shard_index, deps,
+                        merged_also=[*merged_also, final], on_merge=lambda: _assemble(final, assemble))
+
+
+def _assemble(final: Path, assemble: Callable[[Mapping[str, Any]], list[dict]]) -> None:
+    outputs: dict[str, Any] = {}
+    merged = layout.batch_outputs_path(final)
+    for row in read_jsonl(merged):
+        if row["input"] in outputs:
+            raise SdrrlError(f"{merged.name}: two shards computed the same input (their batches were planned "
+                             f"differently): {row['input'][:80]!r}.",
+                             "start every shard with the same config (batch_size included), then run them again.")
+        outputs[row["input"]] = row["output"]
+    write_jsonl(final, assemble(outputs))
+
+
+def ensure_assembled(final: Path, num_shards: int, stage: str,
+                     assemble: Callable[[Mapping[str, Any]], list[dict]]) -> None:
+    """Merge the (finished) shards of a batch-sharded stage and assemble ``final`` from them, unless a
+    current assembly exists (one process does it)."""
+    with lock.shared_work(final.parent, f"merge of {final.name}"):
+        outputs = layout.batch_outputs_path(final)
+        if not merged_is_current(outputs, num_shards, [final]):
+            merge_shards(outputs, stage)
+            _assemble(final, assemble)
 
 
 def merged_is_current(final: Path, num_shards: int, merged_also: Sequence[Path] = ()) -> bool:
@@ -92,13 +136,6 @@ def merged_is_current(final: Path, num_shards: int, merged_also: Sequence[Path] 
         except FileNotFoundError:
             return False
     return True
-
-
-def ensure_merged(final: Path, num_shards: int, stage: str) -> None:
-    """Merge the (finished) shards of ``final`` unless a current merge exists (one process does it)."""
-    with lock.shared_work(final.parent, f"merge of {final.name}"):
-        if not merged_is_current(final, num_shards):
-            merge_shards(final, stage)
 
 
 def wait_for_shards(final: Path, num_shards: int, inputs: str | None, label: str, stage: str,
@@ -172,6 +209,20 @@ def find_shards(final: Path) -> dict[int, list[Path]]:
 
 def merge_shards(final: Path, stage: str) -> Path:
     """Merge the finished shards of ``final`` into it (round-robin = the original row order)."""
+    n = finished_shards(final, stage)
+    parts = [list(read_jsonl(shard_path(final, n, i))) for i in range(n)]
+    merged: list[dict] = []
+    for k in range(max(len(p) for p in parts)):
+        for p in parts:
+            if k < len(p):
+                merged.append(p[k])
+    write_jsonl(final, merged)
+    return final
+
+
+def finished_shards(final: Path, stage: str) -> int:
+    """The shard count of ``final``'s shards, once every one is finished from the same inputs; else
+    an error naming the missing or stale shards and the command that makes them."""
     groups = find_shards(final)
     if not groups:
         raise SdrrlError(f"{final} does not exist and no shards of it were found.",
@@ -198,14 +249,7 @@ def merge_shards(final: Path, stage: str) -> Path:
                          + (f"; they differ in {', '.join(differ)}" if differ else "") + ").",
                          f"run `sdrrl {stage} --num-shards {n} --shard-index I` again for each of them "
                          "(rows already done come from the cache), then run the next stage again.")
-    parts = [list(read_jsonl(shard_path(final, n, i))) for i in range(n)]
-    merged: list[dict] = []
-    for k in range(max(len(p) for p in parts)):
-        for p in parts:
-            if k < len(p):
-                merged.append(p[k])
-    write_jsonl(final, merged)
-    return final
+    return n
 
 
 def read_output(final: Path, stage: str) -> list[dict]:
@@ -213,6 +257,13 @@ def read_output(final: Path, stage: str) -> list[dict]:
     if not final.exists():
         with lock.shared_work(final.parent, f"merge of {final.name}"):
             if not final.exists():
+                outputs = layout.batch_outputs_path(final)
+                if find_shards(outputs):  # a batch-sharded stage: only its shards can assemble it
+                    n = finished_shards(outputs, stage)
+                    raise SdrrlError(f"{final} is missing though all {n} {stage} shards are done (the shard that "
+                                     "assembles it stopped first).",
+                                     f"run `sdrrl {stage} --num-shards {n} --shard-index I` again for any one I: "
+                                     "its outputs come from the cache, and it assembles the file.")
                 merge_shards(final, stage)
     return list(read_jsonl(final))
 
