@@ -1,7 +1,9 @@
 """Preflight of ``sdrrl export``: every input the config names exists, reported all at once before
 anything is composed or written: the pipeline outputs each method reads, the bilingual dictionary
 of each code-switched pair, a local parallel corpus for each pair that needs D_mt/D_comp, and a
-local monolingual corpus (``completion.corpus``) for each pair's D_comp.
+local monolingual corpus (``completion.corpus``) for each pair's D_comp. Then, holding the work
+directory as a reader, :func:`check_generation`: every pipeline output it reads, and the chain before
+it, comes from one build (:func:`sdrrl.layout.generation_problems`).
 
 (``parallel.corpus: opus100`` is loaded through ``datasets``, which reports a missing offline copy
 itself; its cache layout is not checked here.)
@@ -50,6 +52,29 @@ def problems(cfg: ComposeConfig) -> list[SdrrlError]:
                                         "set parallel.corpus to 'opus100' or to an existing .tsv/.jsonl file "
                                         "(it may contain {src} and {tgt})."))
     return list({str(p): p for p in found}.values())  # one line per problem, however many pairs share it
+
+
+def work_outputs(cfg: ComposeConfig) -> list[layout.StageOutput]:
+    """The pipeline outputs the export reads: D for SFT, D_synth for D_LL, each target's filter output."""
+    from sdrrl.compose.methods import plan
+
+    work = cfg.path(cfg.work_dir)
+    entries = plan(cfg)
+    pairs = [e for e in entries if not e.source_only]
+    out = []
+    if any(e.source_only for e in entries):
+        out.append(layout.stage_output(work, "prepare"))
+    if any(e.spec.kind not in PARALLEL for e in pairs):
+        out.append(layout.stage_output(work, "sample"))
+    for tgt in dict.fromkeys(e.target for e in pairs if e.spec.kind in ("tl", "lt", "tt")):
+        out.append(layout.stage_output(work, "filter", cfg.source, tgt))
+    return out
+
+
+def check_generation(cfg: ComposeConfig) -> None:
+    """Refuse a work directory whose outputs do not all come from one build (hold it as a reader:
+    :func:`sdrrl.pipeline.lock.hold_work_reading`)."""
+    configfile.raise_problems(layout.generation_problems(work_outputs(cfg)))
 
 
 def _completion_problems(cfg: ComposeConfig, tgt: str) -> list[SdrrlError]:

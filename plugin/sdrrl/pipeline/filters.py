@@ -33,7 +33,7 @@ from typing import Any, Sequence
 from sdrrl import hub, languages, layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_json, write_jsonl
-from sdrrl.layout import ExcludedRow, FilteredRow, StageDeps, Summary
+from sdrrl.layout import ExcludedRow, FilteredRow, Summary
 from sdrrl.pipeline import segment, workdir
 from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.progress import Progress, say
@@ -192,6 +192,7 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
     languages.get(src), languages.get(tgt)
     rows = workdir.take_shard(workdir.read_output(layout.synth_path(work), "sample"), num_shards, shard_index)
     translations = {r["id"]: r for r in workdir.read_output(layout.translations_path(work, src, tgt), "translate")}
+    workdir.check_generation(work, "filter", src, tgt)
     missing = [r["id"] for r in rows if r["id"] not in translations]
     if missing:
         raise SdrrlError(f"{len(missing)} row(s) of D_synth have no {src}-{tgt} translation (first: {missing[:3]}).",
@@ -254,16 +255,14 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
     excluded = [e for _, e in sorted(zip(order, excluded), key=lambda oe: oe[0])]
     settings = _settings(cfg)
     final = layout.filtered_path(work, src, tgt)
+    deps = layout.stage_deps("filter", work, qe.outputs if fcfg.qe_enabled else None, settings, src, tgt)
     if num_shards == 1:
         write_jsonl(layout.excluded_path(work, src, tgt), excluded)
-        workdir.write_output(final, out_rows)
         summary = summarize(src, tgt, out_rows, excluded, settings)
         write_json(layout.summary_path(work, src, tgt), summary)
+        workdir.write_output(final, out_rows, deps=deps)  # last: its record says the stage finished
     else:
         write_jsonl(workdir.shard_path(layout.excluded_path(work, src, tgt), num_shards, shard_index), excluded)
-        deps = StageDeps("filter", {"synth": layout.synth_path(work),
-                                    "translations": layout.translations_path(work, src, tgt)},
-                         qe.outputs if fcfg.qe_enabled else None, settings)
         merged: list[Summary] = []  # the last shard to finish merges exclusions and summary too
         workdir.write_output(final, out_rows, num_shards, shard_index, deps,
                              merged_also=[layout.summary_path(work, src, tgt)],

@@ -258,7 +258,7 @@ def dependencies(work: Path, gcfg) -> StageDeps:
     (each response's cache key: the backend is not part of it)."""
     settings = {"template": gcfg.template, "max_new_tokens": gcfg.max_new_tokens,
                 "temperature": gcfg.temperature, "top_p": gcfg.top_p}
-    return StageDeps("generate", {"source": layout.source_path(work)}, ModelOutput("response", gcfg.model, settings))
+    return layout.stage_deps("generate", work, ModelOutput("response", gcfg.model, settings))
 
 
 def _prompts_for(work: Path, gcfg, ids: list[str], questions: list[str]) -> tuple[dict[str, list[int]], list[int]]:

@@ -398,9 +398,9 @@ def source_digest(row: dict) -> str:
 def dependencies(work: Path, tcfg, translator: Translator, src: str, tgt: str) -> StageDeps:
     """What the translations into ``tgt`` depend on: D_synth, the translator's outputs (each
     segment's cache key), and how texts are cut into segments and which are translated."""
-    return StageDeps("translate", {"synth": layout.synth_path(work)}, translator.outputs(),
-                     {"src": src, "tgt": tgt, "max_segment_tokens": tcfg.max_segment_tokens,
-                      "translate_all_responses": tcfg.translate_all_responses})
+    return layout.stage_deps("translate", work, translator.outputs(),
+                             {"src": src, "tgt": tgt, "max_segment_tokens": tcfg.max_segment_tokens,
+                              "translate_all_responses": tcfg.translate_all_responses}, src, tgt)
 
 
 def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator: Translator | None = None,
@@ -409,6 +409,7 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
     tcfg = cfg.translate
     languages.get(src), languages.get(tgt)
     rows = workdir.take_shard(workdir.read_output(layout.synth_path(work), "sample"), num_shards, shard_index)
+    workdir.check_generation(work, "translate", src, tgt)
     translator = translator or make_translator(tcfg, cache_root=cfg.cache_path.parent, generate=cfg.generate,
                                                seed=cfg.sample.seed)
     limit = tcfg.max_segment_tokens
