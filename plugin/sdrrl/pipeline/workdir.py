@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from sdrrl import layout
 from sdrrl.errors import SdrrlError
-from sdrrl.io import read_json_object, read_jsonl, write_json, write_jsonl
+from sdrrl.io import BadLine, read_json_object, read_jsonl, write_json, write_jsonl
 from sdrrl.pipeline import lock
 
 # -- shards ---------------------------------------------------------------------------------------
@@ -269,6 +269,14 @@ def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = 
     for index, row in enumerate(inputs.rows(path)):
         if max_rows is not None and len(rows) >= max_rows:
             break
+        if isinstance(row, BadLine):  # not UTF-8, not JSON: a bad row like any other
+            if on_bad_row == "error":
+                err = row.error()
+                raise SdrrlError(f"{err.problem[:-1]} (row {index + 1}).",
+                                 f"{row.fix[:-1]}; or set `on_bad_row: skip` (--on-bad-row skip) to skip and log "
+                                 "bad rows.")
+            skipped.append({"line": row.line, "byte": row.byte, "reason": row.problem})
+            continue
         problem = _row_problem(row)
         rid = row.get("id", index)
         rid = str(rid) if isinstance(rid, (str, int)) else None
