@@ -257,25 +257,41 @@ class PairComposer:
             a, b = languages.get(self.src).dictionary, languages.get(self.tgt).dictionary
             first, second = (a, b) if direction == "forward" else (b, a)
             path = folder / f"{first}-{second}.txt"
+            langs = (self.src, self.tgt) if direction == "forward" else (self.tgt, self.src)
             if path.is_file():
-                d = codeswitch.load_muse(path, cs.max_malformed_fraction)
+                d = self._checked(codeswitch.load_muse(path, cs.max_malformed_fraction), langs)
             else:
                 other = folder / f"{second}-{first}.txt"
                 if not other.is_file():
                     raise SdrrlError(f"No bilingual dictionary {path.name} (or {other.name} to invert) in {str(folder)!r}.",
                                      f"add the MUSE file {a}-{b}.txt for {self.src}-{self.tgt}.")
-                d = codeswitch.load_muse(other, cs.max_malformed_fraction).inverted()
+                d = self._checked(codeswitch.load_muse(other, cs.max_malformed_fraction), langs[::-1]).inverted()
             if d.malformed:
                 self.notes.append(f"{d.path}: skipped {d.malformed} malformed line(s) of {d.lines} "
                                   f"(e.g. line {', '.join(map(str, d.malformed_lines[:5]))}).")
             self._dicts[direction] = d
         return self._dicts[direction]
 
+    def _checked(self, d: codeswitch.Dictionary, langs: tuple[str, str]) -> codeswitch.Dictionary:
+        """``d`` with each side language-checked (``langs``: its columns' languages)."""
+        lc = self.cfg.language_check
+        if lc.enabled:
+            from sdrrl.compose import langcheck
+
+            fix = (f"put the {'-'.join(languages.get(x).dictionary for x in langs)} dictionary under that name "
+                   "(first column the first language); language_check.enabled: false skips this check.")
+            d.language_check = {
+                side: langcheck.check(langcheck.dictionary_chunks(words, d.path), lang, lc,
+                                      f"The {side} column of the dictionary {d.path}", fix)
+                for side, lang, words in zip(("first", "second"), langs, d.sides())}
+        return d
+
     def parallel_sample(self) -> parallel.ParallelSample:
         if self._parallel is None:
             pc = self.cfg.parallel
             s = parallel.sample_pairs(pc.corpus, self.src, self.tgt, pc.pairs, self.cfg.seed, split=pc.split,
-                                      allow_fewer=pc.allow_fewer, resolve=self.cfg.path)
+                                      allow_fewer=pc.allow_fewer, resolve=self.cfg.path,
+                                      language_check=self.cfg.language_check)
             if len(s.pairs) < pc.pairs:
                 self.notes.append(f"{self.src}-{self.tgt}: the parallel corpus gave {len(s.pairs)} usable pairs, "
                                   f"fewer than the {pc.pairs} asked (corpus rows: {s.available}; "
@@ -293,7 +309,7 @@ class PairComposer:
             s = monolingual.sample_sentences(c.corpus, self.tgt, asked, self.cfg.seed, text_column=c.text_column,
                                              config=c.config, split=c.split, max_documents=c.max_documents,
                                              max_chars=c.max_chars, allow_fewer=pc.allow_fewer,
-                                             resolve=self.cfg.path)
+                                             resolve=self.cfg.path, language_check=self.cfg.language_check)
             if len(s.sentences) < asked:
                 self.notes.append(f"{self.tgt}: the monolingual corpus gave {len(s.sentences)} usable sentences, "
                                   f"fewer than the {asked} asked ({s.documents} documents; "
@@ -416,7 +432,8 @@ class PairComposer:
                 sources.append({"path": d.inverted_from or d.path, "sha256": d.sha256,
                                 "inverted": bool(d.inverted_from), "words": stats["words"],
                                 "lines": d.lines, "malformed_lines": d.malformed,
-                                "malformed_examples": d.malformed_lines})
+                                "malformed_examples": d.malformed_lines,
+                                **({"language_check": d.language_check} if d.language_check else {})})
             wrap = None
             if spec.template == "cit":
                 answer_lang = languages.get(self.tgt if spec.answer_translated else self.src).name

@@ -11,6 +11,8 @@ itself; its cache layout is not checked here.)
 
 from __future__ import annotations
 
+import importlib.util
+
 from sdrrl import configfile, hub, languages, layout
 from sdrrl.compose.config import ComposeConfig
 from sdrrl.errors import SdrrlError
@@ -51,6 +53,11 @@ def problems(cfg: ComposeConfig) -> list[SdrrlError]:
                 found.append(SdrrlError(f"parallel.corpus: path {str(path)!r} (for {cfg.source}-{tgt}) does not exist.",
                                         "set parallel.corpus to 'opus100' or to an existing .tsv/.jsonl file "
                                         "(it may contain {src} and {tgt})."))
+    checked = any(e.spec.code_switch or e.spec.kind in PARALLEL for e in pairs)
+    if cfg.language_check.enabled and checked and importlib.util.find_spec("gcld3") is None:
+        found.append(SdrrlError("language_check: the language-ID library gcld3 is not installed here.",
+                                "run `bash scripts/bootstrap.sh` (it builds gcld3), or set language_check.enabled: "
+                                "false (corpora and dictionaries are then used unchecked)."))
     return list({str(p): p for p in found}.values())  # one line per problem, however many pairs share it
 
 
@@ -95,6 +102,10 @@ def _dictionary_problems(cfg: ComposeConfig, tgt: str) -> list[SdrrlError]:
                            "set it to a folder of MUSE files (en-id.txt, ...), or choose methods without "
                            "code-switching (e.g. sdrrl-no-cs).")]
     folder = cfg.path(cs.dictionaries)
+    if folder.is_file():  # one file would serve every target: the folder holds one file per pair, by name
+        return [SdrrlError(f"code_switch.dictionaries: {str(folder)!r} is a file, not a folder; it names the folder "
+                           "of MUSE files, one per language pair, chosen by name (en-id.txt for eng-ind).",
+                           f"set it to the folder holding {folder.name} and the other pairs' files.")]
     if not folder.is_dir():
         return [SdrrlError(f"code_switch.dictionaries: path {str(folder)!r} does not exist.",
                            "set it to the folder holding the MUSE files (en-id.txt, ...).")]

@@ -101,8 +101,9 @@ class LanguageIdFilter:
         result = self._detector.FindLanguage(text=text)
         return result.language, float(result.probability)
 
-    def check(self, translation: str) -> tuple[str | None, float | None]:
-        prose = _prose(translation)
+    def judge(self, text: str) -> tuple[str, float] | None:
+        """CLD3's label and probability for ``text``'s prose; None when it has too few letters to judge."""
+        prose = _prose(text)
         if _letters(prose) < self.min_letters:
             return None, None
         lang, prob = self.identify(prose)
