@@ -105,19 +105,27 @@ class LanguageIdFilter:
         """CLD3's label and probability for ``text``'s prose; None when it has too few letters to judge."""
         prose = _prose(text)
         if _letters(prose) < self.min_letters:
+            return None
+        return self.identify(prose)
+
+    def check(self, translation: str) -> tuple[str | None, float | None]:
+        judged = self.judge(translation)
+        if judged is None:
             return None, None
-        lang, prob = self.identify(prose)
+        lang, prob = judged
         if lang not in self.accepted:
             return f"off_target:{lang}", round(prob, 4)
         return None, None
 
 
 def _qe_model_missing(model: str, detail: str) -> ModelNotFoundError:
+    get = ("set filter.qe_model (or --qe-model) to a complete COMET checkpoint" if hub.is_local(model) else
+           f"download it where the hub is reachable (it is gated: accept its license on huggingface.co, then "
+           f"`huggingface-cli download {model} --local-dir DIR`), copy DIR here and set filter.qe_model "
+           "(or --qe-model) to it")
     return ModelNotFoundError(
         f"Cannot load the QE model {model!r} ({detail}).",
-        f"download it where the hub is reachable (it is gated: accept its license on huggingface.co, then "
-        f"`huggingface-cli download {model} --local-dir DIR`), copy DIR here and set filter.qe_model "
-        "(or --qe-model) to DIR/checkpoints/model.ckpt; its encoder (named in DIR/hparams.yaml, e.g. "
+        f"{get}: DIR/checkpoints/model.ckpt with DIR/hparams.yaml; its encoder (named in DIR/hparams.yaml, e.g. "
         "microsoft/infoxlm-large) must be in the local HF cache too. Or disable QE with "
         "filter.qe_enabled: false (not the paper's setup).")
 

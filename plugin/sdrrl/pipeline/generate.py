@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from sdrrl import layout
+from sdrrl import hub, layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
 from sdrrl.layout import ResponseRow, StageDeps
@@ -30,8 +30,7 @@ from sdrrl.pipeline.progress import Progress, say
 def _model_error(model: str, err: Exception) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"Cannot load the generator model {model!r} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).",
-        f"download it where the hub is reachable (huggingface-cli download {model} --local-dir DIR), "
-        "then set generate.model (or --model) to DIR.")
+        hub.unavailable_fix(model, "generate.model (or --model)"))
 
 
 def resolve_device(device: str) -> str:

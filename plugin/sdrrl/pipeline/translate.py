@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from sdrrl import languages, layout
+from sdrrl import hub, languages, layout
 from sdrrl.errors import ModelNotFoundError
 from sdrrl.layout import StageDeps, TranslationRow
 from sdrrl.pipeline import segment, workdir
@@ -48,8 +48,8 @@ def _ct2_device(device: str) -> tuple[str, int]:
 def _model_error(model: str, what: str, err: Exception) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"Cannot load the {what} {model!r} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).",
-        "on a machine without hub access, download it elsewhere (huggingface-cli download "
-        f"{model} --local-dir DIR), copy DIR here and set translate.model (or --model) to DIR.")
+        hub.unavailable_fix(model, "translate.ct2_model_dir" if what == "CTranslate2 model" else
+                            "translate.model (or --model)", "model folder"))
 
 
 class Translator:
