@@ -21,6 +21,7 @@ scale); a dataset that several methods share byte for byte (e.g. ``sdrrl_*_ll`` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -480,6 +481,7 @@ class Outcome:
 
     results: dict[str, ManifestEntry] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # dataset -> why it could not be made
     notes: list[str] = field(default_factory=list)
     fatal: tuple | None = None
 
@@ -488,6 +490,7 @@ class Outcome:
             raise DiskFullError(*other.fatal)
         self.results.update(other.results)
         self.errors.extend(other.errors)
+        self.failed.update(other.failed)
         self.notes.extend(other.notes)
 
 
@@ -506,6 +509,7 @@ def _compose_and_write(compose: Callable[[PlannedEntry], Composed], writer: _Wri
             failed.setdefault(str(err), []).append(entry.name)
     outcome.errors = [msg if len(names) == 1 and names[0] in msg else f"{', '.join(names)}: {msg}"
                       for msg, names in failed.items()]
+    outcome.failed = {name: msg for msg, names in failed.items() for name in names}
     return outcome
 
 
@@ -547,7 +551,7 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
             stage = str(out)
             log(f"staging the new registry in {out}; it replaces {target} in one step when complete")
             outcome = _export_into(cfg, entries, out, log)
-            errors = outcome.errors
+            errors, failed = outcome.errors, outcome.failed
             if not outcome.results:
                 raise SdrrlError(f"None of the {len(entries)} dataset(s) could be composed, so {kept}: "
                                  + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
@@ -575,8 +579,12 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
         log(f"note: {note}")
     if errors:
         done = len(manifest.last_export)
+        stale = [name for name in failed if name in manifest.entries]  # kept its old file (_manifest)
+        kept = (f"; {len(stale)} of them keep an earlier export's file in {target} ({', '.join(stale[:6])}"
+                f"{' ...' if len(stale) > 6 else ''}), marked 'stale' in {MANIFEST}: the registry is mixed, and "
+                "`sdrrl train` refuses them until an export of them succeeds") if stale else ""
         head = (f"{len(entries) - done} dataset(s) could not be composed (the other {done} "
-                f"were exported to {target}): ")
+                f"were exported to {target}){kept}: ")
         raise SdrrlError(head + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
                          f"each message above names its fix; all are listed in {target / MANIFEST} ('errors'). "
                          "Run the export again once the inputs are fixed.")
@@ -639,6 +647,9 @@ def _manifest(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, outcom
     ordered = {e.name: outcome.results[e.name] for e in entries if e.name in outcome.results}
     update_dataset_info(out, [Entry(n, r.file) for n, r in ordered.items()], replace=overwrite)
     old = Manifest.read(out) or Manifest()
+    for name, why in outcome.failed.items():  # an earlier export's file stays: say so in its entry
+        if name in old.entries:
+            old.entries[name] = dataclasses.replace(old.entries[name], stale={"failed_at": exported_at, "error": why})
     return Manifest(sdrrl_version=__version__, exported_at=exported_at, config=cfg.to_json(),
                     notes=outcome.notes, errors=outcome.errors, entries={**old.entries, **ordered},
                     last_export=list(ordered))
