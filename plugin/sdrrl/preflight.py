@@ -180,4 +180,5 @@ def _encoder_problem(ckpt: Path, key: str, what: str) -> SdrrlError | None:
     encoder = hub.comet_encoder(ckpt)  # None: an unreadable hparams.yaml is COMET's to report
     if encoder is None:
         return None
-    return hf_model_problem(encoder, f"{key} (encoder {encoder!r} named in {hub.comet_hparams(ckpt)})", "encoder")
+    return hf_model_problem(encoder, f"{key} (encoder {encoder!r} named in {hub.comet_hparams(ckpt)})", "encoder",
+                            weights=False)
