@@ -74,8 +74,10 @@ def _say(message: str) -> None:
 
 def holder_record(**extra) -> dict:
     now = time.time()
-    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(["sdrrl", *sys.argv[1:]])
-            if Path(sys.argv[0]).name in ("sdrrl", "cli.py", "__main__.py") else shlex.join(sys.argv),
+    prog = Path(sys.argv[0])  # the sdrrl script, python -m sdrrl(.cli); not another package's __main__
+    ours = prog.name == "sdrrl" or (prog.name in ("cli.py", "__main__.py") and prog.parent.name == "sdrrl")
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "command": shlex.join(["sdrrl", *sys.argv[1:]]) if ours else shlex.join(sys.argv),
             "since": _dt.datetime.fromtimestamp(now, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "since_epoch": now, **extra}
 
@@ -378,13 +380,34 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
             raise
 
 
+class _Patience:
+    """Waiting for a holder to let go: refuse at once (``wait`` 0), give up after ``wait`` seconds, or
+    wait as long as it takes (None), saying now and then whom it waits for."""
+
+    def __init__(self, wait: float | None, poll_s: float = 0.5, say_every_s: float = 60.0):
+        self.wait, self.poll_s, self.say_every_s = wait, poll_s, say_every_s
+        self.start, self.last = time.monotonic(), None
+
+    def tick(self, what: str, holders: str, refusal: SdrrlError) -> None:
+        """One more round: raise ``refusal`` (wait 0) or a timeout, else say so (now and then) and sleep."""
+        waited = time.monotonic() - self.start
+        if self.wait is not None and waited >= self.wait:
+            if not self.wait:
+                raise refusal
+            raise SdrrlError(f"Waited {waited:.0f} s for the {what}, still held by {holders}.",
+                             "wait longer (--wait with no number waits as long as it takes).")
+        if self.last is None or time.monotonic() - self.last >= self.say_every_s:
+            self.last = time.monotonic()
+            _say(f"waiting for the {what}, held by {holders} ({waited:.0f} s so far).")
+        time.sleep(self.poll_s)
+
+
 @contextlib.contextmanager
-def _shard_held(main: DirLock, shard: DirLock, readers: DirLock, wait: float | None,
-                poll_s: float = 0.5, say_every_s: float = 60.0) -> Iterator[None]:
+def _shard_held(main: DirLock, shard: DirLock, readers: DirLock, wait: float | None) -> Iterator[None]:
     """The work directory (shared) and the shard's lock, once no reader holds the work directory: the
     readers' lock is probed after the shard lock is taken, and a shard that finds a reader lets go of
     both while it waits (the reader may be waiting for this very shard lock to be free)."""
-    start, last = time.monotonic(), None
+    patience = _Patience(wait)
     while True:
         with acquired(main, wait), acquired(shard, wait):
             try:
@@ -395,16 +418,7 @@ def _shard_held(main: DirLock, shard: DirLock, readers: DirLock, wait: float | N
                 readers.release()
                 yield
                 return
-        waited = time.monotonic() - start
-        if wait is not None and waited >= wait:
-            if not wait:
-                raise refused
-            raise SdrrlError(f"Waited {waited:.0f} s for the {readers.what}, still read by {describe(READER)}.",
-                             "wait longer (--wait with no number waits as long as it takes).")
-        if last is None or time.monotonic() - last >= say_every_s:
-            last = time.monotonic()
-            _say(f"waiting for the {readers.what}, read by {describe(READER)} ({waited:.0f} s so far).")
-        time.sleep(poll_s)
+        patience.tick(readers.what, describe(READER), refused)
 
 
 def _holders(work: Path) -> list[dict]:
@@ -424,22 +438,13 @@ def hold_work_reading(work: str | os.PathLike, wait: float | None = 0.0, poll_s:
     main = DirLock(work / WORK_LOCK, f"work directory {work}", shared=True, holders=lambda: _holders(work))
     readers = DirLock(work / READERS_LOCK, f"work directory {work}", shared=True)
     with acquired(main, wait), acquired(readers, wait):
-        start, last = time.monotonic(), None
+        patience = _Patience(wait, poll_s, say_every_s)
         while shards := _live_shard_holders(work):  # checked after taking the readers' lock (module docstring)
-            waited = time.monotonic() - start
             names = "; ".join(describe(i) for i in shards)
-            if wait is not None and waited >= wait:
-                if not wait:
-                    raise SdrrlError(f"The work directory {work} is being written by {names}; its outputs are not "
-                                     "complete until every shard is done.",
-                                     "wait for the build to finish, or run the same command with --wait to start "
-                                     "when it does.")
-                raise SdrrlError(f"Waited {waited:.0f} s for the work directory {work}, still written by {names}.",
-                                 "wait longer (--wait with no number waits as long as it takes).")
-            if last is None or time.monotonic() - last >= say_every_s:
-                last = time.monotonic()
-                _say(f"waiting for the work directory {work}, written by {names} ({waited:.0f} s so far).")
-            time.sleep(poll_s)
+            patience.tick(f"work directory {work}", names, SdrrlError(
+                f"The work directory {work} is being written by {names}; its outputs are not complete until every "
+                "shard is done.", "wait for the build to finish, or run the same command with --wait to start when it "
+                "does."))
         yield
 
 
