@@ -201,6 +201,18 @@ def plain_write(out: Path, scratch: Path) -> tuple[float, float, int, int]:
     return elapsed, distinct, logical, physical
 
 
+def time_generation_check(config: Path) -> float:
+    """The part of an export that checks the work directory comes from one build (sdrrl export does it
+    before composing): timed apart, in this process."""
+    from sdrrl.compose import config as compose_config
+    from sdrrl.compose import preflight
+
+    cfg = compose_config.load(config)
+    t = time.perf_counter()
+    preflight.check_generation(cfg)
+    return time.perf_counter() - t
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=52002)
@@ -216,6 +228,7 @@ def main() -> int:
     gen_s = time.perf_counter() - t
     in_bytes = sum(p.stat().st_size for p in (base / "work").rglob("*.jsonl"))
     load0 = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    check_s = time_generation_check(base / "work" / "compose.json")
     try:
         export_s, peak, said = timed_export(base / "work" / "compose.json", base / "out", args.workers)
         write_s, distinct_s, logical, physical = plain_write(base / "out", base / "scratch.bin")
@@ -242,6 +255,8 @@ def main() -> int:
             f"| output bytes, all names / distinct files | {logical / gib:.2f} GiB / {physical / gib:.2f} GiB |",
             f"| export wall time | {export_s:.1f} s |",
             f"| export again into the full registry (transaction: stage, switch, delete the old) | {again_s:.1f} s |",
+            f"| of an export: the work-directory generation check (every stage output hashed once, in one "
+            f"process; timed apart) | {check_s:.1f} s |",
             f"| peak resident memory (export + workers, summed RSS) | {peak / gib:.2f} GiB |",
             f"| plain write+fsync of the same bytes (all names) | {write_s:.1f} s |",
             f"| ratio export / plain write (all names) | {export_s / write_s:.1f}x |",
