@@ -23,11 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugin"))
 OUT = REPO / "docs" / "config-reference.md"
 
-# (title, the module, its root dataclass, the command that reads it, the file that spells out the paper)
+# (title, the module, its root dataclass, the commands that read it, the file that spells out the paper)
 CONFIGS = (
-    ("Build config", "sdrrl.pipeline.config", "PipelineConfig", "sdrrl build --config FILE",
+    ("Build config", "sdrrl.pipeline.config", "PipelineConfig", "`sdrrl build --config FILE` and the stage commands",
      "plugin/sdrrl/pipeline/paper.yaml"),
-    ("Export config", "sdrrl.compose.config", "ComposeConfig", "sdrrl export --config FILE",
+    ("Export config", "sdrrl.compose.config", "ComposeConfig", "`sdrrl export --config FILE`",
      "plugin/sdrrl/compose/paper.yaml"),
 )
 
@@ -106,15 +106,16 @@ def render() -> str:
         comments = field_comments(path.read_text(encoding="utf-8"))
         ranges = getattr(module, "RANGES", {})
         out += [f"## {title}", "",
-                f"Read by `{command}`{' and the stage commands' if 'build' in command else ''}; defined in `{path.relative_to(REPO)}`; `{paper}` spells out every key "
-                "at its default.", ""]
+                f"Read by {command}; defined in `{path.relative_to(REPO)}`; `{paper}` spells out every key at "
+                "its default.", ""]
         pending = [("", getattr(module, root))]
         while pending:
             name, cls = pending.pop(0)
             rows: list[str] = []
             nested: list = []
             section_rows(cls, f"{name}." if name else "", comments, ranges, rows, nested)
-            doc = " ".join((cls.__doc__ or "").split()) if cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "(") else ""
+            doc = " ".join((cls.__doc__ or "").split())
+            doc = "" if doc.startswith(cls.__name__ + "(") else doc  # dataclass's own signature: no docstring
             out += [f"### `{name}`" if name else "### top level", ""]
             out += [doc, ""] if doc else []
             out += ["| key | type | default | allowed | what it is |", "|---|---|---|---|---|", *rows, ""]

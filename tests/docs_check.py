@@ -79,6 +79,7 @@ class Block:
     lang: str
     words: tuple[str, ...]
     text: str
+    end: int = 0  # the line of the closing fence
 
     @property
     def where(self) -> str:
@@ -126,14 +127,15 @@ def blocks(page: Path) -> list[Block]:
         body, j = [], i + 1
         while j < len(lines):
             close = FENCE.match(lines[j])
-            if close and close["fence"][0] == fence[0] and len(close["fence"]) >= len(fence) and not close["info"].strip():
+            if close and close["fence"][0] == fence[0] and len(close["fence"]) >= len(fence) \
+                    and not close["info"].strip():
                 break
             body.append(lines[j][indent:] if lines[j][:indent].strip() == "" else lines[j])
             j += 1
         else:
             raise AssertionError(f"{page}:{i + 1}: a fence that is never closed")
         lang, *words = info.split() or [""]
-        out.append(Block(page, i + 1, lang, tuple(words), "\n".join(body) + "\n"))
+        out.append(Block(page, i + 1, lang, tuple(words), "\n".join(body) + "\n", j + 1))
         i = j + 1
     return out
 
@@ -393,7 +395,7 @@ def dry_run(block: Block, scratch: Path, env: dict[str, str]) -> list[str]:
     calls = [Call(c["tool"], c["argv"], Path(c["cwd"]), block)
              for c in map(json.loads, record.read_text().splitlines())] if record.exists() else []
     if not calls:
-        return [f"{block.where}: a {block.mode} block with no command the test can check"]
+        return [f"{block.where}: a {block.mode} block ({DRY_MODES[block.mode]}) with no command the test can check"]
     return [p for call in calls for p in CHECKERS[call.tool](call, env)]
 
 
@@ -463,7 +465,8 @@ def recipe_problems(call: Call, recipe: str, overrides: list[str]) -> list[str]:
     info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
     missing = [n for key in ("dataset", "eval_dataset") for n in _dataset_names(args.get(key)) if n not in info]
     if missing:
-        problems.append(f"{call.shown}: not registered in {info_file.relative_to(call.cwd)}: {missing}")
+        problems.append(f"{call.shown}: not registered in {args.get('dataset_dir', 'data')}/dataset_info.json: "
+                        f"{missing}")
     if args.get("deepspeed") and not (call.cwd / str(args["deepspeed"])).is_file():
         problems.append(f"{call.shown}: no DeepSpeed config {args['deepspeed']}")
     return problems
@@ -604,15 +607,9 @@ def holds_number(held: str, quoted: str) -> bool:
 
 def prose(page: Path) -> list[tuple[int, str]]:
     """The page's lines outside fenced blocks, numbered."""
-    out, fence = [], None
-    for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
-        m = FENCE.match(line)
-        if m and (fence is None or (m["fence"][0] == fence[0] and not m["info"].strip())):
-            fence = m["fence"] if fence is None else None
-            continue
-        if fence is None:
-            out.append((n, line))
-    return out
+    fenced = {n for b in blocks(page) for n in range(b.line, b.end + 1)}
+    return [(n, line) for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+            if n not in fenced]
 
 
 def prose_problems(page: Path, repo: Path = REPO) -> list[str]:

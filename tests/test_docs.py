@@ -49,8 +49,10 @@ def test_readme_is_a_front_door_that_links_every_guide():
     assert len(text.splitlines()) <= README_BUDGET
     linked = {target for _, _, target in dc.LINK.findall(text)}
     assert set(cli.GUIDES) <= linked, sorted(set(cli.GUIDES) - linked)
-    # the two commands, exactly as they have always been
-    assert "make demo   # " in text and "make test   # " in text
+    # the two commands, exactly as they have always been (and .ci/run runs the second)
+    assert ("make demo   # the whole job on tiny local models and shipped sample data (no GPU, no model hub)\n"
+            "make test   # the test suite (what CI runs: .ci/run)\n") in text
+    assert "exec make test" in (REPO / ".ci" / "run").read_text()
 
 
 def test_config_reference_is_generated_from_the_dataclasses():
@@ -119,7 +121,8 @@ def test_dry_blocks_check_each_command_by_its_own_parser(tmp_path):
         problems = _problems(tmp_path / str(i), f"```bash gpu\n{command}\n```\n")
         assert len(problems) == 1 and expected in problems[0], (command, problems)
     fine = ("T=dan; sdrrl build --config plugin/sdrrl/pipeline/paper.yaml --tgt $T\n"
-            "lm_eval --model hf --model_args pretrained=x --include_path eval_tasks --tasks 'sdrrlgroup_*,sdrrl_mkqa_jpn'\n"
+            "lm_eval --model hf --model_args pretrained=x --include_path eval_tasks \\\n"
+            "  --tasks 'sdrrlgroup_*,sdrrl_mkqa_jpn'\n"
             "python -c 'print(1)'\nmake -j1 test\n")
     assert _problems(tmp_path / "fine", f"```bash hub\n{fine}```\n") == []
 
@@ -130,7 +133,8 @@ def test_a_recipe_override_is_checked_against_llamafactory_and_the_registry(tmp_
     assert _problems(tmp_path / "a", f"```bash gpu\n{good}```\n") == []
     bad = {"dataset=sdrrl_eng-xyz_ll": "not registered", "learning_rat=1": "no train argument"}
     for i, (override, expected) in enumerate(bad.items()):
-        problems = _problems(tmp_path / str(i), f"```bash gpu\nllamafactory-cli train recipes/sdrrl_llama2.yaml {override}\n```\n")
+        command = f"llamafactory-cli train recipes/sdrrl_llama2.yaml {override}"
+        problems = _problems(tmp_path / str(i), f"```bash gpu\n{command}\n```\n")
         assert len(problems) == 1 and expected in problems[0], problems
 
 
