@@ -36,7 +36,7 @@ CIT_TEMPLATE = "{question}\n\nAnswer in {answer_lang}."
 class CodeSwitchConfig:
     """Section 3.2.3: replace each dictionary-covered question token with probability ``p``."""
 
-    p: float = 0.15
+    p: float = 0.15  # section 3.2.3
     # Folder of MUSE-format files named ``{a}-{b}.txt`` with two-letter codes (en-id.txt). A missing
     # reverse file (id-en.txt) is made by inverting the forward one.
     dictionaries: str | None = None
@@ -52,8 +52,8 @@ class ParallelConfig:
     # "opus100" (Helsinki-NLP/opus-100, loaded by name), or a local .tsv/.jsonl path; a path may
     # hold {src} and {tgt} (ISO 639-3) placeholders, e.g. "parallel/{src}-{tgt}.tsv".
     corpus: str = "opus100"
-    pairs: int = 1000
-    split: str = "train"
+    pairs: int = 1000  # pairs per target language (appendix A)
+    split: str = "train"  # the corpus split read
     # With fewer usable pairs than ``pairs``: use what there is (and record both numbers in the
     # manifest), or stop when this is false.
     allow_fewer: bool = True
@@ -72,7 +72,7 @@ class CompletionConfig:
     corpus: str | None = None
     text_column: str = "text"       # the text field of a .jsonl file or dataset
     config: str | None = None       # the dataset's config name, e.g. "20231101.{iso1}" (Wikipedia)
-    split: str = "train"
+    split: str = "train"  # the dataset split read
     sentences: int | None = None    # how many; None: parallel.pairs (the paper's D_comp size, 1,000)
     max_documents: int = 10_000     # documents read (a dataset: the first ones of its stream)
     max_chars: int = 500            # longer "sentences" (unsplit paragraphs, lists) are dropped
@@ -80,9 +80,11 @@ class CompletionConfig:
 
 @dataclass
 class TemplateConfig:
-    mt: str = MT_TEMPLATE
-    comp: str = COMP_TEMPLATE
-    cit: str = CIT_TEMPLATE
+    """The instructions of the added tasks, with the language names as placeholders."""
+
+    mt: str = MT_TEMPLATE  # D_mt (Table 1)
+    comp: str = COMP_TEMPLATE  # D_comp (Table 1)
+    cit: str = CIT_TEMPLATE  # the CIT baseline's question (our wording: the paper does not print it)
 
 
 @dataclass
@@ -103,11 +105,11 @@ class BaselineConfig:
 
 @dataclass
 class ComposeConfig:
-    work_dir: str = "work"
-    source: str = "eng"
-    targets: tuple[str, ...] = ("ind",)
-    methods: tuple[str, ...] = ("sdrrl",)
-    seed: int = 42
+    work_dir: str = "work"  # the pipeline work directory whose filtered translations are composed
+    source: str = "eng"  # the resource-rich source language: eng or fra (appendix C)
+    targets: tuple[str, ...] = ("ind",)  # ISO 639-3 (`sdrrl languages`)
+    methods: tuple[str, ...] = ("sdrrl",)  # methods of the catalog, or "all" (baselines, ablations)
+    seed: int = 42  # code-switching, the pairs and sentences drawn, D_comp cut points
     code_switch: CodeSwitchConfig = field(default_factory=CodeSwitchConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
@@ -117,7 +119,8 @@ class ComposeConfig:
     # are written once and hard-linked ("link"), or written as separate copies ("copy").
     duplicates: str = "link"
     workers: int = 0  # processes, one language pair each; 0 = number of CPUs
-    base_dir: str = "."  # where relative paths resolve (the config file's folder)
+    # Where relative paths resolve: set by the loader to the config file's folder, not a config key.
+    base_dir: str = field(default=".", metadata={"internal": True})
 
     def path(self, value: str | os.PathLike) -> Path:
         p = Path(os.path.expanduser(str(value)))
