@@ -62,8 +62,11 @@ CONFIG_KINDS = ("build", "export", "recipe")
 # The pages the test reads: the README, the guides, and the pointer READMEs beside the code.
 PAGE_GLOBS = ("README.md", "docs/**/*.md", "eval_tasks/*.md", "plugin/**/*.md")
 # What a page's scratch directory holds: the checkout's shipped files (a user's working tree).
-SHIPPED = ("Makefile", "pyproject.toml", "constraints.txt", "LICENSE", "README.md", "docs", "recipes", "eval_tasks",
-           "plugin", "scripts", "benchmarks", "tests", "dataset_info/dataset_info.json")
+SHIPPED = ("Makefile", "pyproject.toml", "constraints.txt", "constraints-vllm.txt", "LICENSE", "README.md", "docs",
+           "recipes", "eval_tasks", "plugin", "scripts", "benchmarks", "tests", "dataset_info/dataset_info.json")
+# The project's environments (docs/installing.md): a dry block may call a checked tool by its path in
+# one of them (`.venv-vllm/bin/lm_eval --model vllm ...`), and the same checker checks it.
+ENVIRONMENTS = (".venv", ".venv-vllm")
 # Tools a dry block may call without a checker: they only touch the scratch directory.
 HARMLESS = ("cp", "mkdir", "ls", "cat", "wc", "head", "tail", "env", "sleep", "true", "mv", "ln", "touch")
 # What a launcher sets for the commands it starts, as a dry run sees it: a Slurm array's first task of 4.
@@ -385,10 +388,19 @@ def dry_run(block: Block, scratch: Path, env: dict[str, str]) -> list[str]:
     """Run the block with recorders in place of the tools, then check every recorded command."""
     record = scratch / ".docs-record.jsonl"
     record.unlink(missing_ok=True)
-    dry_env = {**env, **LAUNCHER_ENV, "PATH": dry_path(str(scratch.parent / ".docs-dry-bin")),
-               "SDRRL_DOCS_RECORD": str(record)}
-    proc = subprocess.run([shutil.which("bash") or "/bin/bash", "-e", "-o", "pipefail", "-c", block.text],
-                          cwd=scratch, env=dry_env, capture_output=True, text=True, timeout=120)
+    recorders = dry_path(str(scratch.parent / ".docs-dry-bin"))
+    dry_env = {**env, **LAUNCHER_ENV, "PATH": recorders, "SDRRL_DOCS_RECORD": str(record)}
+    made = [scratch / name for name in ENVIRONMENTS if not (scratch / name).exists()]
+    try:
+        for venv in made:  # the environments' bin folders, of recorders, for this block only
+            (venv / "bin").mkdir(parents=True)
+            for tool in CHECKERS:
+                os.symlink(Path(recorders) / tool, venv / "bin" / tool)
+        proc = subprocess.run([shutil.which("bash") or "/bin/bash", "-e", "-o", "pipefail", "-c", block.text],
+                              cwd=scratch, env=dry_env, capture_output=True, text=True, timeout=120)
+    finally:
+        for venv in made:
+            shutil.rmtree(venv, ignore_errors=True)
     if proc.returncode != 0:
         return [f"{block.where}: the block does not run even dry (exit {proc.returncode}; a tool without a "
                 f"checker is 'command not found'): {proc.stderr.strip()[-800:]}"]

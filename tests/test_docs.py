@@ -111,6 +111,9 @@ def test_dry_blocks_check_each_command_by_its_own_parser(tmp_path):
         "lm_eval --model hf --include_path eval_tasks --tasks sdrrl_xlsum_ces": "sdrrl_xlsum_ces",
         "lm_eval --model nonesuch --include_path eval_tasks --tasks sdrrl_belebele_ind": "no model type",
         "lm_eval --model hf --tasks sdrrl_belebele_ind": "--include_path",
+        ".venv-vllm/bin/lm_eval --model vllm --include_path eval_tasks --tasks sdrrl_offtarget_dan":
+            "sdrrl_offtarget_dan",
+        ".venv/bin/sdrrl frobnicate": "sdrrl has no command 'frobnicate'",
         "python benchmarks/bench_export.py --no-such-option": "--no-such-option is not an option",
         "make frobnicate": "make -n",
         "nvidia-smi": "command not found",
@@ -123,7 +126,9 @@ def test_dry_blocks_check_each_command_by_its_own_parser(tmp_path):
     fine = ("T=dan; sdrrl build --config plugin/sdrrl/pipeline/paper.yaml --tgt $T\n"
             "lm_eval --model hf --model_args pretrained=x --include_path eval_tasks \\\n"
             "  --tasks 'sdrrlgroup_*,sdrrl_mkqa_jpn'\n"
-            "python -c 'print(1)'\nmake -j1 test\n")
+            "python -c 'print(1)'\nmake -j1 test\n"
+            ".venv-vllm/bin/lm_eval --model vllm --model_args pretrained=x --include_path eval_tasks "
+            "--tasks 'sdrrlavg_llama2_*,sdrrl_offtarget_ind'\n")
     assert _problems(tmp_path / "fine", f"```bash hub\n{fine}```\n") == []
 
 
