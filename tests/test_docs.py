@@ -51,7 +51,7 @@ def test_readme_is_a_front_door_that_links_every_guide():
     assert set(cli.GUIDES) <= linked, sorted(set(cli.GUIDES) - linked)
     # the two commands, exactly as they have always been (and .ci/run runs the second)
     assert ("make demo   # the whole job on tiny local models and shipped sample data (no GPU, no model hub)\n"
-            "make test   # the test suite (what CI runs: .ci/run)\n") in text
+            "make test   # the test suite (what CI runs: .ci/run), vLLM included\n") in text
     assert "exec make test" in (REPO / ".ci" / "run").read_text()
 
 

@@ -11,13 +11,13 @@ from sdrrl.errors import SdrrlError
 # The guides in docs/, each for one task a user has (README.md links them all). The one map from a
 # guide to what it covers; `sdrrl --help` lists them and each command's help ends with its guide.
 GUIDES: dict[str, str] = {
-    "docs/installing.md": "what `make setup` installs, and the environment variables that matter",
+    "docs/installing.md": "what `make setup` installs, the vLLM environment, the environment variables",
     "docs/walkthrough.md": "every step of a real run on the tiny models, as `make demo` runs them",
     "docs/building-data.md": "`sdrrl build`: generate, sample, translate, filter",
     "docs/exporting.md": "`sdrrl export`: compose every method, the LLaMA-Factory registry",
     "docs/training.md": "the recipes, `llamafactory-cli train` / `sdrrl train`, the loss",
     "docs/evaluation.md": "the lm-eval tasks, their data and metrics, `sdrrl score`",
-    "docs/report.md": "`sdrrl report` beside the paper's tables, `sdrrl represent` (Figure 2)",
+    "docs/report.md": "`sdrrl report` beside the paper's tables and Figure 3, `sdrrl represent` (Figure 2)",
     "docs/reliability.md": "cache and resume, locks, the export transaction, checks before work",
     "docs/scaling.md": "shards, several GPUs and machines, Slurm, vLLM, the GPU cost",
     "docs/beyond-the-paper.md": "self-translation, monolingual D_comp, many languages in one model",
