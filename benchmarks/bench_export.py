@@ -84,7 +84,14 @@ def make_work(dest: Path, rows: int, seed: int = 0) -> dict:
         for r in base:
             fh.write(json.dumps({"id": r["id"], "instruction": r["x"], "input": "", "output": r["y"]},
                                 ensure_ascii=False) + "\n")
+    (dest / "generate").mkdir(exist_ok=True)
+    with open(dest / "generate" / "responses.jsonl", "w", encoding="utf-8") as fh:
+        for r in base:
+            fh.write(json.dumps({"id": r["id"], "response": r["y_hat"]}, ensure_ascii=False) + "\n")
     from sdrrl import languages
+    from sdrrl.pipeline.translate import source_digest
+
+    (dest / "translate").mkdir(exist_ok=True)
 
     en_vocab = sorted({w.lower() for w in en})
     for tgt in TARGETS:
@@ -93,9 +100,13 @@ def make_work(dest: Path, rows: int, seed: int = 0) -> dict:
         ty = [_text(rng, words, 300, joiner) for _ in range(pool_n)]
         tyh = [_text(rng, words, 660, joiner) for _ in range(pool_n)]
         with open(dest / "filter" / f"eng-{tgt}.jsonl", "w", encoding="utf-8") as fh, \
-                open(dest / "filter" / f"eng-{tgt}.excluded.jsonl", "w", encoding="utf-8") as exc:
+                open(dest / "filter" / f"eng-{tgt}.excluded.jsonl", "w", encoding="utf-8") as exc, \
+                open(dest / "translate" / f"eng-{tgt}.jsonl", "w", encoding="utf-8") as mt:
             for r in base:
                 row = dict(r, x_mt=_text(rng, words, 120, joiner), y_mt=rng.choice(ty), y_hat_mt=rng.choice(tyh))
+                mt.write(json.dumps({"id": r["id"], "x_mt": row["x_mt"], "y_mt": row["y_mt"],
+                                     "y_hat_mt": row["y_hat_mt"], "source_sha1": source_digest(r)},
+                                    ensure_ascii=False) + "\n")
                 for field in ("x_mt", "y_mt", "y_hat_mt"):
                     if rng.random() < 0.05:
                         row[field] = None
@@ -109,6 +120,10 @@ def make_work(dest: Path, rows: int, seed: int = 0) -> dict:
         with open(dest / "parallel" / f"eng-{tgt}.tsv", "w", encoding="utf-8") as fh:
             for _ in range(1100):
                 fh.write(f"{_text(rng, en, 120)}\t{_text(rng, words, 130, joiner)}\n")
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "compose"))
+    from helpers import record_as_one_build  # the records each stage writes: export refuses a dir without them
+
+    record_as_one_build(dest, "eng", TARGETS, "synthetic (benchmarks/bench_export.py)")
     config = {"work_dir": str(dest), "source": "eng", "targets": TARGETS, "methods": "all", "seed": 42,
               "code_switch": {"p": 0.15, "dictionaries": str(dest / "dicts")},
               "parallel": {"corpus": str(dest / "parallel" / "{src}-{tgt}.tsv"), "pairs": 1000}}
@@ -186,6 +201,18 @@ def plain_write(out: Path, scratch: Path) -> tuple[float, float, int, int]:
     return elapsed, distinct, logical, physical
 
 
+def time_generation_check(config: Path) -> float:
+    """The part of an export that checks the work directory comes from one build (sdrrl export does it
+    before composing): timed apart, in this process."""
+    from sdrrl.compose import config as compose_config
+    from sdrrl.compose import preflight
+
+    cfg = compose_config.load(config)
+    t = time.perf_counter()
+    preflight.check_generation(cfg)
+    return time.perf_counter() - t
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=52002)
@@ -201,6 +228,7 @@ def main() -> int:
     gen_s = time.perf_counter() - t
     in_bytes = sum(p.stat().st_size for p in (base / "work").rglob("*.jsonl"))
     load0 = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    check_s = time_generation_check(base / "work" / "compose.json")
     try:
         export_s, peak, said = timed_export(base / "work" / "compose.json", base / "out", args.workers)
         write_s, distinct_s, logical, physical = plain_write(base / "out", base / "scratch.bin")
@@ -227,6 +255,8 @@ def main() -> int:
             f"| output bytes, all names / distinct files | {logical / gib:.2f} GiB / {physical / gib:.2f} GiB |",
             f"| export wall time | {export_s:.1f} s |",
             f"| export again into the full registry (transaction: stage, switch, delete the old) | {again_s:.1f} s |",
+            f"| of an export: the work-directory generation check (every stage output hashed once, in one "
+            f"process; timed apart) | {check_s:.1f} s |",
             f"| peak resident memory (export + workers, summed RSS) | {peak / gib:.2f} GiB |",
             f"| plain write+fsync of the same bytes (all names) | {write_s:.1f} s |",
             f"| ratio export / plain write (all names) | {export_s / write_s:.1f}x |",

@@ -75,8 +75,7 @@ def setup(tmp_path_factory):
     """A work dir with two pairs (so the export forks two workers, each busy for about a second),
     an old and a new config."""
     tmp = tmp_path_factory.mktemp("txn")
-    work, _, _ = helpers.big_work(tmp / "work", 6000)
-    (work / "filter" / "eng-ces.jsonl").write_bytes((work / "filter" / "eng-ind.jsonl").read_bytes())
+    work, _, _ = helpers.big_work(tmp / "work", 6000, targets=("ind", "ces"))
     old = write_config(tmp / "old.yaml", work, 42, ["sdrrl", "tsft"])
     new = write_config(tmp / "new.yaml", work, 43, ["sdrrl", "tsft", "cit"])
     return tmp, old, new

@@ -97,6 +97,16 @@ def hub_id(name: str) -> str:
     return name[len(HUB_PREFIX):] if name.startswith(HUB_PREFIX) else name
 
 
+def unavailable_fix(name: str, key: str, what: str = "model folder") -> str:
+    """The fix for a model ``name`` (set in ``key``) that could not be loaded: a local path is never told
+    to download itself; a hub id is."""
+    if is_local(name):
+        return (f"{name!r} is a local path: make it a complete {what} (the files transformers reads: config.json, "
+                f"the tokenizer files, the weights), or set {key} to one.")
+    return (f"download it where the hub is reachable (`huggingface-cli download {name} --local-dir DIR`), copy DIR "
+            f"here and set {key} to DIR.")
+
+
 def cached(repo: str, filename: str) -> Path | None:
     """``filename`` of hub repo ``repo`` in the local Hugging Face cache, or None (also for an invalid id)."""
     from huggingface_hub import try_to_load_from_cache

@@ -8,6 +8,7 @@ a torn one. Rename is atomic on POSIX file systems within one directory.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -109,23 +110,79 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
-    """Yield the rows of a JSON Lines file; a malformed line is an error naming file and line."""
+@dataclasses.dataclass(frozen=True)
+class BadLine:
+    """A line of a text file that is not what it should be: where it is (line, and the byte offset of the
+    problem in the file) and what is wrong."""
+
+    path: str
+    line: int
+    byte: int
+    problem: str
+    fix: str
+
+    def error(self) -> SdrrlError:
+        return SdrrlError(f"{self.path}:{self.line}: {self.problem}, at byte {self.byte} of the file.", self.fix)
+
+
+NOT_UTF8_FIX = "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), or remove that line."
+
+
+def lines(path: str | os.PathLike) -> Iterator[tuple[int, int, str | BadLine]]:
+    """(line number, byte offset, text) of each line of a UTF-8 text file, read as bytes; a line that is
+    not UTF-8 comes as a :class:`BadLine` naming the offending byte, and the lines after it still come.
+    A BOM (Windows editors) before the first line is dropped."""
     p = Path(path)
     if not p.exists():
         raise SdrrlError(f"File not found: {str(p)!r}.", "check the path, or run the stage that produces it.")
-    with p.open(encoding="utf-8-sig") as fh:  # a BOM (Windows editors) is not part of the first row
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+    offset = 0
+    with p.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            start = 3 if lineno == 1 and raw.startswith(b"\xef\xbb\xbf") else 0
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SdrrlError(
-                    f"{p}:{lineno}: not valid JSON ({err.msg}).",
-                    "fix or remove that line; each line must be one JSON object.",
-                ) from None
-            if not isinstance(row, dict):
-                raise SdrrlError(f"{p}:{lineno}: expected a JSON object, got {type(row).__name__}.",
-                                 "each line must be one JSON object such as {\"instruction\": ..., \"output\": ...}.")
-            yield row
+                yield lineno, offset, raw[start:].decode("utf-8")
+            except UnicodeDecodeError as err:
+                byte = offset + start + err.start
+                yield lineno, offset, BadLine(str(p), lineno, byte, f"not UTF-8 ({err.reason}: byte "
+                                              f"{raw[start + err.start:start + err.start + 1]!r})", NOT_UTF8_FIX)
+            offset += len(raw)
+
+
+def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a UTF-8 text file; a line that is not UTF-8 is an error
+    naming the file, line and byte."""
+    for lineno, _offset, text in lines(path):
+        if isinstance(text, BadLine):
+            raise text.error()
+        yield lineno, text
+
+
+def jsonl_rows(path: str | os.PathLike) -> Iterator[dict | BadLine]:
+    """The rows of a JSON Lines file, and a :class:`BadLine` for each line that is not one (not UTF-8,
+    not JSON, not an object), so a caller can count bad lines apart instead of stopping."""
+    p = Path(path)
+    for lineno, offset, line in lines(p):
+        if isinstance(line, BadLine):
+            yield line
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield BadLine(str(p), lineno, offset + len(line[:err.pos].encode("utf-8")),
+                          f"not valid JSON ({err.msg})", "fix or remove that line; each line must be one JSON object.")
+            continue
+        if not isinstance(row, dict):
+            yield BadLine(str(p), lineno, offset, f"expected a JSON object, got {type(row).__name__}",
+                          "each line must be one JSON object such as {\"instruction\": ..., \"output\": ...}.")
+            continue
+        yield row
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """Yield the rows of a JSON Lines file; a malformed line is an error naming file, line and byte."""
+    for row in jsonl_rows(path):
+        if isinstance(row, BadLine):
+            raise row.error()
+        yield row

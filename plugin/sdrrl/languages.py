@@ -106,3 +106,13 @@ def by_cld3(code: str) -> Language | None:
         if lang.cld3 == code:
             return lang
     return None
+
+
+def named(label: str) -> Language | None:
+    """The table entry a column header or label names in any of its code systems or by its English
+    name, case-insensitively (``eng``, ``en``, ``eng_Latn``, ``English``); None when none does."""
+    key = str(label).strip().casefold()
+    for lang in _TABLE:
+        if key in (lang.iso, lang.dictionary, lang.nllb.casefold(), lang.cld3, lang.name.casefold()):
+            return lang
+    return None

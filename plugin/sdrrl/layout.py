@@ -23,8 +23,17 @@ Layout (docs/CONTRACTS.md, "Pipeline work directory")::
 model outputs it is made of (:class:`sdrrl.pipeline.cache.ModelOutput`: the kind, the model as
 configured, and the settings that change one output; exactly what names each output in the cache),
 and the settings that only change how outputs are put together (languages, segmentation, filter
-thresholds). Its :meth:`~StageDeps.fingerprint` marks a stage's shards (and can mark any stage
-output); its :meth:`~StageDeps.record` says in words what the fingerprint covers.
+thresholds). Its :meth:`~StageDeps.fingerprint` marks a stage's shards; its :meth:`~StageDeps.record`
+says in words what the fingerprint covers.
+
+**A work directory knows its generation.** Every stage output has a record beside it,
+``NAME.jsonl.done`` (:func:`record`): the fingerprint of its own bytes and the :class:`StageDeps`
+record of the build that wrote it, which holds each input file's fingerprint by name. The stages
+form one chain (:func:`stage_output`: prepare -> generate -> sample -> translate -> filter), so
+:func:`generation_problems` can tell, from the files alone, whether every output still comes from the
+files before it: a build re-run with another ``--max-rows`` and killed after "prepare" leaves a
+``responses.jsonl`` made from another ``source.jsonl``, and every later reader (the stages, ``sdrrl
+export``) refuses it, naming the stage and the command that rebuilds it.
 
 A model is named as configured, full path or hub id, never by its folder's base name: a base name
 can name two different models (two runs' ``checkpoint-500``, ``a/Llama-2-7b-hf`` and
@@ -36,9 +45,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional, TypedDict
+from typing import Any, Iterable, Literal, Mapping, Optional, TypedDict
 
+from sdrrl import fingerprint as _fingerprint
+from sdrrl.errors import SdrrlError
 from sdrrl.fingerprint import fingerprint
+from sdrrl.io import read_json_object
 from sdrrl.pipeline.cache import ModelOutput
 
 # -- rows that cross stages --------------------------------------------------------------------------
@@ -226,3 +238,133 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
         elif a != b:
             out.append(f"{prefix}{key}")
     return out
+
+
+# -- the chain of stages, and the record beside each output -------------------------------------------
+
+@dataclass(frozen=True)
+class StageOutput:
+    """A stage's output file and the outputs of earlier stages it is made from, by the names its
+    :class:`StageDeps` gives them."""
+
+    stage: str                                # prepare | generate | sample | translate | filter
+    path: Path
+    reads: Mapping[str, "StageOutput"]
+    src: str | None = None
+    tgt: str | None = None
+
+
+def stage_output(work: Path, stage: str, src: str | None = None, tgt: str | None = None) -> StageOutput:
+    """``stage``'s output in ``work`` (translate and filter: of the pair ``src``-``tgt``) with the chain
+    before it: D <- input; G <- D; D_synth <- D, G; T <- D_synth; filtered <- D_synth, T."""
+    source = StageOutput("prepare", source_path(work), {})
+    if stage == "prepare":
+        return source
+    responses = StageOutput("generate", responses_path(work), {"source": source})
+    if stage == "generate":
+        return responses
+    synth = StageOutput("sample", synth_path(work), {"source": source, "responses": responses})
+    if stage == "sample":
+        return synth
+    if src is None or tgt is None:
+        raise ValueError(f"stage {stage!r} is per language pair: give src and tgt")
+    translations = StageOutput("translate", translations_path(work, src, tgt), {"synth": synth}, src, tgt)
+    if stage == "translate":
+        return translations
+    if stage == "filter":
+        return StageOutput("filter", filtered_path(work, src, tgt), {"synth": synth, "translations": translations},
+                           src, tgt)
+    raise ValueError(f"unknown stage {stage!r}")
+
+
+def stage_deps(stage: str, work: Path, outputs: ModelOutput | None = None, assembly: Mapping[str, Any] | None = None,
+               src: str | None = None, tgt: str | None = None) -> StageDeps:
+    """The :class:`StageDeps` of ``stage``: its inputs are the outputs :func:`stage_output` says it reads."""
+    inputs = {name: o.path for name, o in stage_output(work, stage, src, tgt).reads.items()}
+    return StageDeps(stage, inputs, outputs, dict(assembly or {}))
+
+
+def record_path(output: Path) -> Path:
+    """The record beside a stage output (or a shard of one): ``NAME.jsonl.done``."""
+    return output.with_name(output.name + ".done")
+
+
+def record(output: Path, depends: Mapping[str, Any], **extra: Any) -> None:
+    """Say beside ``output`` (complete now) which build made it: ``depends`` (a :attr:`StageDeps.record`),
+    its fingerprint, and the fingerprint of the output's bytes (:func:`sdrrl.fingerprint.record`)."""
+    _fingerprint.record(record_path(output), fingerprint(dict(depends)), [output], stage=depends.get("stage"),
+                        depends=dict(depends), **extra)
+
+
+_COMMAND = {"prepare": "build", "generate": "generate", "sample": "sample", "translate": "translate", "filter": "filter"}
+
+
+def rebuild_fix(out: StageOutput) -> str:
+    """How to make ``out`` again from the files before it, and everything after it."""
+    pair = f" --src {out.src} --tgt {out.tgt}" if out.tgt else ""
+    later = {"prepare": "", "generate": ", then `sdrrl sample` and the later stages",
+             "sample": ", then `sdrrl translate` and `sdrrl filter`", "translate": f", then `sdrrl filter{pair}`",
+             "filter": ""}[out.stage]
+    stage = ("" if out.stage == "prepare" else
+             f", or from this stage on: `sdrrl {_COMMAND[out.stage]} --config CONFIG{pair}`{later}")
+    return ("finish the build this work directory belongs to: run `sdrrl build --config CONFIG` again with the config "
+            f"and options of the build you want (model work already done comes from the cache){stage}.")
+
+
+def generation_problems(outputs: Iterable[StageOutput], *, strict: bool = True) -> list[SdrrlError]:
+    """Every output of ``outputs`` and of the chain before them that does not come from the files before it
+    as they are now, one problem per broken link (an output after a broken one is not named again).
+
+    ``strict`` (``sdrrl export``): an output without a record that describes it (an older sdrrl, a file
+    written by hand, a stage killed between its output and its record) or a missing earlier output is a
+    problem too. Not strict (a stage reading its inputs): only a record that describes the file and
+    names other inputs than there are now is one; a file without such a record is taken as given."""
+    memo: dict[Path, str] = {}
+
+    def fp(path: Path) -> str:
+        if path not in memo:
+            memo[path] = fingerprint(path)
+        return memo[path]
+
+    order: dict[Path, StageOutput] = {}
+
+    def visit(o: StageOutput) -> None:
+        for before in o.reads.values():
+            visit(before)
+        order.setdefault(o.path, o)
+
+    for o in outputs:
+        visit(o)
+    broken: set[Path] = set()
+    problems: list[SdrrlError] = []
+    for o in order.values():
+        if any(before.path in broken for before in o.reads.values()):
+            broken.add(o.path)
+            continue
+        if not o.path.is_file():
+            if strict:
+                broken.add(o.path)
+                problems.append(SdrrlError(f"{o.path} ({o.stage} output) does not exist, so the outputs made from it "
+                                           "cannot be checked against it.", rebuild_fix(o)))
+            continue
+        rec = read_json_object(record_path(o.path))
+        depends = rec.get("depends")
+        if not isinstance(depends, Mapping) or rec.get("output") != fp(o.path):
+            if strict:
+                broken.add(o.path)
+                problems.append(SdrrlError(
+                    f"{o.path} ({o.stage} output) has no record of the build that wrote it "
+                    f"({record_path(o.path).name} is missing or describes other bytes: written by an older sdrrl or "
+                    "by hand, changed since, or its stage was killed before it finished).", rebuild_fix(o)))
+            continue
+        recorded = depends.get("inputs") or {}
+        stale = [before for name, before in o.reads.items()
+                 if name not in recorded or (before.path.is_file() and recorded[name] != fp(before.path))]
+        if stale:
+            broken.add(o.path)
+            names = " and ".join(str(b.path) for b in stale)
+            problems.append(SdrrlError(
+                f"The work directory mixes two builds: {o.path} ({o.stage} output) was made from another {names} "
+                "than the one there now (a later run rewrote it and stopped before this stage, e.g. a build with "
+                "another --max-rows, input or seed that was killed).", rebuild_fix(o)))
+    return problems

@@ -58,8 +58,8 @@ def load_pairs(src: str, tgt: str, n: int, parallel: str | os.PathLike | None = 
             raise SdrrlError(f"Parallel file not found: {str(path)!r}.",
                              "give a .tsv (source<TAB>target per line) or .jsonl ({\"SRC\": ..., \"TGT\": ...}) file.")
         dropped: Counter = Counter()
-        pairs = [(s.strip(), t.strip()) for s, t in _read_local(path, src, tgt, dropped)
-                 if s and s.strip() and t and t.strip()]
+        rows, _header = _read_local(path, src, tgt, dropped)
+        pairs = [(s.strip(), t.strip()) for s, t in rows if s and s.strip() and t and t.strip()]
         where = str(path)
     else:
         from sdrrl.metrics import benchmark_data

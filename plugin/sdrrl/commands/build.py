@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         raise SdrrlError(f"--shard-timeout {timeout:g} must be positive.",
                          "give the seconds a shard may wait, e.g. 3600.")
     cfg = load_config(args, FIELDS)
-    preflight.check(cfg, "generate", needs_input=True)  # every model and file of every stage, before any work
+    preflight.check(cfg, "generate", needs_input=True, build=True)  # every model and file of every stage, before any work
     run_build(cfg, num_shards=args.num_shards, shard_index=args.shard_index,
               wait=wait_arg(args), shard_timeout_s=timeout)
     return 0

@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace dataset_info.json entries of the same name that differ")
     p.add_argument("--workers", type=int, default=None, help="processes (default: config value, 0 = all CPUs)")
+    p.add_argument("--wait", nargs="?", type=float, const=float("inf"), default=0.0, metavar="SECONDS",
+                   help="if a build (or any pipeline command) is writing the work directory, wait for it (as long "
+                        "as it takes, or up to SECONDS) instead of stopping at once")
     p.add_argument("--hf-copy", metavar="DIR", default=None,
                    help="also write a Hugging Face datasets copy: DIR/{method}_{src}-{tgt}/ (sft: DIR/sft_{src}/) "
                         "with one Parquet file per subset (a config) and a README.md dataset card")
@@ -33,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from sdrrl.compose import preflight
     from sdrrl.compose.export import export
     from sdrrl.compose.manifest import MANIFEST
+    from sdrrl.pipeline import lock
+    from sdrrl.pipeline.cliargs import wait_arg
 
     cfg = compose_config.load(args.config)
     if args.workers is not None:
@@ -41,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     start = time.perf_counter()
     try:
-        manifest = export(cfg, args.out, overwrite=args.overwrite, log=log)
+        # a reader of the work directory: never beside a build writing it, and only from one build
+        with lock.hold_work_reading(cfg.path(cfg.work_dir), wait_arg(args)):
+            preflight.check_generation(cfg)
+            manifest = export(cfg, args.out, overwrite=args.overwrite, log=log)
     except SdrrlError:
         if args.hf_copy and (Path(args.out) / MANIFEST).is_file():
             try:  # copy what the registry holds; the export's own error is what gets reported

@@ -4,7 +4,9 @@ LLaMA-Factory finds a missing dataset only after loading the model, with a messa
 how to produce it. This preflight checks, before anything heavy starts, that every dataset the recipe
 names is registered and its file exists with the declared columns, and says which command makes it.
 It reads every data file through, line by line, and names the first bad line of each (invalid JSON,
-a missing column, or a last line cut off without its newline).
+a missing column, or a last line cut off without its newline). The recipe with its ``key=value``
+overrides is read as ``llamafactory-cli`` reads it (OmegaConf), and every key must be one that
+LLaMA-Factory's own train parser takes (a misspelled ``datset=`` stops here, not after the model loads).
 Then it hands the unchanged arguments to the unmodified ``llamafactory-cli train``.
 """
 
@@ -25,8 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_recipe(recipe: str | os.PathLike, overrides: list[str]) -> dict:
-    """The recipe as llamafactory-cli sees it: the YAML with ``key=value`` overrides applied."""
-    import yaml
+    """The recipe as llamafactory-cli sees it: the YAML with ``key=value`` overrides merged as
+    LLaMA-Factory's ``read_args`` merges them (OmegaConf's command-line parsing)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     from sdrrl.configfile import read_mapping
     from sdrrl.errors import SdrrlError
@@ -35,9 +39,41 @@ def load_recipe(recipe: str | os.PathLike, overrides: list[str]) -> dict:
     for item in overrides:
         if "=" not in item:
             raise SdrrlError(f"Override {item!r} is not key=value.", "write overrides like dataset=name1,name2.")
-        key, value = item.split("=", 1)
-        args[key.strip()] = yaml.safe_load(value) if value else value
-    return args
+    try:
+        return OmegaConf.to_container(OmegaConf.merge(OmegaConf.create(args), OmegaConf.from_cli(list(overrides))))
+    except OmegaConfBaseException as err:
+        raise SdrrlError(f"The overrides {' '.join(overrides)!r} cannot be read as llamafactory-cli reads them "
+                         f"({type(err).__name__}: {str(err).splitlines()[0]}).",
+                         "write overrides like dataset=name1,name2 output_dir=saves/x.") from None
+
+
+def check_arguments(args: dict) -> None:
+    """Every key of the recipe and its overrides is one LLaMA-Factory's train parser takes: the fields of
+    the dataclasses its ``_parse_train_args`` gives ``HfArgumentParser`` (``parse_dict`` refuses any other
+    key unless ``ALLOW_EXTRA_ARGS`` is set, as it reads it). Values are left to the real run: its checks
+    of them (bf16 needs a GPU) depend on the machine it runs on."""
+    import dataclasses
+    import difflib
+
+    from sdrrl.errors import SdrrlError
+
+    try:
+        from llamafactory.extras.misc import is_env_enabled
+        from llamafactory.hparams.parser import _TRAIN_ARGS  # the list _parse_train_args parses (0.9.5, pinned)
+    except ImportError as err:
+        raise SdrrlError(f"LLaMA-Factory cannot be imported here ({err}).", "run `make setup` (or bash "
+                         "scripts/bootstrap.sh) to install the stack.") from None
+    if is_env_enabled("ALLOW_EXTRA_ARGS"):
+        return
+    known = {f.name for cls in _TRAIN_ARGS for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in args if k not in known]
+    if unknown:
+        named = [f"{k!r}" + (f" (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, known, 1)) else "")
+                 for k in unknown]
+        raise SdrrlError(f"LLaMA-Factory's train parser takes no argument {', '.join(named)}; `llamafactory-cli train` "
+                         "would stop on it (\"Some keys are not used by the HfArgumentParser\").",
+                         "fix the key in the recipe or the override (LLaMA-Factory's arguments: "
+                         "llamafactory-cli train -h).")
 
 
 def _dataset_names(value) -> list[str]:
@@ -76,6 +112,15 @@ def check_export_hashes(dataset_dir: Path, info: dict, names: list[str]) -> None
     manifest = Manifest.read(dataset_dir)
     if manifest is None:
         return  # not made by sdrrl export (or by a version before manifests)
+    stale = {n: manifest.entries[n].stale for n in names if n in manifest.entries and manifest.entries[n].stale}
+    if stale:
+        first = next(iter(stale.values()))
+        raise SdrrlError(
+            f"Recipe cannot train yet: the registry {str(dataset_dir)!r} is mixed: {len(stale)} dataset(s) still hold "
+            f"an earlier export's file because the export of {first['failed_at']} could not make them: "
+            f"{', '.join(list(stale)[:5])}{' ...' if len(stale) > 5 else ''} (first error: {first['error']}).",
+            f"fix what that error names and run `sdrrl export` into {dataset_dir} again (its manifest.json lists "
+            "every error).")
     bad = []
     for name in names:
         entry = manifest.entries.get(name)
@@ -118,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     from sdrrl.errors import SdrrlError
 
     recipe = load_recipe(args.recipe, args.overrides)
+    check_arguments(recipe)
     names = preflight(recipe)
     check_model(recipe)
     print(f"sdrrl train: registry ok ({len(names)} dataset(s) in {recipe.get('dataset_dir', 'data')}).")

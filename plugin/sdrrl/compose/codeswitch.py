@@ -42,6 +42,12 @@ class Dictionary:
     malformed_lines: list[int] = field(default_factory=list)  # first few line numbers
     identical: int = 0  # "word word" pairs: replacing a word by itself switches nothing
     inverted_from: str | None = None
+    language_check: dict | None = None  # per side: CLD3's counts (sdrrl.compose.langcheck)
+
+    def sides(self) -> tuple[list[str], list[str]]:
+        """The words of each side: the file's first column (lower-cased) and its second."""
+        second = [t for tr in self.table.values() for t in ((tr,) if isinstance(tr, str) else tr)]
+        return list(self.table), second
 
     def stats(self) -> dict:
         return {"path": self.path, "sha256": self.sha256, "lines": self.lines, "words": len(self.table),
@@ -55,7 +61,8 @@ class Dictionary:
                 pairs.setdefault(t.lower(), []).append(word)  # keys are looked up lower-cased
         table = {k: v[0] if len(v) == 1 else tuple(v) for k, v in pairs.items()}
         return Dictionary(table, self.path, self.sha256, self.lines, self.malformed,
-                          list(self.malformed_lines), self.identical, inverted_from=self.path)
+                          list(self.malformed_lines), self.identical, inverted_from=self.path,
+                          language_check=self.language_check)
 
 
 def load_muse(path: str | Path, max_malformed_fraction: float = 0.05) -> Dictionary:

@@ -79,6 +79,21 @@ class CompletionConfig:
 
 
 @dataclass
+class LanguageCheckConfig:
+    """Beyond the paper (``compose/langcheck.py``): a sample of each side of the parallel corpus, the
+    monolingual corpus and each dictionary is language-checked with CLD3 (the filter's language ID),
+    so a file of one language is never exported as another's (e.g. an eng-ind corpus given for ces)."""
+
+    enabled: bool = True    # false: no language check
+    texts: int = 200        # texts judged per side (dictionaries: chunks of 20 words)
+    # Share of the judged texts CLD3 must give the side's language. Our choice: a corpus in the wrong
+    # language scores near 0, the shipped samples 88-100% (docs/exporting.md, "Language check"); lower it if a
+    # good corpus of a language CLD3 confuses with a close one is refused.
+    min_share: float = 0.5
+    min_letters: int = 20   # shorter texts are not judged (as the filter's lid_min_letters)
+
+
+@dataclass
 class TemplateConfig:
     """The instructions of the added tasks, with the language names as placeholders."""
 
@@ -115,6 +130,7 @@ class ComposeConfig:
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     templates: TemplateConfig = field(default_factory=TemplateConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
+    language_check: LanguageCheckConfig = field(default_factory=LanguageCheckConfig)
     # Identical datasets under several registry names (e.g. sdrrl_*_ll and sdrrl-no-mt-comp_*_ll)
     # are written once and hard-linked ("link"), or written as separate copies ("copy").
     duplicates: str = "link"
@@ -156,6 +172,7 @@ class ComposeConfig:
         if unknown or not self.methods:
             problems.append(SdrrlError(f"Unknown method(s) {unknown or '(none given)'}.",
                                        f"use some of: {', '.join(known)}, or `methods: all`."))
+        self._check_per_target_files(problems)
         if self.duplicates not in ("link", "copy"):
             problems.append(SdrrlError(f"duplicates = {self.duplicates!r}.", "use 'link' or 'copy'."))
         for name, subsets in (("cit_subsets", self.baselines.cit_subsets),
@@ -163,6 +180,35 @@ class ComposeConfig:
             bad = [s for s in subsets if s not in ("ll", "tl", "lt", "tt")]
             if bad or not subsets:
                 problems.append(SdrrlError(f"baselines.{name} = {list(subsets)}.", "use some of ll, tl, lt, tt."))
+
+    def _check_per_target_files(self, problems: list[SdrrlError]) -> None:
+        """A local corpus path must name one file per target (``{tgt}``): one file for several targets
+        would give every target the same language's sentences under its own name."""
+        from sdrrl.compose.monolingual import corpus_name
+
+        targets = [t for t in self.targets if t in languages.LANGUAGES]
+        if not targets or self.source not in languages.LANGUAGES:
+            return
+        checks = []
+        if self.parallel.corpus != "opus100":
+            checks.append(("parallel.corpus", self.parallel.corpus, "{src}-{tgt}",
+                           lambda t: self.parallel.corpus.format(src=self.source, tgt=t)))
+        if self.completion.corpus:
+            c = self.completion
+            checks.append(("completion.corpus", c.corpus, "{tgt}",
+                           lambda t: (corpus_name(c.corpus, t), corpus_name(c.config, t) if c.config else None)))
+        for key, value, placeholder, per_target in checks:
+            try:
+                names = {t: per_target(t) for t in targets}
+            except (KeyError, IndexError, ValueError) as err:
+                problems.append(SdrrlError(f"{key} = {value!r} has a placeholder this field does not know ({err}).",
+                                           f"use {placeholder} (ISO 639-3 codes) in the path."))
+                continue
+            if len(targets) > 1 and len(set(names.values())) < len(targets):
+                problems.append(SdrrlError(
+                    f"{key} = {value!r} names the same corpus for the {len(targets)} targets {', '.join(targets)}: "
+                    "every target would get that one file's sentences as its own language.",
+                    f"put {placeholder} in the path (e.g. corpora/{placeholder}.tsv), one file per target."))
 
 
 # Allowed values of the numbers (types come from the annotations above).
@@ -174,6 +220,9 @@ RANGES: dict[str, configfile.Range] = {
     "completion.sentences": configfile.AT_LEAST_ONE,     # None (the default) takes parallel.pairs
     "completion.max_documents": configfile.AT_LEAST_ONE,
     "completion.max_chars": configfile.Range(2, None),
+    "language_check.texts": configfile.AT_LEAST_ONE,
+    "language_check.min_share": configfile.PROBABILITY,
+    "language_check.min_letters": configfile.NON_NEGATIVE,
 }
 
 
@@ -188,7 +237,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: str | os.PathLike = ".", sou
         data["methods"] = [data["methods"]]
     sections = {"code_switch": CodeSwitchConfig, "parallel": ParallelConfig, "completion": CompletionConfig,
                 "templates": TemplateConfig,
-                "baselines": BaselineConfig}
+                "baselines": BaselineConfig, "language_check": LanguageCheckConfig}
     problems: list[SdrrlError] = []
     cfg = configfile.build(ComposeConfig, data, "", sections, lists_as_tuples=True, problems=problems,
                            ranges=RANGES)

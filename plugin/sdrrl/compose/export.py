@@ -21,6 +21,7 @@ scale); a dataset that several methods share byte for byte (e.g. ``sdrrl_*_ll`` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -257,25 +258,41 @@ class PairComposer:
             a, b = languages.get(self.src).dictionary, languages.get(self.tgt).dictionary
             first, second = (a, b) if direction == "forward" else (b, a)
             path = folder / f"{first}-{second}.txt"
+            langs = (self.src, self.tgt) if direction == "forward" else (self.tgt, self.src)
             if path.is_file():
-                d = codeswitch.load_muse(path, cs.max_malformed_fraction)
+                d = self._checked(codeswitch.load_muse(path, cs.max_malformed_fraction), langs)
             else:
                 other = folder / f"{second}-{first}.txt"
                 if not other.is_file():
                     raise SdrrlError(f"No bilingual dictionary {path.name} (or {other.name} to invert) in {str(folder)!r}.",
                                      f"add the MUSE file {a}-{b}.txt for {self.src}-{self.tgt}.")
-                d = codeswitch.load_muse(other, cs.max_malformed_fraction).inverted()
+                d = self._checked(codeswitch.load_muse(other, cs.max_malformed_fraction), langs[::-1]).inverted()
             if d.malformed:
                 self.notes.append(f"{d.path}: skipped {d.malformed} malformed line(s) of {d.lines} "
                                   f"(e.g. line {', '.join(map(str, d.malformed_lines[:5]))}).")
             self._dicts[direction] = d
         return self._dicts[direction]
 
+    def _checked(self, d: codeswitch.Dictionary, langs: tuple[str, str]) -> codeswitch.Dictionary:
+        """``d`` with each side language-checked (``langs``: its columns' languages)."""
+        lc = self.cfg.language_check
+        if lc.enabled:
+            from sdrrl.compose import langcheck
+
+            fix = (f"put the {'-'.join(languages.get(x).dictionary for x in langs)} dictionary under that name "
+                   "(first column the first language); language_check.enabled: false skips this check.")
+            d.language_check = {
+                side: langcheck.check(langcheck.dictionary_chunks(words, d.path), lang, lc,
+                                      f"The {side} column of the dictionary {d.path}", fix)
+                for side, lang, words in zip(("first", "second"), langs, d.sides())}
+        return d
+
     def parallel_sample(self) -> parallel.ParallelSample:
         if self._parallel is None:
             pc = self.cfg.parallel
             s = parallel.sample_pairs(pc.corpus, self.src, self.tgt, pc.pairs, self.cfg.seed, split=pc.split,
-                                      allow_fewer=pc.allow_fewer, resolve=self.cfg.path)
+                                      allow_fewer=pc.allow_fewer, resolve=self.cfg.path,
+                                      language_check=self.cfg.language_check)
             if len(s.pairs) < pc.pairs:
                 self.notes.append(f"{self.src}-{self.tgt}: the parallel corpus gave {len(s.pairs)} usable pairs, "
                                   f"fewer than the {pc.pairs} asked (corpus rows: {s.available}; "
@@ -293,7 +310,7 @@ class PairComposer:
             s = monolingual.sample_sentences(c.corpus, self.tgt, asked, self.cfg.seed, text_column=c.text_column,
                                              config=c.config, split=c.split, max_documents=c.max_documents,
                                              max_chars=c.max_chars, allow_fewer=pc.allow_fewer,
-                                             resolve=self.cfg.path)
+                                             resolve=self.cfg.path, language_check=self.cfg.language_check)
             if len(s.sentences) < asked:
                 self.notes.append(f"{self.tgt}: the monolingual corpus gave {len(s.sentences)} usable sentences, "
                                   f"fewer than the {asked} asked ({s.documents} documents; "
@@ -416,7 +433,8 @@ class PairComposer:
                 sources.append({"path": d.inverted_from or d.path, "sha256": d.sha256,
                                 "inverted": bool(d.inverted_from), "words": stats["words"],
                                 "lines": d.lines, "malformed_lines": d.malformed,
-                                "malformed_examples": d.malformed_lines})
+                                "malformed_examples": d.malformed_lines,
+                                **({"language_check": d.language_check} if d.language_check else {})})
             wrap = None
             if spec.template == "cit":
                 answer_lang = languages.get(self.tgt if spec.answer_translated else self.src).name
@@ -463,6 +481,7 @@ class Outcome:
 
     results: dict[str, ManifestEntry] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # dataset -> why it could not be made
     notes: list[str] = field(default_factory=list)
     fatal: tuple | None = None
 
@@ -471,6 +490,7 @@ class Outcome:
             raise DiskFullError(*other.fatal)
         self.results.update(other.results)
         self.errors.extend(other.errors)
+        self.failed.update(other.failed)
         self.notes.extend(other.notes)
 
 
@@ -489,6 +509,7 @@ def _compose_and_write(compose: Callable[[PlannedEntry], Composed], writer: _Wri
             failed.setdefault(str(err), []).append(entry.name)
     outcome.errors = [msg if len(names) == 1 and names[0] in msg else f"{', '.join(names)}: {msg}"
                       for msg, names in failed.items()]
+    outcome.failed = {name: msg for msg, names in failed.items() for name in names}
     return outcome
 
 
@@ -530,7 +551,7 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
             stage = str(out)
             log(f"staging the new registry in {out}; it replaces {target} in one step when complete")
             outcome = _export_into(cfg, entries, out, log)
-            errors = outcome.errors
+            errors, failed = outcome.errors, outcome.failed
             if not outcome.results:
                 raise SdrrlError(f"None of the {len(entries)} dataset(s) could be composed, so {kept}: "
                                  + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
@@ -558,8 +579,12 @@ def export(cfg: ComposeConfig, out_dir: str | os.PathLike, *, overwrite: bool = 
         log(f"note: {note}")
     if errors:
         done = len(manifest.last_export)
+        stale = [name for name in failed if name in manifest.entries]  # kept its old file (_manifest)
+        kept = (f"; {len(stale)} of them keep an earlier export's file in {target} ({', '.join(stale[:6])}"
+                f"{' ...' if len(stale) > 6 else ''}), marked 'stale' in {MANIFEST}: the registry is mixed, and "
+                "`sdrrl train` refuses them until an export of them succeeds") if stale else ""
         head = (f"{len(entries) - done} dataset(s) could not be composed (the other {done} "
-                f"were exported to {target}): ")
+                f"were exported to {target}){kept}: ")
         raise SdrrlError(head + " | ".join(errors[:3]) + (" | ..." if len(errors) > 3 else ""),
                          f"each message above names its fix; all are listed in {target / MANIFEST} ('errors'). "
                          "Run the export again once the inputs are fixed.")
@@ -622,6 +647,9 @@ def _manifest(cfg: ComposeConfig, entries: list[PlannedEntry], out: Path, outcom
     ordered = {e.name: outcome.results[e.name] for e in entries if e.name in outcome.results}
     update_dataset_info(out, [Entry(n, r.file) for n, r in ordered.items()], replace=overwrite)
     old = Manifest.read(out) or Manifest()
+    for name, why in outcome.failed.items():  # an earlier export's file stays: say so in its entry
+        if name in old.entries:
+            old.entries[name] = dataclasses.replace(old.entries[name], stale={"failed_at": exported_at, "error": why})
     return Manifest(sdrrl_version=__version__, exported_at=exported_at, config=cfg.to_json(),
                     notes=outcome.notes, errors=outcome.errors, entries={**old.entries, **ordered},
                     last_export=list(ordered))

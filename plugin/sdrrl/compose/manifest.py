@@ -39,6 +39,9 @@ class ManifestEntry:
     monolingual: dict[str, Any] | None = None  # the monolingual sample's (D_comp from completion.corpus)
     rows_missing_from_filter_file: int | None = None  # D_synth rows the filter file lacks
     same_content_as: str | None = None  # written once under that name, linked (or copied) here
+    # The export of ``failed_at`` could not make this dataset (``error``) and kept the file of an earlier
+    # export: the registry is mixed until an export of it succeeds (``sdrrl train`` refuses it).
+    stale: dict[str, Any] | None = None
 
     # written even when empty; the others only when set
     _ALWAYS = ("file", "sha256", "rows", "method", "subset", "source", "target", "config", "inputs", "dropped")

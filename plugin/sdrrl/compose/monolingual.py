@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 
 from sdrrl import hub, languages
 from sdrrl.errors import SdrrlError
-from sdrrl.io import file_sha256
+from sdrrl.io import file_sha256, read_lines
 from sdrrl.pipeline.segment import split_sentences
 
 # Sentence ends that take no space after them (Japanese/Chinese full stops, Khmer khan and bariyoosan).
@@ -47,10 +47,14 @@ class MonolingualSample:
     documents: int
     available: int  # usable distinct sentences found
     dropped: Counter = field(default_factory=Counter)
+    language_check: dict | None = None  # CLD3's counts (sdrrl.compose.langcheck)
 
     def stats(self) -> dict:
-        return {**self.source, "asked": self.asked, "documents": self.documents, "sentences_available": self.available,
-                "used": len(self.sentences), "dropped": dict(self.dropped)}
+        out = {**self.source, "asked": self.asked, "documents": self.documents, "sentences_available": self.available,
+               "used": len(self.sentences), "dropped": dict(self.dropped)}
+        if self.language_check is not None:
+            out["language_check"] = self.language_check
+        return out
 
 
 # Thai marks the end of a sentence (or clause) with a space, not a full stop.
@@ -80,9 +84,8 @@ def _local_documents(path: Path, text_column: str) -> Iterator[str]:
             if isinstance(rec[text_column], str):
                 yield rec[text_column]
     else:
-        with path.open(encoding="utf-8-sig") as fh:
-            for line in fh:
-                yield line.rstrip("\n")
+        for _lineno, line in read_lines(path):
+            yield line.rstrip("\r\n")
 
 
 def _dataset_documents(name: str, config: str | None, split: str, text_column: str,
@@ -116,8 +119,9 @@ def corpus_name(template: str, tgt: str) -> str:
 def sample_sentences(corpus: str, tgt: str, asked: int, seed: int, *, text_column: str = "text",
                      config: str | None = None, split: str = "train", max_documents: int = 10_000,
                      max_chars: int = 500, allow_fewer: bool = True,
-                     resolve: Callable[[str], Path] = Path) -> MonolingualSample:
-    """Draw ``asked`` distinct usable sentences of the corpus in a seeded random order."""
+                     resolve: Callable[[str], Path] = Path, language_check=None) -> MonolingualSample:
+    """Draw ``asked`` distinct usable sentences of the corpus in a seeded random order; with
+    ``language_check`` (a ``LanguageCheckConfig``), checked to be in ``tgt``."""
     name = corpus_name(corpus, tgt)
     config = corpus_name(config, tgt) if config else None
     path = resolve(name)
@@ -172,4 +176,11 @@ def sample_sentences(corpus: str, tgt: str, asked: int, seed: int, *, text_colum
         raise SdrrlError(f"The monolingual corpus for {tgt} has {len(found)} usable sentences, fewer than the "
                          f"{asked} asked (completion.sentences).",
                          "use a bigger corpus, lower completion.sentences, or set parallel.allow_fewer: true.")
+    if language_check is not None and language_check.enabled:
+        from sdrrl.compose import langcheck
+
+        sample.language_check = langcheck.check(
+            found, tgt, language_check, f"The monolingual corpus {source['corpus']} (for {tgt})",
+            "give each target its own corpus (completion.corpus with {tgt} or {iso1}); language_check.enabled: "
+            "false skips this check.")
     return sample

@@ -1,10 +1,15 @@
 """D_mt and D_comp (paper section 3.2.4, Table 1) from a small parallel corpus.
 
 The corpus is OPUS-100 by default (Helsinki-NLP/opus-100, appendix A: 1,000 pairs per language),
-or a local file: TSV (``source<TAB>target`` per line; a first line naming the two ISO 639-3 codes
-is a header) or JSON Lines (``{"eng": ..., "ind": ...}`` or OPUS-style ``{"translation": {"en":
-..., "id": ...}}``). Pairs are drawn in a seeded random order; unusable pairs are skipped and
-counted.
+or a local file: TSV (``source<TAB>target`` per line) or JSON Lines (``{"eng": ..., "ind": ...}`` or
+OPUS-style ``{"translation": {"en": ..., "id": ...}}``). Pairs are drawn in a seeded random order;
+unusable pairs are skipped and counted.
+
+A TSV's first line is a header when both its fields are language names or codes (any code system of
+the language table: ``eng``, ``en``, ``eng_Latn``, ``English``) or column words (``source``,
+``target``, ...): skipped when it names this pair's languages in this order, refused when it names
+others (an eng-ind file given for eng-ces says so in its header). Each side of the drawn pairs is then
+language-checked (:mod:`sdrrl.compose.langcheck`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Iterator
 
 from sdrrl import languages, wordseg
 from sdrrl.errors import SdrrlError
-from sdrrl.io import file_sha256
+from sdrrl.io import file_sha256, read_lines
 
 OPUS100 = "Helsinki-NLP/opus-100"
 _NONSPACE = re.compile(r"\S+")
@@ -33,44 +38,72 @@ class ParallelSample:
     asked: int
     available: int  # rows in the corpus
     dropped: Counter = field(default_factory=Counter)
+    language_check: dict | None = None  # per side: CLD3's counts (sdrrl.compose.langcheck)
 
     def stats(self) -> dict:
-        return {**self.source, "asked": self.asked, "available": self.available, "used": len(self.pairs),
-                "dropped": dict(self.dropped)}
+        out = {**self.source, "asked": self.asked, "available": self.available, "used": len(self.pairs),
+               "dropped": dict(self.dropped)}
+        if self.language_check is not None:
+            out["language_check"] = self.language_check
+        return out
 
 
-def _read_local(path: Path, src: str, tgt: str, dropped: Counter) -> list[tuple[str, str]]:
+def _read_local(path: Path, src: str, tgt: str, dropped: Counter) -> tuple[list[tuple[str, str]], str | None]:
+    """The pairs of a local file, and its TSV header line (None: it has none)."""
     s1, t1 = languages.get(src).iso1, languages.get(tgt).iso1
     rows: list[tuple[str, str]] = []
-    with path.open(encoding="utf-8-sig") as fh:  # a BOM (Windows editors) belongs to no sentence
-        if path.suffix in (".jsonl", ".json"):
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise SdrrlError(f"{path}:{lineno}: not valid JSON ({err.msg}).",
-                                     "fix or remove that line.") from None
-                rec = rec.get("translation", rec) if isinstance(rec, dict) else {}
-                s, t = rec.get(src, rec.get(s1)), rec.get(tgt, rec.get(t1))
-                if not isinstance(s, str) or not isinstance(t, str):
-                    dropped["malformed line"] += 1
-                    continue
-                rows.append((s, t))
-        else:
-            for lineno, line in enumerate(fh, 1):
-                line = line.rstrip("\n").rstrip("\r")
-                if not line.strip():
-                    continue
-                parts = line.split("\t")
-                if lineno == 1 and [p.strip() for p in parts] == [src, tgt]:
-                    continue  # header
-                if len(parts) != 2:
-                    dropped["malformed line"] += 1
-                    continue
-                rows.append((parts[0], parts[1]))
-    return rows
+    header = None
+    if path.suffix in (".jsonl", ".json"):
+        for lineno, line in read_lines(path):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise SdrrlError(f"{path}:{lineno}: not valid JSON ({err.msg}).",
+                                 "fix or remove that line.") from None
+            rec = rec.get("translation", rec) if isinstance(rec, dict) else {}
+            s, t = rec.get(src, rec.get(s1)), rec.get(tgt, rec.get(t1))
+            if not isinstance(s, str) or not isinstance(t, str):
+                dropped[f"no {src}/{s1} and {tgt}/{t1} strings"] += 1
+                continue
+            rows.append((s, t))
+    else:
+        first = True
+        for lineno, line in read_lines(path):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if first and _is_header(parts, path, src, tgt):
+                first, header = False, line
+                continue
+            first = False
+            if len(parts) != 2:
+                dropped["malformed line"] += 1
+                continue
+            rows.append((parts[0], parts[1]))
+    return rows, header
+
+
+# Column words a TSV header may hold instead of language codes.
+HEADER_WORDS = frozenset({"source", "target", "src", "tgt", "sentence", "translation", "text", "input", "output"})
+
+
+def _is_header(parts: list[str], path: Path, src: str, tgt: str) -> bool:
+    """Whether a TSV's first line is a header (module docstring); raise when it names another pair."""
+    fields = [p.strip() for p in parts]
+    named = [languages.named(f) for f in fields]
+    if len(fields) != 2 or not all(n or f.casefold() in HEADER_WORDS for f, n in zip(fields, named)):
+        return False
+    said = [n.iso if n else None for n in named]
+    if any(a and a != b for a, b in zip(said, (src, tgt))):
+        raise SdrrlError(f"{path}: its header line names the languages {' and '.join(fields)} "
+                         f"({'-'.join(x or '?' for x in said)}), but it is read as the {src}-{tgt} corpus "
+                         f"(source column {src}, target column {tgt}).",
+                         "point parallel.corpus at the file of this pair (a path with {src} and {tgt} gives each "
+                         "pair its own file), or fix the header if the columns are right.")
+    return True
 
 
 def _read_opus100(src: str, tgt: str, split: str):
@@ -101,8 +134,9 @@ def _read_opus100(src: str, tgt: str, split: str):
 
 
 def sample_pairs(corpus: str, src: str, tgt: str, asked: int, seed: int, *, split: str = "train",
-                 allow_fewer: bool = True, resolve=lambda p: Path(p)) -> ParallelSample:
-    """Draw ``asked`` usable pairs in a seeded random order; fewer is an error or a recorded note."""
+                 allow_fewer: bool = True, resolve=lambda p: Path(p), language_check=None) -> ParallelSample:
+    """Draw ``asked`` usable pairs in a seeded random order; fewer is an error or a recorded note.
+    ``language_check`` (a ``LanguageCheckConfig``): each side of the sample is language-checked."""
     dropped: Counter = Counter()
     if corpus == "opus100":
         rows, source = _read_opus100(src, tgt, split)
@@ -112,8 +146,8 @@ def sample_pairs(corpus: str, src: str, tgt: str, asked: int, seed: int, *, spli
             raise SdrrlError(f"Parallel corpus not found: {str(path)!r} (for {src}-{tgt}).",
                              "set parallel.corpus to 'opus100' or to an existing .tsv/.jsonl file "
                              "(it may contain {src} and {tgt}).")
-        rows = _read_local(path, src, tgt, dropped)
-        source = {"corpus": str(path), "sha256": file_sha256(path)}
+        rows, header = _read_local(path, src, tgt, dropped)
+        source = {"corpus": str(path), "sha256": file_sha256(path), **({"header": header} if header else {})}
     order = list(range(len(rows)))
     random.Random(f"{seed}-{src}-{tgt}-parallel").shuffle(order)
     pairs: list[tuple[str, str]] = []
@@ -141,6 +175,16 @@ def sample_pairs(corpus: str, src: str, tgt: str, asked: int, seed: int, *, spli
         raise SdrrlError(f"The parallel corpus for {src}-{tgt} has {len(pairs)} usable pairs, fewer than "
                          f"the {asked} asked (parallel.pairs); dropped: {dict(dropped) or 'none'}.",
                          "use a bigger corpus, lower parallel.pairs, or set parallel.allow_fewer: true.")
+    if language_check is not None and language_check.enabled:
+        from sdrrl.compose import langcheck
+
+        fix = ("give each pair its own corpus (parallel.corpus with {src} and {tgt}), with the source language in "
+               "the first column and the target language in the second; language_check.enabled: false skips "
+               "this check.")
+        sample.language_check = {
+            side: langcheck.check((p[i] for p in pairs), lang, language_check,
+                                  f"The {side} side of the parallel corpus {source['corpus']} (for {src}-{tgt})", fix)
+            for i, (side, lang) in enumerate((("source", src), ("target", tgt)))}
     return sample
 
 

@@ -27,8 +27,8 @@ import json
 import time
 from pathlib import Path
 
-from sdrrl import hub, layout
-from sdrrl.fingerprint import current, fingerprint, record
+from sdrrl import layout
+from sdrrl.fingerprint import current
 from sdrrl.io import read_json_object
 from sdrrl.pipeline import lock, workdir
 from sdrrl.pipeline.cache import Cache
@@ -139,24 +139,22 @@ def _prepare_once(cfg, work: Path, label: str, shard_index: int, num_shards: int
     """D for a sharded build: prepared by the first shard here, reused by the others."""
     from sdrrl.io import read_jsonl, write_json
 
-    given = cfg.input or str(workdir.shipped_sample())
-    path = Path(given) if hub.is_local(given) else None  # None: a hub dataset, known by its id
+    deps = workdir.source_dependencies(cfg.input, cfg.on_bad_row, cfg.max_rows)
     source = layout.source_path(work)
-    marker = workdir.done_marker(source)
+    marker = layout.record_path(source)
     with lock.shared_work(work, "preparing D"):
-        if path is not None and not path.exists():  # prepare_source says so, with the fix
+        if any(not path.exists() for path in deps.inputs.values()):  # prepare_source says so, with the fix
             workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
-        inputs = fingerprint(path or given, [cfg.max_rows, cfg.on_bad_row])
-        done = current(marker, inputs, [source])
+        done = current(marker, deps.fingerprint(), [source])
         if done is not None:
             rows = list(read_jsonl(source))
             say(f"{label}: D already prepared by {done.get('by', 'another shard')}: {len(rows)} rows in {source}.")
             return rows, int(done.get("skipped", 0))
         _refuse_if_a_live_shard_prepared_other_inputs(work, marker, num_shards, label)
         write_json(layout.build_config_path(work), cfg.to_dict())
-        rows, skipped = workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows)
-        record(marker, inputs, [source], skipped=skipped, by=f"shard {shard_index} of {num_shards}",
-               shard_index=shard_index, num_shards=num_shards, **lock.holder_record())
+        rows, skipped = workdir.prepare_source(work, cfg.input, cfg.on_bad_row, cfg.max_rows,
+                                               by=f"shard {shard_index} of {num_shards}", shard_index=shard_index,
+                                               num_shards=num_shards, **lock.holder_record())
         _say_prepared(cfg, work, len(rows), skipped)
         return rows, skipped
 
@@ -186,22 +184,20 @@ def _sample_once(cfg, work: Path, label: str, num_shards: int, run_sample) -> di
     """D_synth for a sharded build: merged G and sampled by one shard, reused by the others."""
     from sdrrl.io import read_jsonl
     from sdrrl.pipeline import generate
+    from sdrrl.pipeline.sample import dependencies as sample_dependencies
 
     generate.assemble_shards(work, num_shards)
-    responses = layout.responses_path(work)
     synth = layout.synth_path(work)
-    marker = workdir.done_marker(synth)
+    marker = layout.record_path(synth)
     with lock.shared_work(synth.parent, "sampling D_synth"):
-        inputs = fingerprint(layout.source_path(work), responses, [cfg.sample.seed, cfg.sample.p_generated])
-        done = current(marker, inputs, [synth])
+        done = current(marker, sample_dependencies(work, cfg.sample.seed, cfg.sample.p_generated).fingerprint(),
+                       [synth])
         if done is not None:
             rows = list(read_jsonl(synth))
             n_g = sum(r.get("from") == "G" for r in rows)
             say(f"{label}: D_synth already sampled by another shard: {len(rows)} rows in {synth}.")
             return {"rows": len(rows), "from_G": n_g, "from_D": len(rows) - n_g}
-        result = run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
-        record(marker, inputs, [synth])
-        return result
+        return run_sample(work, cfg.sample.seed, cfg.sample.p_generated)
 
 
 def reason_label(reason: str, fcfg) -> str:

@@ -38,7 +38,7 @@ from typing import Any, Sequence
 from sdrrl import hub, languages, layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import write_json, write_jsonl
-from sdrrl.layout import ExcludedRow, FilteredRow, StageDeps, Summary
+from sdrrl.layout import ExcludedRow, FilteredRow, Summary
 from sdrrl.pipeline import batches, segment, workdir
 from sdrrl.pipeline.cache import Cache, ModelOutput
 from sdrrl.pipeline.progress import Progress, say
@@ -106,22 +106,31 @@ class LanguageIdFilter:
         result = self._detector.FindLanguage(text=text)
         return result.language, float(result.probability)
 
-    def check(self, translation: str) -> tuple[str | None, float | None]:
-        prose = _prose(translation)
+    def judge(self, text: str) -> tuple[str, float] | None:
+        """CLD3's label and probability for ``text``'s prose; None when it has too few letters to judge."""
+        prose = _prose(text)
         if _letters(prose) < self.min_letters:
+            return None
+        return self.identify(prose)
+
+    def check(self, translation: str) -> tuple[str | None, float | None]:
+        judged = self.judge(translation)
+        if judged is None:
             return None, None
-        lang, prob = self.identify(prose)
+        lang, prob = judged
         if lang not in self.accepted:
             return f"off_target:{lang}", round(prob, 4)
         return None, None
 
 
 def _qe_model_missing(model: str, detail: str) -> ModelNotFoundError:
+    get = ("set filter.qe_model (or --qe-model) to a complete COMET checkpoint" if hub.is_local(model) else
+           f"download it where the hub is reachable (it is gated: accept its license on huggingface.co, then "
+           f"`huggingface-cli download {model} --local-dir DIR`), copy DIR here and set filter.qe_model "
+           "(or --qe-model) to it")
     return ModelNotFoundError(
         f"Cannot load the QE model {model!r} ({detail}).",
-        f"download it where the hub is reachable (it is gated: accept its license on huggingface.co, then "
-        f"`huggingface-cli download {model} --local-dir DIR`), copy DIR here and set filter.qe_model "
-        "(or --qe-model) to DIR/checkpoints/model.ckpt; its encoder (named in DIR/hparams.yaml, e.g. "
+        f"{get}: DIR/checkpoints/model.ckpt with DIR/hparams.yaml; its encoder (named in DIR/hparams.yaml, e.g. "
         "microsoft/infoxlm-large) must be in the local HF cache too. Or disable QE with "
         "filter.qe_enabled: false (not the paper's setup).")
 
@@ -198,6 +207,7 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
     workdir.check_shard(num_shards, shard_index)
     rows = workdir.read_output(layout.synth_path(work), "sample")
     translations = {r["id"]: r for r in workdir.read_output(layout.translations_path(work, src, tgt), "translate")}
+    workdir.check_generation(work, "filter", src, tgt)
     missing = [r["id"] for r in rows if r["id"] not in translations]
     if missing:
         raise SdrrlError(f"{len(missing)} row(s) of D_synth have no {src}-{tgt} translation (first: {missing[:3]}).",
@@ -273,9 +283,8 @@ def run_filter(work: Path, cfg, src: str, tgt: str, cache: Cache, qe: CometKiwiF
         write_json(layout.summary_path(work, src, tgt), summaries[-1])
         return kept
 
-    deps = StageDeps("filter", {"synth": layout.synth_path(work),
-                                "translations": layout.translations_path(work, src, tgt)},
-                     qe.outputs if fcfg.qe_enabled else None, {**settings, "qe_batch_size": fcfg.qe_batch_size})
+    deps = layout.stage_deps("filter", work, qe.outputs if fcfg.qe_enabled else None,
+                             {**settings, "qe_batch_size": fcfg.qe_batch_size}, src, tgt)
     workdir.write_batch_output(layout.filtered_path(work, src, tgt), scores, assemble, num_shards, shard_index, deps,
                                merged_also=[layout.excluded_path(work, src, tgt), layout.summary_path(work, src, tgt)])
     qe_said = (f"tau={fcfg.qe_threshold} with {fcfg.qe_model}, {qe_calls} model call(s)" if fcfg.qe_enabled

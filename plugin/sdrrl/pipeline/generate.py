@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from sdrrl import layout
+from sdrrl import hub, layout
 from sdrrl.errors import ModelNotFoundError, SdrrlError
 from sdrrl.io import read_jsonl, write_jsonl
 from sdrrl.layout import ResponseRow, StageDeps
@@ -30,8 +30,7 @@ from sdrrl.pipeline.progress import Progress, say
 def _model_error(model: str, err: Exception) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"Cannot load the generator model {model!r} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).",
-        f"download it where the hub is reachable (huggingface-cli download {model} --local-dir DIR), "
-        "then set generate.model (or --model) to DIR.")
+        hub.unavailable_fix(model, "generate.model (or --model)"))
 
 
 def resolve_device(device: str) -> str:
@@ -289,8 +288,8 @@ def dependencies(work: Path, gcfg) -> StageDeps:
     (each response's cache key: the backend is not part of it), and which prompts share a batch."""
     settings = {"template": gcfg.template, "max_new_tokens": gcfg.max_new_tokens,
                 "temperature": gcfg.temperature, "top_p": gcfg.top_p}
-    return StageDeps("generate", {"source": layout.source_path(work)}, ModelOutput("response", gcfg.model, settings),
-                     {"batch_size": gcfg.batch_size})
+    return layout.stage_deps("generate", work, ModelOutput("response", gcfg.model, settings),
+                             {"batch_size": gcfg.batch_size})
 
 
 def _prompts_for(work: Path, gcfg, ids: list[str], questions: list[str]) -> tuple[dict[str, list[int]], list[int]]:

@@ -14,7 +14,10 @@
   id; a name that can only be a path is never sent to the hub (:func:`sdrrl.hub.is_local`).
 
 Every form yields the same rows in the same order, so the work directory's ``source.jsonl`` is the
-same whatever form D came in. Extra columns (the hub's alpaca has ``text``) are ignored later.
+same whatever form D came in. Extra columns (the hub's alpaca has ``text``) are ignored later. A line
+of a JSON Lines file that is no row (not UTF-8, not JSON, not an object) comes as a
+:class:`sdrrl.io.BadLine`, a bad row like any other (``on_bad_row``); a JSON array that is not UTF-8
+cannot be read at all, and is an error naming the line and byte.
 """
 
 from __future__ import annotations
@@ -26,14 +29,15 @@ from typing import Any, Iterator
 
 from sdrrl import hub
 from sdrrl.errors import SdrrlError
-from sdrrl.io import read_jsonl
+from sdrrl.io import BadLine, jsonl_rows
 
 FIX = ("give a JSON Lines file, a JSON array (alpaca_data.json), a Parquet file, a datasets folder, or a hub "
        "dataset id such as tatsu-lab/alpaca.")
 
 
-def rows(source: str | os.PathLike) -> Iterator[dict]:
-    """Yield D's rows (dicts) from a file, folder or hub id; raise SdrrlError naming what is wrong."""
+def rows(source: str | os.PathLike) -> Iterator[dict | BadLine]:
+    """Yield D's rows (dicts, or a :class:`~sdrrl.io.BadLine` for a JSON Lines line that is none) from a
+    file, folder or hub id; raise SdrrlError naming what is wrong with the whole input."""
     text = str(source)
     path = Path(text)
     if not hub.is_local(text):
@@ -46,7 +50,7 @@ def rows(source: str | os.PathLike) -> Iterator[dict]:
         return _from_parquet(path)
     if _first_char(path) == "[":
         return _from_json_array(path)
-    return read_jsonl(path)
+    return jsonl_rows(path)
 
 
 def _first_char(path: Path) -> str:
@@ -64,14 +68,18 @@ def _objects(items: Any, where: str) -> Iterator[dict]:
 
 
 def _from_json_array(path: Path) -> Iterator[dict]:
+    raw = path.read_bytes()
     try:
-        with path.open(encoding="utf-8-sig") as fh:
-            data = json.load(fh)
+        data = json.loads(raw.decode("utf-8-sig"))
     except json.JSONDecodeError as err:
         raise SdrrlError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}).",
                          "fix the file; a JSON array input must be one complete array of objects.") from None
-    except UnicodeDecodeError as err:
-        raise SdrrlError(f"{path}: not UTF-8 ({err.reason}).", "save the file as UTF-8.") from None
+    except UnicodeDecodeError as err:  # utf-8-sig counts from after a BOM
+        byte = err.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw[:byte].count(b"\n") + 1
+        raise SdrrlError(f"{path}:{line}: not UTF-8 ({err.reason}), at byte {byte} of the "
+                         "file; a JSON array is read whole, so no row of it can be skipped.",
+                         "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from None
     return _objects(data, f"{path} (JSON array)")
 
 

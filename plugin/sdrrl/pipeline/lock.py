@@ -13,6 +13,12 @@ Three kinds of lock, used by every pipeline command (``sdrrl build`` and the sta
 * ``WORK/.sdrrl.shard-I-of-N.lock``: shard I of N, exclusive: one process per shard.
 * ``DIR/.sdrrl-shared.lock``: work that shards share (preparing D, sampling, merging shard files in
   DIR), exclusive and held only while doing it, so exactly one process does it.
+* ``WORK/.sdrrl.readers.lock``: readers of the work directory (``sdrrl export``) hold it shared, beside
+  ``WORK/.sdrrl.lock`` shared (:func:`hold_work_reading`). Readers run side by side, never beside a
+  writer: an unsharded run's exclusive ``.sdrrl.lock`` excludes them; a shard, which holds
+  ``.sdrrl.lock`` shared as they do, takes its shard lock and then checks (an exclusive probe of
+  this file) that no reader holds it, while a reader takes this file and then checks that no shard
+  lock is held: of a reader and a shard starting together, at least one sees the other.
 
 A shard that stops on an error records it in ``WORK/.sdrrl.shard-I-of-N.failed`` (removed when the
 shard starts again), so the shards waiting for it name the failure at once instead of waiting
@@ -50,6 +56,8 @@ from sdrrl.io import read_json_object
 
 WORK_LOCK = ".sdrrl.lock"
 SHARED_LOCK = ".sdrrl-shared.lock"
+READERS_LOCK = ".sdrrl.readers.lock"
+READER = {"what": "a reader (`sdrrl export`; readers share the lock and leave no name)"}
 
 # (thread, path) -> [fd, mode, depth] for the locks this process holds (re-entrancy). Per thread:
 # two threads of one process exclude each other like two processes (each its own descriptor).
@@ -66,8 +74,10 @@ def _say(message: str) -> None:
 
 def holder_record(**extra) -> dict:
     now = time.time()
-    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(["sdrrl", *sys.argv[1:]])
-            if Path(sys.argv[0]).name in ("sdrrl", "cli.py", "__main__.py") else shlex.join(sys.argv),
+    prog = Path(sys.argv[0])  # the sdrrl script, python -m sdrrl(.cli); not another package's __main__
+    ours = prog.name == "sdrrl" or (prog.name in ("cli.py", "__main__.py") and prog.parent.name == "sdrrl")
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "command": shlex.join(["sdrrl", *sys.argv[1:]]) if ours else shlex.join(sys.argv),
             "since": _dt.datetime.fromtimestamp(now, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "since_epoch": now, **extra}
 
@@ -79,7 +89,7 @@ def read_holder(path: Path) -> dict:
 
 def describe(info: dict) -> str:
     if not info.get("pid"):
-        return "another process (it has not written its name yet)"
+        return info.get("what") or "another process (it has not written its name yet)"
     ago = ""
     if isinstance(info.get("since_epoch"), (int, float)):
         ago = f", {max(0, int(time.time() - info['since_epoch']))} s ago"
@@ -87,8 +97,9 @@ def describe(info: dict) -> str:
     return f"pid {info['pid']}{host} (`{info.get('command', '?')}`), since {info.get('since', '?')}{ago}"
 
 
-def is_locked(path: Path) -> bool:
-    """Whether some process holds ``path`` exclusively now (a probe; the answer may change at once)."""
+def is_locked(path: Path, shared_too: bool = False) -> bool:
+    """Whether some process holds ``path`` exclusively now (``shared_too``: or shared; that probe is
+    exclusive itself, for a moment). A probe; the answer may change at once."""
     key = str(Path(path).resolve())
     if any(held == key for _thread, held in _held):
         return True
@@ -97,7 +108,7 @@ def is_locked(path: Path) -> bool:
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_EX if shared_too else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except OSError:
         return True
     finally:
@@ -334,8 +345,7 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     if num_shards == 1:
-        main = DirLock(work / WORK_LOCK, f"work directory {work}",
-                       holders=lambda: _live_shard_holders(work) or [read_holder(work / WORK_LOCK)])
+        main = DirLock(work / WORK_LOCK, f"work directory {work}", holders=lambda: _holders(work))
         with acquired(main, wait):
             # the default cache root is WORK, so its converted models are in WORK/ct2 (a --cache elsewhere
             # may be shared with other work directories: not ours to clean)
@@ -348,7 +358,9 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
     shard = DirLock(shard_lock_path(work, num_shards, shard_index),
                     f"shard {shard_index} of {num_shards} of work directory {work}")
     tag = f".shard-{shard_index}-of-{num_shards}."  # the dot: shard-1-of-2 is not shard-1-of-20
-    with acquired(main, wait), acquired(shard, wait):
+    readers = DirLock(work / READERS_LOCK, f"work directory {work} (for shard {shard_index} of {num_shards})",
+                      record=False, holders=lambda: [READER])
+    with _shard_held(main, shard, readers, wait):
         others = [(p, n) for p, n in _shard_locks(work) if n != num_shards and is_locked(p)]
         if others:  # acquired first, checked second: of two runs starting together, neither slips through
             raise SdrrlError(
@@ -366,6 +378,74 @@ def hold_work(work: str | os.PathLike, num_shards: int = 1, shard_index: int = 0
             if not isinstance(err, GeneratorExit) and not (isinstance(err, SystemExit) and not err.code):
                 _record_failure(failed, err)
             raise
+
+
+class _Patience:
+    """Waiting for a holder to let go: refuse at once (``wait`` 0), give up after ``wait`` seconds, or
+    wait as long as it takes (None), saying now and then whom it waits for."""
+
+    def __init__(self, wait: float | None, poll_s: float = 0.5, say_every_s: float = 60.0):
+        self.wait, self.poll_s, self.say_every_s = wait, poll_s, say_every_s
+        self.start, self.last = time.monotonic(), None
+
+    def tick(self, what: str, holders: str, refusal: SdrrlError) -> None:
+        """One more round: raise ``refusal`` (wait 0) or a timeout, else say so (now and then) and sleep."""
+        waited = time.monotonic() - self.start
+        if self.wait is not None and waited >= self.wait:
+            if not self.wait:
+                raise refusal
+            raise SdrrlError(f"Waited {waited:.0f} s for the {what}, still held by {holders}.",
+                             "wait longer (--wait with no number waits as long as it takes).")
+        if self.last is None or time.monotonic() - self.last >= self.say_every_s:
+            self.last = time.monotonic()
+            _say(f"waiting for the {what}, held by {holders} ({waited:.0f} s so far).")
+        time.sleep(self.poll_s)
+
+
+@contextlib.contextmanager
+def _shard_held(main: DirLock, shard: DirLock, readers: DirLock, wait: float | None) -> Iterator[None]:
+    """The work directory (shared) and the shard's lock, once no reader holds the work directory: the
+    readers' lock is probed after the shard lock is taken, and a shard that finds a reader lets go of
+    both while it waits (the reader may be waiting for this very shard lock to be free)."""
+    patience = _Patience(wait)
+    while True:
+        with acquired(main, wait), acquired(shard, wait):
+            try:
+                readers.acquire(0.0)
+            except SdrrlError as err:
+                refused = err
+            else:
+                readers.release()
+                yield
+                return
+        patience.tick(readers.what, describe(READER), refused)
+
+
+def _holders(work: Path) -> list[dict]:
+    """Who holds the work directory: its shards, else the exclusive holder's record, else readers."""
+    held = _live_shard_holders(work) or [read_holder(work / WORK_LOCK)]
+    if not held[0] and is_locked(work / READERS_LOCK, shared_too=True):
+        return [READER]
+    return held
+
+
+@contextlib.contextmanager
+def hold_work_reading(work: str | os.PathLike, wait: float | None = 0.0, poll_s: float = 0.5,
+                      say_every_s: float = 60.0) -> Iterator[None]:
+    """Hold the work directory as a reader (``sdrrl export``): beside other readers, never beside a
+    writer (an unsharded pipeline run, or a shard of a sharded one). ``wait`` as :func:`hold_work`."""
+    work = Path(work)
+    main = DirLock(work / WORK_LOCK, f"work directory {work}", shared=True, holders=lambda: _holders(work))
+    readers = DirLock(work / READERS_LOCK, f"work directory {work}", shared=True)
+    with acquired(main, wait), acquired(readers, wait):
+        patience = _Patience(wait, poll_s, say_every_s)
+        while shards := _live_shard_holders(work):  # checked after taking the readers' lock (module docstring)
+            names = "; ".join(describe(i) for i in shards)
+            patience.tick(f"work directory {work}", names, SdrrlError(
+                f"The work directory {work} is being written by {names}; its outputs are not complete until every "
+                "shard is done.", "wait for the build to finish, or run the same command with --wait to start when it "
+                "does."))
+        yield
 
 
 @contextlib.contextmanager

@@ -20,9 +20,15 @@ def choose_sources(ids: list[str], seed: int, p_generated: float = 0.5) -> list[
     return ["G" if rng.random() < p_generated else "D" for _ in ids]
 
 
+def dependencies(work: Path, seed: int, p_generated: float) -> layout.StageDeps:
+    """What D_synth depends on: D, G, and the seeded draw (no model output of its own)."""
+    return layout.stage_deps("sample", work, assembly={"seed": seed, "p_generated": p_generated})
+
+
 def run_sample(work: Path, seed: int = 42, p_generated: float = 0.5) -> dict:
     source = list(read_jsonl(layout.source_path(work)))
     responses = {r["id"]: r.get("response") for r in workdir.read_output(layout.responses_path(work), "generate")}
+    workdir.check_generation(work, "sample")
     missing = [r["id"] for r in source if not isinstance(responses.get(r["id"]), str)]
     if missing:
         raise SdrrlError(f"{len(missing)} row(s) of D have no generated response (first: {missing[:5]}).",
@@ -30,7 +36,7 @@ def run_sample(work: Path, seed: int = 42, p_generated: float = 0.5) -> dict:
     froms = choose_sources([r["id"] for r in source], seed, p_generated)
     rows: list[SynthRow] = [{"id": r["id"], "from": f, "x": layout.question(r), "y": r["output"],
                              "y_hat": responses[r["id"]]} for r, f in zip(source, froms)]
-    workdir.write_output(layout.synth_path(work), rows)
+    workdir.write_output(layout.synth_path(work), rows, deps=dependencies(work, seed, p_generated))
     n_g = froms.count("G")
     say(f"sample: D_synth has {len(rows)} rows, {n_g} with the generated answer (G) and {len(rows) - n_g} "
         f"with the gold answer (D), seed {seed}, p(G)={p_generated}; written to {layout.synth_path(work)}.")

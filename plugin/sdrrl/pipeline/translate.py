@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from sdrrl import languages, layout
+from sdrrl import hub, languages, layout
 from sdrrl.errors import ModelNotFoundError
 from sdrrl.layout import StageDeps, TranslationRow
 from sdrrl.pipeline import batches, segment, workdir
@@ -51,8 +51,8 @@ def _ct2_device(device: str) -> tuple[str, int]:
 def _model_error(model: str, what: str, err: Exception) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"Cannot load the {what} {model!r} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).",
-        "on a machine without hub access, download it elsewhere (huggingface-cli download "
-        f"{model} --local-dir DIR), copy DIR here and set translate.model (or --model) to DIR.")
+        hub.unavailable_fix(model, "translate.ct2_model_dir" if what == "CTranslate2 model" else
+                            "translate.model (or --model)", "model folder"))
 
 
 class Translator:
@@ -392,10 +392,10 @@ def dependencies(work: Path, tcfg, translator: Translator, src: str, tgt: str) -
     """What the translations into ``tgt`` depend on: D_synth, the translator's outputs (each
     segment's cache key), how texts are cut into segments and which are translated, and which
     segments share a batch."""
-    return StageDeps("translate", {"synth": layout.synth_path(work)}, translator.outputs(),
-                     {"src": src, "tgt": tgt, "max_segment_tokens": tcfg.max_segment_tokens,
-                      "translate_all_responses": tcfg.translate_all_responses,
-                      "batch_size": tcfg.batch_size, "length_bucketing": tcfg.length_bucketing})
+    return layout.stage_deps("translate", work, translator.outputs(),
+                             {"src": src, "tgt": tgt, "max_segment_tokens": tcfg.max_segment_tokens,
+                              "translate_all_responses": tcfg.translate_all_responses,
+                              "batch_size": tcfg.batch_size, "length_bucketing": tcfg.length_bucketing}, src, tgt)
 
 
 def _split(rows: Sequence[dict], tcfg, translator: Translator) -> list[dict[str, segment.Layout | None]]:
@@ -442,6 +442,7 @@ def run_translate(work: Path, cfg, src: str, tgt: str, cache: Cache, translator:
     languages.get(src), languages.get(tgt)
     workdir.check_shard(num_shards, shard_index)
     rows = workdir.read_output(layout.synth_path(work), "sample")
+    workdir.check_generation(work, "translate", src, tgt)
     translator = translator or make_translator(tcfg, cache_root=cfg.cache_path.parent, generate=cfg.generate,
                                                seed=cfg.sample.seed)
     layouts = _split(rows, tcfg, translator)

@@ -9,6 +9,9 @@ outputs of their batches (``NAME.batches.shard-I-of-N.jsonl``, :func:`write_batc
 which the last shard to finish assembles ``NAME.jsonl``. The next stage reads the merged file, and
 fails naming the shards that are missing or were made from other inputs (an earlier run's), and
 what differs.
+
+Every output, sharded or not (merged or assembled), gets its record beside it too
+(:func:`sdrrl.layout.record`), so a work directory knows which build wrote each of its files.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sdrrl import layout
 from sdrrl.errors import SdrrlError
-from sdrrl.io import read_json_object, read_jsonl, write_json, write_jsonl
+from sdrrl.io import BadLine, read_json_object, read_jsonl, write_json, write_jsonl
 from sdrrl.pipeline import lock
 
 # -- shards ---------------------------------------------------------------------------------------
@@ -45,8 +48,7 @@ def shard_path(final: Path, num_shards: int, shard_index: int) -> Path:
     return final.with_name(f"{final.stem}.shard-{shard_index}-of-{num_shards}{final.suffix}")
 
 
-def done_marker(path: Path) -> Path:
-    return path.with_name(path.name + ".done")
+done_marker = layout.record_path  # a shard's marker and an output's record have one name
 
 
 def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_index: int = 0,
@@ -62,6 +64,8 @@ def write_output(final: Path, rows: Iterable[dict], num_shards: int = 1, shard_i
     rows = list(rows)
     if num_shards == 1:
         write_jsonl(final, rows)
+        if deps is not None:
+            layout.record(final, deps.record)
         return final
     path = shard_path(final, num_shards, shard_index)
     write_jsonl(path, rows)
@@ -93,6 +97,8 @@ def write_batch_output(final: Path, outputs: Mapping[str, Any], assemble: Callab
     ``assemble`` may write ``merged_also`` (files it writes beside ``final``) too."""
     if num_shards == 1:
         write_jsonl(final, assemble(outputs))
+        if deps is not None:
+            layout.record(final, deps.record)
         return final
     rows = [{"input": k, "output": v} for k, v in outputs.items()]
     return write_output(layout.batch_outputs_path(final), rows, num_shards, shard_index, deps,
@@ -109,6 +115,9 @@ def _assemble(final: Path, assemble: Callable[[Mapping[str, Any]], list[dict]]) 
                              "start every shard with the same config (batch_size included), then run them again.")
         outputs[row["input"]] = row["output"]
     write_jsonl(final, assemble(outputs))
+    depends = read_json_object(layout.record_path(merged)).get("depends") if layout.record_path(merged).exists() else None
+    if isinstance(depends, dict):  # the outputs' record is the assembled file's
+        layout.record(final, depends)
 
 
 def ensure_assembled(final: Path, num_shards: int, stage: str,
@@ -217,6 +226,10 @@ def merge_shards(final: Path, stage: str) -> Path:
             if k < len(p):
                 merged.append(p[k])
     write_jsonl(final, merged)
+    markers = [read_json_object(done_marker(shard_path(final, n, i))) for i in range(n)]
+    depends = max(markers, key=lambda m: m.get("written_ns") or 0).get("depends")
+    if isinstance(depends, dict):  # the shards' own record (they agree: finished_shards) is the merged file's
+        layout.record(final, depends)
     return final
 
 
@@ -268,20 +281,42 @@ def read_output(final: Path, stage: str) -> list[dict]:
     return list(read_jsonl(final))
 
 
+def check_generation(work: Path, stage: str, src: str | None = None, tgt: str | None = None) -> None:
+    """Refuse to run ``stage`` on inputs whose records say they were made from other files than the work
+    directory holds now (:func:`sdrrl.layout.generation_problems`; inputs without a record are taken
+    as given)."""
+    from sdrrl import configfile
+
+    reads = layout.stage_output(work, stage, src, tgt).reads.values()
+    configfile.raise_problems(layout.generation_problems(reads, strict=False))
+
+
 # -- D ----------------------------------------------------------------------------------------------
 
 def shipped_sample() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "sample" / "instructions_eng.jsonl"
 
 
+def source_dependencies(input_path: str | Path | None, on_bad_row: str = "error",
+                        max_rows: int | None = None) -> layout.StageDeps:
+    """What D depends on: the input file or folder (by content) or hub dataset (by id), and the options."""
+    from sdrrl import hub
+
+    given = str(input_path or shipped_sample())
+    files = {"input": Path(given)} if hub.is_local(given) else {}
+    return layout.StageDeps("prepare", files, None, {"dataset": None if files else given, "max_rows": max_rows,
+                                                     "on_bad_row": on_bad_row})
+
+
 def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = "error",
-                   max_rows: int | None = None) -> tuple[list[dict], int]:
+                   max_rows: int | None = None, **record_extra: Any) -> tuple[list[dict], int]:
     """Validate D and write ``WORK/source.jsonl``; returns (rows, skipped).
 
     D is JSON Lines, a JSON array, Parquet, a ``datasets`` folder or a hub id (:mod:`sdrrl.pipeline.inputs`).
     A row needs a non-empty string ``instruction`` and a string ``output``; ``input`` is optional.
     Bad rows raise (``on_bad_row: error``) or are skipped, counted and logged to
-    ``WORK/source.skipped.jsonl`` (``on_bad_row: skip``).
+    ``WORK/source.skipped.jsonl`` (``on_bad_row: skip``). The record beside ``source.jsonl``
+    (:func:`source_dependencies`) takes ``record_extra`` too.
     """
     from sdrrl.pipeline import inputs
 
@@ -292,6 +327,14 @@ def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = 
     for index, row in enumerate(inputs.rows(path)):
         if max_rows is not None and len(rows) >= max_rows:
             break
+        if isinstance(row, BadLine):  # not UTF-8, not JSON: a bad row like any other
+            if on_bad_row == "error":
+                err = row.error()
+                raise SdrrlError(f"{err.problem[:-1]} (row {index + 1}).",
+                                 f"{row.fix[:-1]}; or set `on_bad_row: skip` (--on-bad-row skip) to skip and log "
+                                 "bad rows.")
+            skipped.append({"line": row.line, "byte": row.byte, "reason": row.problem})
+            continue
         problem = _row_problem(row)
         rid = row.get("id", index)
         rid = str(rid) if isinstance(rid, (str, int)) else None
@@ -313,8 +356,12 @@ def prepare_source(work: Path, input_path: str | Path | None, on_bad_row: str = 
         raise SdrrlError(f"{path}: no usable rows (file empty{' or every row bad' if skipped else ''}).",
                          "point `input:` at a non-empty alpaca-style instruction set.")
     write_jsonl(layout.source_path(work), rows)
+    layout.record(layout.source_path(work), source_dependencies(input_path, on_bad_row, max_rows).record,
+                  skipped=len(skipped), **record_extra)
     skipped_file = layout.skipped_path(work)
-    if skipped:
+    if not skipped:  # an earlier run's log would describe another D
+        skipped_file.unlink(missing_ok=True)
+    else:
         write_jsonl(skipped_file, skipped)
         print(f"prepare: skipped {len(skipped)} bad row(s) of {path}; see {skipped_file}", flush=True)
     return rows, len(skipped)
