@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -385,15 +384,6 @@ def test_case8_a_partial_export_names_and_marks_the_datasets_that_kept_old_files
 def test_python_dash_m_sdrrl_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "sdrrl", "languages"], env=ENV, capture_output=True, text=True)
     assert proc.returncode == 0 and "ind" in proc.stdout and "Indonesian" in proc.stdout, proc.stderr
-
-
-def test_the_readme_counts_the_shipped_monolingual_sample_truly():
-    from sdrrl.compose.monolingual import sentences
-
-    docs = [line for line in (SAMPLE / "monolingual" / "ind.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
-    said = re.search(r"\((\d+) documents, (\d+) sentences, written for this project\)",
-                     (REPO / "README.md").read_text(encoding="utf-8"))
-    assert said and (int(said.group(1)), int(said.group(2))) == (len(docs), sum(len(sentences(d, "ind")) for d in docs))
 
 
 def test_the_bad_input_battery_runs_clean_on_its_fast_subset(tmp_path):

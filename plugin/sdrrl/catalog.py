@@ -282,7 +282,7 @@ class DataSource:
     revision_env: str | None = None       # an environment variable that overrides ``revision``
     by: str = "name"                      # a config goes to load_dataset as "name" or "data_dir"
     # Layouts under the local data directory ($SDRRL_EVAL_DATA), the first with matches wins
-    # ({config}, {split} filled in); eval_tasks/README.md describes them.
+    # ({config}, {split} filled in); docs/evaluation.md describes them.
     local: tuple[str, ...] = ()
     release_url: str | None = None        # where the hub has no copy: the official release file
 

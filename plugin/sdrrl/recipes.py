@@ -17,8 +17,8 @@ from sdrrl.compose.methods import dataset_names
 
 def multi_dataset_names(method: str, sources, targets) -> list[str]:
     """Every registry name of one method over several sources and targets (source-major, then
-    target, then subset): what one model trained on many languages reads (README "Many languages
-    in one model")."""
+    target, then subset): what one model trained on many languages reads (docs/beyond-the-paper.md,
+    "Many languages in one model")."""
     return [n for src in sources for tgt in targets for n in dataset_names(method, src, tgt)]
 
 
@@ -39,7 +39,7 @@ PAPER_BASE: list[Item] = [
     ("template", "default", "Hiyouga 2023: `default` for base models; generation uses the same template"),
     ("cutoff_len", 1024, "Hiyouga 2023"),
     ("mix_strategy", "interleave_over",
-     "our choice: equal examples per subset, realising the paper's sum of per-subset means (README)"),
+     "our choice: equal examples per subset, realising the paper's sum of per-subset means (docs/training.md)"),
     ("overwrite_cache", True, ""),
     ("preprocessing_num_workers", 16, "machine setting"),
     ("#", "output", ""),
@@ -167,7 +167,7 @@ def build_recipes() -> dict[str, list[Item]]:
                      "entries (sdrrl_fra-*) with a dataset= override"),
             mix_strategy=("interleave_over",
                           "equal weight per language and subset: LLaMA-Factory round-robins the 84 datasets and "
-                          "oversamples each to the largest one's size (measured, README)"),
+                          "oversamples each to the largest one's size (measured: docs/beyond-the-paper.md)"),
             output_dir=f"saves/{main.save_dir}/sdrrl/eng-multi"),
         # one GPU
         "sdrrl_llama2_lora": _paper("sdrrl", **LORA),

@@ -32,7 +32,7 @@ from pathlib import Path
 DEMO_TARGETS = "ind,jpn"
 # English tasks of the paper's tables (Tables 2-5 report English beside the target languages) are
 # run too, but for these benchmarks: English XL-Sum's ROUGE needs NLTK's stopwords corpus, a download
-# (see README).
+# (docs/evaluation.md).
 NO_ENGLISH_TASK = ("xlsum",)
 
 

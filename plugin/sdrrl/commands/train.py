@@ -93,7 +93,7 @@ def preflight(args: dict) -> list[str]:
         raise SdrrlError("The recipe names no dataset.", "set dataset: name1,name2 in the recipe or as an override.")
     make = ("produce it with `sdrrl build --config CONFIG` then "
             f"`sdrrl export --config CONFIG --out {dataset_dir}` for that method and language pair "
-            "(see README, 'Training'), and run from the directory the recipe's dataset_dir is relative to")
+            "(docs/exporting.md), and run from the directory the recipe's dataset_dir is relative to")
     try:
         info = registry.validate(dataset_dir, names, full=True)  # every line of every file, streamed
     except RegistryError as err:

@@ -36,7 +36,7 @@ CIT_TEMPLATE = "{question}\n\nAnswer in {answer_lang}."
 class CodeSwitchConfig:
     """Section 3.2.3: replace each dictionary-covered question token with probability ``p``."""
 
-    p: float = 0.15
+    p: float = 0.15  # section 3.2.3
     # Folder of MUSE-format files named ``{a}-{b}.txt`` with two-letter codes (en-id.txt). A missing
     # reverse file (id-en.txt) is made by inverting the forward one.
     dictionaries: str | None = None
@@ -52,8 +52,8 @@ class ParallelConfig:
     # "opus100" (Helsinki-NLP/opus-100, loaded by name), or a local .tsv/.jsonl path; a path may
     # hold {src} and {tgt} (ISO 639-3) placeholders, e.g. "parallel/{src}-{tgt}.tsv".
     corpus: str = "opus100"
-    pairs: int = 1000
-    split: str = "train"
+    pairs: int = 1000  # pairs per target language (appendix A)
+    split: str = "train"  # the corpus split read
     # With fewer usable pairs than ``pairs``: use what there is (and record both numbers in the
     # manifest), or stop when this is false.
     allow_fewer: bool = True
@@ -72,7 +72,7 @@ class CompletionConfig:
     corpus: str | None = None
     text_column: str = "text"       # the text field of a .jsonl file or dataset
     config: str | None = None       # the dataset's config name, e.g. "20231101.{iso1}" (Wikipedia)
-    split: str = "train"
+    split: str = "train"  # the dataset split read
     sentences: int | None = None    # how many; None: parallel.pairs (the paper's D_comp size, 1,000)
     max_documents: int = 10_000     # documents read (a dataset: the first ones of its stream)
     max_chars: int = 500            # longer "sentences" (unsplit paragraphs, lists) are dropped
@@ -84,10 +84,10 @@ class LanguageCheckConfig:
     monolingual corpus and each dictionary is language-checked with CLD3 (the filter's language ID),
     so a file of one language is never exported as another's (e.g. an eng-ind corpus given for ces)."""
 
-    enabled: bool = True
+    enabled: bool = True    # false: no language check
     texts: int = 200        # texts judged per side (dictionaries: chunks of 20 words)
     # Share of the judged texts CLD3 must give the side's language. Our choice: a corpus in the wrong
-    # language scores near 0, the shipped samples 88-100% (README, "Language check"); lower it if a
+    # language scores near 0, the shipped samples 88-100% (docs/exporting.md, "Language check"); lower it if a
     # good corpus of a language CLD3 confuses with a close one is refused.
     min_share: float = 0.5
     min_letters: int = 20   # shorter texts are not judged (as the filter's lid_min_letters)
@@ -95,9 +95,11 @@ class LanguageCheckConfig:
 
 @dataclass
 class TemplateConfig:
-    mt: str = MT_TEMPLATE
-    comp: str = COMP_TEMPLATE
-    cit: str = CIT_TEMPLATE
+    """The instructions of the added tasks, with the language names as placeholders."""
+
+    mt: str = MT_TEMPLATE  # D_mt (Table 1)
+    comp: str = COMP_TEMPLATE  # D_comp (Table 1)
+    cit: str = CIT_TEMPLATE  # the CIT baseline's question (our wording: the paper does not print it)
 
 
 @dataclass
@@ -118,11 +120,11 @@ class BaselineConfig:
 
 @dataclass
 class ComposeConfig:
-    work_dir: str = "work"
-    source: str = "eng"
-    targets: tuple[str, ...] = ("ind",)
-    methods: tuple[str, ...] = ("sdrrl",)
-    seed: int = 42
+    work_dir: str = "work"  # the pipeline work directory whose filtered translations are composed
+    source: str = "eng"  # the resource-rich source language: eng or fra (appendix C)
+    targets: tuple[str, ...] = ("ind",)  # ISO 639-3 (`sdrrl languages`)
+    methods: tuple[str, ...] = ("sdrrl",)  # methods of the catalog, or "all" (baselines, ablations)
+    seed: int = 42  # code-switching, the pairs and sentences drawn, D_comp cut points
     code_switch: CodeSwitchConfig = field(default_factory=CodeSwitchConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
@@ -133,7 +135,8 @@ class ComposeConfig:
     # are written once and hard-linked ("link"), or written as separate copies ("copy").
     duplicates: str = "link"
     workers: int = 0  # processes, one language pair each; 0 = number of CPUs
-    base_dir: str = "."  # where relative paths resolve (the config file's folder)
+    # Where relative paths resolve: set by the loader to the config file's folder, not a config key.
+    base_dir: str = field(default=".", metadata={"internal": True})
 
     def path(self, value: str | os.PathLike) -> Path:
         p = Path(os.path.expanduser(str(value)))

@@ -20,7 +20,7 @@ from the parquet export the hub keeps on the ``refs/convert/parquet`` branch):
 Local override: ``SDRRL_EVAL_DATA=DIR`` (or lm-eval ``--metadata '{"sdrrl_data": "DIR"}'``) reads
 the same files from DIR, laid out as the hub repositories lay them out (``.jsonl``, ``.jsonl.gz`` or
 ``.parquet``), or FLORES-200's original release folder ``flores200_dataset/``; see
-``DataSource.local`` and eval_tasks/README.md. When set, it is used instead of the hub.
+``DataSource.local`` and docs/evaluation.md. When set, it is used instead of the hub.
 
 What was loaded (dataset, revision, or each file's sha256) is recorded into the dict passed as
 ``options["sdrrl_source"]``: the tasks' YAML metadata holds that dict, so lm-eval writes it into
@@ -59,7 +59,7 @@ def data_dir(options: dict[str, Any] | None = None) -> Path | None:
     if not path.is_dir():
         raise SdrrlError(f"Evaluation data directory {str(path)!r} (from ${ENV_DATA_DIR} or "
                          f"--metadata {METADATA_DATA_DIR}) does not exist.",
-                         "point it at a directory laid out as eval_tasks/README.md describes, or unset "
+                         "point it at a directory laid out as docs/evaluation.md describes, or unset "
                          "it to load the public datasets from the hub.")
     return path
 
@@ -131,7 +131,7 @@ def _hub_rows(benchmark: str, config: str | None, split: str, options: dict[str,
             f"Cannot load {benchmark} ({config}, {split}) from the hub dataset {source.where}: "
             f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
             f"on a machine without hub access, set ${ENV_DATA_DIR}=DIR with a copy of the files "
-            "(layout in eval_tasks/README.md); for gated datasets (FLORES+) accept the terms on the "
+            "(layout in docs/evaluation.md); for gated datasets (FLORES+) accept the terms on the "
             "hub and log in (huggingface-cli login).",
         ) from None
     if isinstance((options or {}).get(METADATA_SOURCE), dict):
@@ -217,7 +217,7 @@ def _hub_else_release_rows(benchmark: str, config: str, split: str,
     raise SdrrlError(f"Cannot load {catalog.benchmark(benchmark).label} from any source; tried "
                      + "; ".join(failures) + f"; local override: ${ENV_DATA_DIR} is not set.",
                      release_fix + f"set ${ENV_DATA_DIR}=DIR with the release file above (or the hub's files) in "
-                     f"DIR, laid out as one of {', '.join(source.local)} (eval_tasks/README.md), and unset it "
+                     f"DIR, laid out as one of {', '.join(source.local)} (docs/evaluation.md), and unset it "
                      "later; or restore hub access.")
 
 

@@ -16,7 +16,8 @@ def add_common(p: argparse.ArgumentParser, shards: bool = True) -> None:
                    help="if another sdrrl process is writing to the work directory (or this shard), wait for it "
                         "(as long as it takes, or up to SECONDS) instead of stopping at once")
     if shards:
-        p.add_argument("--num-shards", type=int, default=1, help="split the rows into N shards (default 1)")
+        p.add_argument("--num-shards", type=int, default=1,
+                       help="split the model work into N shards, by whole batches (default 1)")
         p.add_argument("--shard-index", type=int, default=0, help="which shard this process runs (0..N-1)")
 
 

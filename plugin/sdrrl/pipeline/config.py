@@ -32,20 +32,20 @@ class GenerateConfig:
     # The LLaMA-Factory template the recipes train with, so generation and training agree.
     template: str = "default"
     # Decoding is not given in the paper: greedy (deterministic, so cacheable and reproducible).
-    max_new_tokens: int = 512
+    max_new_tokens: int = 512  # the longest response generated
     temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
+    top_p: float = 1.0  # nucleus sampling; 1.0 = off (greedy decoding ignores it)
     batch_size: int = 8  # prompts per model call and cache commit; with vLLM use hundreds
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     dtype: str = "auto"  # "auto" (bf16 on GPU, fp16 where it has none, fp32 on CPU) | "float32" | "bfloat16" | "float16"
-    vllm_tensor_parallel_size: int = 1
+    vllm_tensor_parallel_size: int = 1  # GPUs vLLM splits the model over (backend vllm)
 
 
 @dataclass
 class SampleConfig:
     """D_synth = Sample(D) u Sample(G): each row from D or G with equal probability (eq. 4)."""
 
-    seed: int = 42
+    seed: int = 42  # one seeded draw per row, so the same rows take G in every run
     p_generated: float = 0.5  # probability that a row takes the generated response
 
 
@@ -53,7 +53,7 @@ class SampleConfig:
 class TranslateConfig:
     """T(x), T(y), T(y_hat) with NLLB (section 3.2.2, appendix A)."""
 
-    model: str = "facebook/nllb-200-3.3B"
+    model: str = "facebook/nllb-200-3.3B"  # NLLB-200-3.3B (appendix A); a hub id or a local folder
     # "transformers" is what the paper used; "ctranslate2" gives the same translations faster;
     # "llm" is self-translation (beyond the paper): an instruction-following LLM, the llm_* fields.
     backend: str = "transformers"
@@ -65,10 +65,12 @@ class TranslateConfig:
     max_segment_tokens: int = 200
     # Form batches of similar length (less padding); False = arrival order (benchmark baseline).
     length_bucketing: bool = True
-    device: str = "auto"
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     ct2_model_dir: str | None = None  # a converted CTranslate2 model; None = convert once, cached
+    # CTranslate2's compute type; anything but "default"/"float32" (int8, float16, ...) changes the
+    # translations, so it is part of the cache key.
     ct2_compute_type: str = "default"
-    ct2_inter_threads: int = 1
+    ct2_inter_threads: int = 1  # batches CTranslate2 translates at the same time
     # y_hat is only used by D_synth rows taken from G; translating it for rows from D costs a
     # third more translation and nothing reads it. True translates it for every row.
     translate_all_responses: bool = False
@@ -78,33 +80,33 @@ class TranslateConfig:
     # on the next line. Greedy; the answer is cut at its first line break. llm_max_new_tokens:
     # segments are at most max_segment_tokens (200) of the LLM's tokens, and a translation into a
     # script the LLM's vocabulary covers poorly may take twice as many.
-    llm_model: str | None = None
-    llm_template: str | None = None
-    llm_engine: str | None = None
-    llm_prompt: str = "Translate the following sentence from {from_lang} to {to_lang}."
-    llm_max_new_tokens: int = 400
+    llm_model: str | None = None  # the translating LLM; None = generate.model (M_theta)
+    llm_template: str | None = None  # its LLaMA-Factory template; None = generate.template
+    llm_engine: str | None = None  # "transformers" | "vllm"; None = generate.backend
+    llm_prompt: str = "Translate the following sentence from {from_lang} to {to_lang}."  # Table 1
+    llm_max_new_tokens: int = 400  # twice max_segment_tokens: poorly covered scripts take ~2x
 
 
 @dataclass
 class FilterConfig:
     """Quality filters for translations (section 3.2.2 and 4.1)."""
 
-    qe_enabled: bool = True
-    qe_model: str = "Unbabel/wmt22-cometkiwi-da"
-    qe_threshold: float = 0.8  # tau
-    qe_batch_size: int = 16
+    qe_enabled: bool = True  # the reference-free quality-estimation filter
+    qe_model: str = "Unbabel/wmt22-cometkiwi-da"  # CometKiwi (gated on the hub), or a local checkpoint
+    qe_threshold: float = 0.8  # tau: translations scoring below it are rejected
+    qe_batch_size: int = 16  # translations per QE call
     qe_gpus: int | None = None  # None = 1 if CUDA is available else 0
-    lid_enabled: bool = True
+    lid_enabled: bool = True  # the language-ID filter
     lid_backend: str = "gcld3"  # the paper's CLD3
     # A translation is off-target when CLD3's top language is not the target's. Short texts
     # (fewer letters than this) are not judged: CLD3 is unreliable on them.
     lid_min_letters: int = 20
-    heuristics_enabled: bool = True
-    # Character-length ratio translation/source outside these bounds is rejected (sources of at
-    # least ratio_min_source_chars). Wide bounds: Japanese is ~0.3x English, some languages ~1.5x.
+    heuristics_enabled: bool = True  # the rules below: empty, untranslated copy, length ratio, repetition
+    # Character-length ratio translation/source outside [min_length_ratio, max_length_ratio] is
+    # rejected. Wide bounds: Japanese is ~0.3x English, some languages ~1.5x.
     min_length_ratio: float = 0.2
-    max_length_ratio: float = 5.0
-    ratio_min_source_chars: int = 20
+    max_length_ratio: float = 5.0  # see min_length_ratio
+    ratio_min_source_chars: int = 20  # the length ratio is judged only for sources this long
     # A unit of 1-30 characters repeated this many times in a row (and not in the source) is an
     # NMT decoding loop.
     max_repeats: int = 6
@@ -114,16 +116,16 @@ class FilterConfig:
 
 @dataclass
 class PipelineConfig:
-    work_dir: str = "sdrrl_work"
+    work_dir: str = "sdrrl_work"  # the work directory every stage reads and writes (docs/CONTRACTS.md)
     # D: alpaca-style rows (instruction, input, output) as JSON Lines, a JSON array, Parquet, a datasets
     # folder or a hub dataset id (pipeline/inputs.py). None = the shipped sample.
     input: str | None = None
     source_lang: str = "eng"  # eng or fra (appendix C)
-    target_langs: list[str] = field(default_factory=lambda: ["ind"])
+    target_langs: list[str] = field(default_factory=lambda: ["ind"])  # ISO 639-3 (`sdrrl languages`)
     cache: str | None = None  # SQLite file; None = WORK/cache.sqlite
     on_bad_row: str = "error"  # "error" | "skip" (skipped rows are counted and logged)
     max_rows: int | None = None  # take the first N rows of D (smoke runs)
-    progress_every_s: float = 10.0
+    progress_every_s: float = 10.0  # seconds between progress lines
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)

@@ -136,7 +136,7 @@ class VllmProcess:
             self.close()
             raise SdrrlError(f"vLLM cannot run {self.model}: {msg['error'].rstrip('.')}.",
                              "use generate.backend: transformers (translate.llm_engine: transformers) for this "
-                             "model, or vLLM's CUDA build on a GPU (README, 'vLLM').")
+                             "model, or vLLM's CUDA build on a GPU (docs/scaling.md, 'vLLM').")
         return msg
 
     def close(self) -> None:
