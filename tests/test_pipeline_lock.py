@@ -130,8 +130,10 @@ def test_second_build_on_a_work_dir_is_refused_naming_the_first_or_waits_for_it(
         assert _rows(work / name) == 6, name
     assert json.loads((work / "filter/eng-ces.summary.json").read_text())["rows"] == 6
 
-    # --wait: the second starts when the first ends (a rerun of the first: all from the cache)
-    again = _build(cfg, work, "--max-rows", "6")
+    # --wait: the second starts when the first ends. The holder is the first's build with one row more:
+    # that row's model work keeps the lock held for seconds (a rerun all from the cache can end between
+    # two looks at the lock)
+    again = _build(cfg, work, "--max-rows", "7")
     _wait_for_holder(work, again)
     os.kill(again.pid, signal.SIGSTOP)
     try:
