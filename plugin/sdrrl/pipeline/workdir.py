@@ -96,10 +96,7 @@ def write_batch_output(final: Path, outputs: Mapping[str, Any], assemble: Callab
     writes ``final`` assembled from every shard's outputs (shards need not share a cache).
     ``assemble`` may write ``merged_also`` (files it writes beside ``final``) too."""
     if num_shards == 1:
-        write_jsonl(final, assemble(outputs))
-        if deps is not None:
-            layout.record(final, deps.record)
-        return final
+        return write_output(final, assemble(outputs), deps=deps)
     rows = [{"input": k, "output": v} for k, v in outputs.items()]
     return write_output(layout.batch_outputs_path(final), rows, num_shards, shard_index, deps,
                         merged_also=[*merged_also, final], on_merge=lambda: _assemble(final, assemble))
@@ -115,7 +112,7 @@ def _assemble(final: Path, assemble: Callable[[Mapping[str, Any]], list[dict]]) 
                              "start every shard with the same config (batch_size included), then run them again.")
         outputs[row["input"]] = row["output"]
     write_jsonl(final, assemble(outputs))
-    depends = read_json_object(layout.record_path(merged)).get("depends") if layout.record_path(merged).exists() else None
+    depends = read_json_object(layout.record_path(merged)).get("depends")
     if isinstance(depends, dict):  # the outputs' record is the assembled file's
         layout.record(final, depends)
 
